@@ -1,0 +1,267 @@
+/**
+ * The route table: the single source of truth for every entry point of shop-edge.
+ * The CDK API stack, the CloudFront behaviours and the local stack are all generated from it.
+ * Imports nothing from aws-cdk-lib (function bundles stay small).
+ */
+import type { TableKey } from './shared/tables';
+
+export const PERMISSIONS = [
+  'products:read',
+  'products:write',
+  'stock:write',
+  'orders:read',
+  'orders:write',
+  'dashboard:read',
+] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+/**
+ * How a route's responses may be cached, by whom. The handler sets the exact header
+ * (see functions/http/cache-control.ts); the CDN derives its behaviour from the class.
+ *  - product-list / product-read: shared CDN cache per Authorization, browsers revalidate
+ *  - marketplace: shared public cache, no Authorization in the key
+ *  - private-revalidate: browsers revalidate with the ETag, never a shared cache
+ *  - live: never cached anywhere (stock)
+ *  - no-store: writes and health
+ */
+export type CacheClass = 'product-list' | 'product-read' | 'marketplace' | 'private-revalidate' | 'live' | 'no-store';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface TableAccess {
+  readonly table: TableKey;
+  readonly access: 'read' | 'write';
+}
+
+export interface FunctionNeeds {
+  /** Talks to the cache (runs in the VPC in AWS). */
+  readonly redis: boolean;
+  readonly tables: readonly TableAccess[];
+  /** Posts to WebSocket connections through the API Gateway Management API. */
+  readonly manageConnections?: boolean;
+  /** Creates CloudFront invalidations. */
+  readonly cdnInvalidation?: boolean;
+}
+
+export interface RestRoute {
+  /** Stable name: the Lambda function's logical id and the local stack's label. */
+  readonly name: string;
+  readonly method: HttpMethod;
+  /** API Gateway resource path with {param} placeholders. */
+  readonly path: string;
+  /** Handler module, relative to the repository root; it exports `handler`. */
+  readonly entry: string;
+  /** undefined: public route, no authorizer. */
+  readonly permission?: Permission;
+  readonly cacheClass: CacheClass;
+  readonly needs: FunctionNeeds;
+  readonly summary: string;
+}
+
+export interface WebSocketRoute {
+  readonly name: string;
+  /** $connect, $disconnect, $default or the value of body.action. */
+  readonly routeKey: string;
+  readonly entry: string;
+  readonly needs: FunctionNeeds;
+}
+
+export interface StreamConsumer {
+  readonly name: string;
+  readonly table: TableKey;
+  readonly entry: string;
+  readonly needs: FunctionNeeds;
+  readonly batchSize: number;
+}
+
+const shopRead: TableAccess = { table: 'shop', access: 'read' };
+const shopWrite: TableAccess = { table: 'shop', access: 'write' };
+const connectionsWrite: TableAccess = { table: 'connections', access: 'write' };
+
+export const AUTHORIZER = {
+  name: 'Authorizer',
+  entry: 'functions/handlers/authorizer.ts',
+  /** REST: header; WebSocket $connect: query string (browsers cannot set headers on a WebSocket). */
+  restIdentitySource: 'method.request.header.Authorization',
+  webSocketIdentitySource: 'route.request.querystring.token',
+  resultCacheTtlSeconds: 300,
+  needs: { redis: false, tables: [] } satisfies FunctionNeeds,
+} as const;
+
+export const REST_ROUTES: readonly RestRoute[] = [
+  {
+    name: 'ListProducts',
+    method: 'GET',
+    path: '/api/products',
+    entry: 'functions/handlers/products/list.ts',
+    permission: 'products:read',
+    cacheClass: 'product-list',
+    needs: { redis: true, tables: [shopRead] },
+    summary: 'List a tenant\'s products (limit, cursor, category, q)',
+  },
+  {
+    name: 'GetProduct',
+    method: 'GET',
+    path: '/api/products/{id}',
+    entry: 'functions/handlers/products/get.ts',
+    permission: 'products:read',
+    cacheClass: 'product-read',
+    needs: { redis: true, tables: [shopRead] },
+    summary: 'One product; ?include=stock adds live stock (then private, no-store)',
+  },
+  {
+    name: 'GetProductStock',
+    method: 'GET',
+    path: '/api/products/{id}/stock',
+    entry: 'functions/handlers/products/stock.ts',
+    permission: 'products:read',
+    cacheClass: 'live',
+    needs: { redis: false, tables: [shopRead] },
+    summary: 'Live stock of a product, never from a cache',
+  },
+  {
+    name: 'CreateProduct',
+    method: 'POST',
+    path: '/api/products',
+    entry: 'functions/handlers/products/create.ts',
+    permission: 'products:write',
+    cacheClass: 'no-store',
+    needs: { redis: true, tables: [shopWrite] },
+    summary: 'Create a product (optional client-chosen id)',
+  },
+  {
+    name: 'UpdateProduct',
+    method: 'PUT',
+    path: '/api/products/{id}',
+    entry: 'functions/handlers/products/update.ts',
+    permission: 'products:write',
+    cacheClass: 'no-store',
+    needs: { redis: true, tables: [shopWrite] },
+    summary: 'Partial update; If-Match optional',
+  },
+  {
+    name: 'DeleteProduct',
+    method: 'DELETE',
+    path: '/api/products/{id}',
+    entry: 'functions/handlers/products/delete.ts',
+    permission: 'products:write',
+    cacheClass: 'no-store',
+    needs: { redis: true, tables: [shopWrite] },
+    summary: 'Soft delete',
+  },
+  {
+    name: 'AdjustStock',
+    method: 'POST',
+    path: '/api/products/{id}/stock-adjustments',
+    entry: 'functions/handlers/products/adjust-stock.ts',
+    permission: 'stock:write',
+    cacheClass: 'no-store',
+    needs: { redis: false, tables: [shopWrite] },
+    summary: 'Atomic stock change; never below zero',
+  },
+  {
+    name: 'CreateOrder',
+    method: 'POST',
+    path: '/api/orders',
+    entry: 'functions/handlers/orders/create.ts',
+    permission: 'orders:write',
+    cacheClass: 'no-store',
+    needs: { redis: false, tables: [shopWrite] },
+    summary: 'Place an order, reserving stock for every line or none',
+  },
+  {
+    name: 'GetOrder',
+    method: 'GET',
+    path: '/api/orders/{id}',
+    entry: 'functions/handlers/orders/get.ts',
+    permission: 'orders:read',
+    cacheClass: 'private-revalidate',
+    needs: { redis: false, tables: [shopRead] },
+    summary: 'One order; browsers revalidate with the ETag',
+  },
+  {
+    name: 'UpdateOrder',
+    method: 'PATCH',
+    path: '/api/orders/{id}',
+    entry: 'functions/handlers/orders/update.ts',
+    permission: 'orders:write',
+    cacheClass: 'no-store',
+    needs: { redis: false, tables: [shopWrite] },
+    summary: 'Change order status; cancel returns stock',
+  },
+  {
+    name: 'ListMarketplace',
+    method: 'GET',
+    path: '/api/marketplace/products',
+    entry: 'functions/handlers/marketplace/list.ts',
+    cacheClass: 'marketplace',
+    needs: { redis: true, tables: [shopRead] },
+    summary: 'Listed products of all tenants (public)',
+  },
+  {
+    name: 'Health',
+    method: 'GET',
+    path: '/health',
+    entry: 'functions/handlers/health.ts',
+    cacheClass: 'no-store',
+    needs: { redis: true, tables: [shopRead] },
+    summary: 'Liveness of Redis and DynamoDB',
+  },
+];
+
+export const WEBSOCKET_ROUTES: readonly WebSocketRoute[] = [
+  { name: 'WsConnect', routeKey: '$connect', entry: 'functions/handlers/ws/connect.ts', needs: { redis: false, tables: [connectionsWrite] } },
+  { name: 'WsDisconnect', routeKey: '$disconnect', entry: 'functions/handlers/ws/disconnect.ts', needs: { redis: false, tables: [connectionsWrite] } },
+  {
+    name: 'WsSubscribe',
+    routeKey: 'subscribe',
+    entry: 'functions/handlers/ws/subscribe.ts',
+    needs: { redis: true, tables: [connectionsWrite, shopRead], manageConnections: true },
+  },
+  {
+    name: 'WsUnsubscribe',
+    routeKey: 'unsubscribe',
+    entry: 'functions/handlers/ws/unsubscribe.ts',
+    needs: { redis: false, tables: [connectionsWrite], manageConnections: true },
+  },
+  { name: 'WsPing', routeKey: 'ping', entry: 'functions/handlers/ws/ping.ts', needs: { redis: false, tables: [connectionsWrite], manageConnections: true } },
+  { name: 'WsDefault', routeKey: '$default', entry: 'functions/handlers/ws/default.ts', needs: { redis: false, tables: [], manageConnections: true } },
+];
+
+export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
+  {
+    // Outside the VPC: needs the public management API, not Redis.
+    name: 'FanOut',
+    table: 'shop',
+    entry: 'functions/handlers/streams/fan-out.ts',
+    needs: { redis: false, tables: [{ table: 'connections', access: 'write' }, shopRead], manageConnections: true },
+    batchSize: 100,
+  },
+  {
+    // In the VPC: bumps cache generations for every committed change, from any writer, and purges the CDN.
+    name: 'Invalidate',
+    table: 'shop',
+    entry: 'functions/handlers/streams/invalidate.ts',
+    needs: { redis: true, tables: [], cdnInvalidation: true },
+    batchSize: 100,
+  },
+];
+
+/** Matches an API Gateway resource path against a concrete path; returns path parameters or undefined. */
+export function matchPath(template: string, path: string): Record<string, string> | undefined {
+  const want = template.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] as string;
+    const g = got[i] as string;
+    if (w.startsWith('{') && w.endsWith('}')) {
+      if (g === '') return undefined;
+      params[w.slice(1, -1)] = g;
+    } else if (w !== g) {
+      return undefined;
+    }
+  }
+  return params;
+}
