@@ -1,0 +1,178 @@
+/**
+ * The L2 port and its Redis adapter. The two-tier cache knows Redis only through this interface,
+ * so it can be handed a real server in tests and a benchmark can compare it with raw commands.
+ * Generation counters make group invalidation one command whatever the number of keys: no KEYS,
+ * no SCAN. Counters never go backwards: a bump takes max(current + 1, server time in µs), and a
+ * missing counter (evicted, deleted, flushed) is recreated from server time, a value no entry
+ * written before it can carry.
+ */
+import type { RedisClient } from '../shared/clients/redis';
+
+export interface L2Read {
+  readonly entry: Buffer | null;
+  /** Current generation values, same order as the keys asked for. */
+  readonly generations: readonly string[];
+}
+
+export interface L2Store {
+  /** One round trip: the entry and its generation counters (counters created if missing). */
+  read(entryKey: string, generationKeys: readonly string[]): Promise<L2Read>;
+  /** Stores the entry only if every counter still has the value seen when loading began (stale-set guard); releases the lease if held. */
+  writeIfCurrent(
+    entryKey: string,
+    generationKeys: readonly string[],
+    expected: readonly string[],
+    payload: Buffer,
+    ttlMs: number,
+    lease?: { key: string; token: string },
+  ): Promise<boolean>;
+  /** SET NX PX: true when this caller now holds the lease. */
+  acquireLease(leaseKey: string, token: string, ttlMs: number): Promise<boolean>;
+  releaseLease(leaseKey: string, token: string): Promise<void>;
+  /** Bumps each counter; keys may live in different slots. Returns the new values. */
+  bump(generationKeys: readonly string[]): Promise<string[]>;
+  /** Fixed-window counter: increments and returns the count, setting the TTL on first use. */
+  incrementWindow(key: string, windowMs: number): Promise<number>;
+  ping(): Promise<void>;
+}
+
+const NOW_MICROS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])`;
+
+const LUA_INIT_GENERATIONS = `${NOW_MICROS}
+local out = {}
+for i, k in ipairs(KEYS) do
+  local v = redis.call('GET', k)
+  if not v then
+    v = string.format('%d', now)
+    redis.call('SET', k, v)
+  end
+  out[i] = v
+end
+return out`;
+
+const LUA_BUMP = `${NOW_MICROS}
+local out = {}
+for i, k in ipairs(KEYS) do
+  local cur = tonumber(redis.call('GET', k) or '0') or 0
+  local nxt = math.max(cur + 1, now)
+  local s = string.format('%d', nxt)
+  redis.call('SET', k, s)
+  out[i] = s
+end
+return out`;
+
+// KEYS: entry, lease, generation keys...   ARGV: payload, ttlMs, leaseToken, expected generations...
+const LUA_WRITE_IF_CURRENT = `for i = 3, #KEYS do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i + 1] then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1`;
+
+const LUA_RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+const LUA_INCR_WINDOW = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n`;
+
+interface ScriptedClient {
+  shopEdgeInitGenerations(numKeys: number, ...keys: string[]): Promise<string[]>;
+  shopEdgeBump(numKeys: number, ...keys: string[]): Promise<string[]>;
+  shopEdgeWriteIfCurrent(numKeys: number, ...args: (string | Buffer)[]): Promise<number>;
+  shopEdgeRelease(numKeys: number, key: string, token: string): Promise<number>;
+  shopEdgeIncrWindow(numKeys: number, key: string, windowMs: string): Promise<number>;
+}
+
+const SCRIPTS: Record<keyof ScriptedClient, string> = {
+  shopEdgeInitGenerations: LUA_INIT_GENERATIONS,
+  shopEdgeBump: LUA_BUMP,
+  shopEdgeWriteIfCurrent: LUA_WRITE_IF_CURRENT,
+  shopEdgeRelease: LUA_RELEASE,
+  shopEdgeIncrWindow: LUA_INCR_WINDOW,
+};
+
+/** Hash-tag of a key: keys with the same tag live in one cluster slot. */
+function slotTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+export class RedisL2Store implements L2Store {
+  private readonly scripted: ScriptedClient;
+
+  constructor(private readonly redis: RedisClient) {
+    for (const [name, lua] of Object.entries(SCRIPTS)) {
+      // defineCommand is idempotent per name; EVALSHA with EVAL fallback.
+      if (!(name in redis)) redis.defineCommand(name, { lua });
+    }
+    this.scripted = redis as unknown as ScriptedClient;
+  }
+
+  async read(entryKey: string, generationKeys: readonly string[]): Promise<L2Read> {
+    const values = await this.redis.mgetBuffer(entryKey, ...generationKeys);
+    const entry = values[0] ?? null;
+    const generations = values.slice(1).map((v) => v?.toString('latin1'));
+    if (generations.every((g): g is string => g !== undefined)) return { entry, generations };
+    // A counter is missing: recreate it from server time, so no existing entry matches it.
+    const created = await this.scripted.shopEdgeInitGenerations(generationKeys.length, ...generationKeys);
+    return { entry: null, generations: created };
+  }
+
+  async writeIfCurrent(
+    entryKey: string,
+    generationKeys: readonly string[],
+    expected: readonly string[],
+    payload: Buffer,
+    ttlMs: number,
+    lease?: { key: string; token: string },
+  ): Promise<boolean> {
+    const leaseKey = lease?.key ?? entryKey; // same slot either way
+    const written = await this.scripted.shopEdgeWriteIfCurrent(
+      2 + generationKeys.length,
+      entryKey,
+      leaseKey,
+      ...generationKeys,
+      payload,
+      String(Math.max(1, Math.round(ttlMs))),
+      lease?.token ?? '',
+      ...expected,
+    );
+    return written === 1;
+  }
+
+  async acquireLease(leaseKey: string, token: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(leaseKey, token, 'PX', Math.max(1, Math.round(ttlMs)), 'NX')) === 'OK';
+  }
+
+  async releaseLease(leaseKey: string, token: string): Promise<void> {
+    await this.scripted.shopEdgeRelease(1, leaseKey, token);
+  }
+
+  async bump(generationKeys: readonly string[]): Promise<string[]> {
+    // One script per slot (a cluster refuses multi-slot scripts).
+    const bySlot = new Map<string, string[]>();
+    for (const key of generationKeys) {
+      const tag = slotTag(key);
+      bySlot.set(tag, [...(bySlot.get(tag) ?? []), key]);
+    }
+    const results = new Map<string, string>();
+    await Promise.all(
+      [...bySlot.values()].map(async (keys) => {
+        const values = await this.scripted.shopEdgeBump(keys.length, ...keys);
+        keys.forEach((k, i) => results.set(k, values[i] as string));
+      }),
+    );
+    return generationKeys.map((k) => results.get(k) as string);
+  }
+
+  async incrementWindow(key: string, windowMs: number): Promise<number> {
+    return this.scripted.shopEdgeIncrWindow(1, key, String(windowMs));
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * Cache-aside over two tiers: a bounded in-process LRU (L1) in front of Redis (L2).
+ *
+ * - Misses take a distributed lease (SET NX PX): of many concurrent misses on one key, across
+ *   containers, one loads from the origin; the others poll briefly for the filled value.
+ * - Entries carry the generation counters they were loaded under; a write bumps a counter
+ *   (one command, whatever the number of keys) and every entry of that group is invalid at once.
+ *   The fill is a Lua compare-and-set, so a slow loader cannot put back what a write invalidated.
+ * - Stale entries are revalidated inside the request (a Lambda is frozen after it answers, so
+ *   there is no background refresh): the lease holder reloads within a time budget, everyone
+ *   else is served the stale value.
+ * - "Not found" is cached too (shorter TTL); TTLs carry jitter so entries do not expire together.
+ * - L2 sits behind a circuit breaker: while open, reads go straight to the origin.
+ */
+import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { BreakerOpenError, CircuitBreaker, type BreakerOptions } from './circuit-breaker';
+import { decodeEnvelope, encodeEnvelope, strongEtag, type Envelope } from './envelope';
+import type { EntrySpec } from './keys';
+import type { L2Store } from './l2-store';
+import { silentObserver, type CacheObserver } from './observer';
+
+export type TtlClass = 'short' | 'medium' | 'long';
+
+export interface CacheSettings {
+  readonly l1MaxEntries: number;
+  readonly l1TtlMs: number;
+  readonly ttlShortSeconds: number;
+  readonly ttlMediumSeconds: number;
+  readonly ttlLongSeconds: number;
+  readonly staleSeconds: number;
+  readonly negativeTtlSeconds: number;
+  readonly compressAboveBytes: number;
+  readonly leaseMs: number;
+  readonly leaseWaitMs: number;
+  readonly revalidateBudgetMs: number;
+}
+
+export interface Cached<T> {
+  /** null: the origin said "not found" (possibly cached). */
+  readonly value: T | null;
+  readonly etag: string | undefined;
+  readonly source: 'l1' | 'l2' | 'stale' | 'origin';
+}
+
+/** The port the domain sees. */
+export interface ReadThroughCache {
+  getOrLoad<T>(entry: EntrySpec, ttl: TtlClass, load: () => Promise<T | null>): Promise<Cached<T>>;
+  /** Invalidates every entry under these generation counters; false if L2 could not be told. */
+  invalidate(generationKeys: readonly string[]): Promise<boolean>;
+}
+
+interface L1Entry {
+  readonly envelope: Envelope<unknown>;
+  readonly generationKeys: readonly string[];
+}
+
+export interface TwoTierCacheOptions {
+  readonly settings: CacheSettings;
+  /** Absent: L1 only, with in-process generations. */
+  readonly l2?: L2Store;
+  readonly observer?: CacheObserver;
+  readonly breaker?: CircuitBreaker | BreakerOptions;
+  readonly random?: () => number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class TwoTierCache implements ReadThroughCache {
+  private readonly l1: LRUCache<string, L1Entry> | undefined;
+  /** Last generation values this container saw, per counter key (bounded). */
+  private readonly generations: LRUCache<string, string>;
+  private readonly inFlight = new Map<string, Promise<Cached<unknown>>>();
+  private readonly breaker: CircuitBreaker;
+  private readonly observer: CacheObserver;
+  private readonly random: () => number;
+  private localGeneration = 0;
+
+  constructor(private readonly options: TwoTierCacheOptions) {
+    const { settings } = options;
+    this.observer = options.observer ?? silentObserver;
+    this.random = options.random ?? Math.random;
+    this.l1 =
+      settings.l1MaxEntries > 0 && settings.l1TtlMs > 0
+        ? new LRUCache<string, L1Entry>({ max: settings.l1MaxEntries, ttl: settings.l1TtlMs, ttlAutopurge: false })
+        : undefined;
+    this.generations = new LRUCache<string, string>({ max: Math.max(1000, settings.l1MaxEntries * 4) });
+    this.breaker =
+      options.breaker instanceof CircuitBreaker
+        ? options.breaker
+        : new CircuitBreaker({ ...options.breaker, onStateChange: (s) => this.onBreakerState(s) });
+  }
+
+  get breakerState() {
+    return this.breaker.currentState;
+  }
+
+  async getOrLoad<T>(entry: EntrySpec, ttl: TtlClass, load: () => Promise<T | null>): Promise<Cached<T>> {
+    const hit = this.fromL1<T>(entry);
+    if (hit) return hit;
+    const pending = this.inFlight.get(entry.key);
+    if (pending) return pending as Promise<Cached<T>>;
+    const work = this.fromL2OrOrigin(entry, ttl, load).finally(() => this.inFlight.delete(entry.key));
+    this.inFlight.set(entry.key, work);
+    return work;
+  }
+
+  async invalidate(generationKeys: readonly string[]): Promise<boolean> {
+    const { l2 } = this.options;
+    if (!l2) {
+      for (const key of generationKeys) this.generations.set(key, `local:${++this.localGeneration}`);
+      return true;
+    }
+    // This container's L1 entries of these groups die now, whatever L2 says.
+    for (const key of generationKeys) this.generations.delete(key);
+    try {
+      const values = await this.breaker.run(() => l2.bump(generationKeys));
+      generationKeys.forEach((key, i) => this.generations.set(key, values[i] as string));
+      return true;
+    } catch {
+      // The write is committed; the stream consumer bumps the same counters again, with retries.
+      this.observer.count('InvalidationFailed');
+      return false;
+    }
+  }
+
+  private fromL1<T>(entry: EntrySpec): Cached<T> | undefined {
+    const cached = this.l1?.get(entry.key);
+    if (!cached) return undefined;
+    const { envelope } = cached;
+    if (Date.now() >= envelope.s || !this.isCurrent(envelope.g, entry.generations)) {
+      this.l1?.delete(entry.key);
+      return undefined;
+    }
+    this.observer.count(envelope.v === null ? 'NegativeHit' : 'L1Hit');
+    return { value: envelope.v as T | null, etag: envelope.v === null ? undefined : envelope.e, source: 'l1' };
+  }
+
+  /** True when every generation the entry was loaded under is still the one this container knows. */
+  private isCurrent(loadedUnder: readonly string[], keys: readonly string[]): boolean {
+    if (loadedUnder.length !== keys.length) return false;
+    return keys.every((key, i) => this.generations.get(key) === loadedUnder[i]);
+  }
+
+  private async fromL2OrOrigin<T>(entry: EntrySpec, ttl: TtlClass, load: () => Promise<T | null>): Promise<Cached<T>> {
+    const { l2 } = this.options;
+    if (!l2) {
+      const current = entry.generations.map((key) => this.localGenerationOf(key));
+      const value = await this.timedLoad(load);
+      const envelope = this.envelope(value, current, ttl);
+      this.fillL1(entry, envelope);
+      return { value, etag: value === null ? undefined : envelope.e, source: 'origin' };
+    }
+    let read;
+    try {
+      read = await this.breaker.run(() => l2.read(entry.key, entry.generations));
+    } catch (error) {
+      return this.originOnly(error, load);
+    }
+    this.remember(entry.generations, read.generations);
+    if (read.entry) {
+      const envelope = this.decode<T>(read.entry);
+      if (envelope && sameGenerations(envelope.g, read.generations)) {
+        if (Date.now() < envelope.s) {
+          this.fillL1(entry, envelope);
+          this.observer.count(envelope.v === null ? 'NegativeHit' : 'L2Hit');
+          return { value: envelope.v, etag: envelope.v === null ? undefined : envelope.e, source: 'l2' };
+        }
+        return this.revalidate(entry, ttl, load, envelope, read.generations);
+      }
+    }
+    this.observer.count('CacheMiss');
+    return this.loadUnderLease(entry, ttl, load, read.generations);
+  }
+
+  private async loadUnderLease<T>(
+    entry: EntrySpec,
+    ttl: TtlClass,
+    load: () => Promise<T | null>,
+    generations: readonly string[],
+  ): Promise<Cached<T>> {
+    const l2 = this.options.l2 as L2Store;
+    const token = randomUUID();
+    let leased: boolean;
+    try {
+      leased = await this.breaker.run(() => l2.acquireLease(entry.lease, token, this.options.settings.leaseMs));
+    } catch (error) {
+      return this.originOnly(error, load);
+    }
+    if (leased) {
+      let value: T | null;
+      try {
+        value = await this.timedLoad(load);
+      } catch (error) {
+        await this.breaker.run(() => l2.releaseLease(entry.lease, token)).catch(() => undefined);
+        throw error;
+      }
+      const envelope = await this.store(entry, ttl, value, generations, { key: entry.lease, token });
+      return { value, etag: value === null ? undefined : envelope.e, source: 'origin' };
+    }
+    // Someone else is loading: wait briefly for their value.
+    this.observer.count('LeaseWait');
+    const deadline = Date.now() + this.options.settings.leaseWaitMs;
+    let pause = 5;
+    let latest = generations;
+    while (Date.now() < deadline) {
+      await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
+      pause = Math.min(pause * 2, 40);
+      let read;
+      try {
+        read = await this.breaker.run(() => l2.read(entry.key, entry.generations));
+      } catch (error) {
+        return this.originOnly(error, load);
+      }
+      latest = read.generations;
+      this.remember(entry.generations, latest);
+      const envelope = read.entry ? this.decode<T>(read.entry) : undefined;
+      if (envelope && sameGenerations(envelope.g, latest)) {
+        this.fillL1(entry, envelope);
+        return { value: envelope.v, etag: envelope.v === null ? undefined : envelope.e, source: 'l2' };
+      }
+    }
+    // The holder is slow or gone: load ourselves (the guarded write keeps this safe).
+    this.observer.count('LeaseWaitFallback');
+    const value = await this.timedLoad(load);
+    const envelope = await this.store(entry, ttl, value, latest);
+    return { value, etag: value === null ? undefined : envelope.e, source: 'origin' };
+  }
+
+  private async revalidate<T>(
+    entry: EntrySpec,
+    ttl: TtlClass,
+    load: () => Promise<T | null>,
+    stale: Envelope<T>,
+    generations: readonly string[],
+  ): Promise<Cached<T>> {
+    const l2 = this.options.l2 as L2Store;
+    const servedStale = (): Cached<T> => {
+      this.observer.count('StaleServed');
+      return { value: stale.v, etag: stale.v === null ? undefined : stale.e, source: 'stale' };
+    };
+    const token = randomUUID();
+    const leased = await this.breaker
+      .run(() => l2.acquireLease(entry.lease, token, this.options.settings.leaseMs))
+      .catch(() => false);
+    if (!leased) return servedStale();
+    const refresh = this.timedLoad(load).then(async (value) => {
+      const envelope = await this.store(entry, ttl, value, generations, { key: entry.lease, token });
+      return { value, etag: value === null ? undefined : envelope.e, source: 'origin' } as Cached<T>;
+    });
+    // Within the request budget only; past it, the stale value answers and the refresh finishes on its own.
+    const budget = sleep(this.options.settings.revalidateBudgetMs).then(() => undefined);
+    const fresh = await Promise.race([refresh.catch(() => undefined), budget]);
+    refresh.catch(() => this.breaker.run(() => l2.releaseLease(entry.lease, token)).catch(() => undefined));
+    return fresh ?? servedStale();
+  }
+
+  private async originOnly<T>(error: unknown, load: () => Promise<T | null>): Promise<Cached<T>> {
+    if (!(error instanceof BreakerOpenError)) this.observer.count('L2Error');
+    const value = await this.timedLoad(load);
+    return { value, etag: value === null ? undefined : strongEtag(value), source: 'origin' };
+  }
+
+  private async store<T>(
+    entry: EntrySpec,
+    ttl: TtlClass,
+    value: T | null,
+    generations: readonly string[],
+    lease?: { key: string; token: string },
+  ): Promise<Envelope<T>> {
+    const l2 = this.options.l2 as L2Store;
+    const envelope = this.envelope(value, generations, ttl);
+    const hardTtlMs = envelope.s - envelope.c + this.options.settings.staleSeconds * 1000;
+    try {
+      const payload = encodeEnvelope(envelope, this.options.settings.compressAboveBytes);
+      const written = await this.breaker.run(() =>
+        l2.writeIfCurrent(entry.key, entry.generations, generations, payload, hardTtlMs, lease),
+      );
+      if (written) this.fillL1(entry, envelope);
+    } catch {
+      this.observer.count('L2Error');
+    }
+    return envelope;
+  }
+
+  private envelope<T>(value: T | null, generations: readonly string[], ttl: TtlClass): Envelope<T> {
+    const now = Date.now();
+    const { settings } = this.options;
+    const seconds =
+      value === null
+        ? settings.negativeTtlSeconds
+        : ttl === 'short'
+          ? settings.ttlShortSeconds
+          : ttl === 'medium'
+            ? settings.ttlMediumSeconds
+            : settings.ttlLongSeconds;
+    // ±10% jitter so entries filled together do not expire together.
+    const freshMs = Math.round(seconds * 1000 * (0.9 + 0.2 * this.random()));
+    return { v: value, g: [...generations], c: now, s: now + freshMs, e: value === null ? '' : strongEtag(value) };
+  }
+
+  private fillL1(entry: EntrySpec, envelope: Envelope<unknown>): void {
+    this.l1?.set(entry.key, { envelope, generationKeys: entry.generations });
+  }
+
+  private remember(keys: readonly string[], values: readonly string[]): void {
+    keys.forEach((key, i) => this.generations.set(key, values[i] as string));
+  }
+
+  private localGenerationOf(key: string): string {
+    let value = this.generations.get(key);
+    if (value === undefined) {
+      value = `local:${++this.localGeneration}`;
+      this.generations.set(key, value);
+    }
+    return value;
+  }
+
+  private decode<T>(bytes: Buffer): Envelope<T> | undefined {
+    try {
+      return decodeEnvelope<T>(bytes);
+    } catch {
+      return undefined; // a corrupt entry is a miss
+    }
+  }
+
+  private async timedLoad<T>(load: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await load();
+    } finally {
+      this.observer.originLatency(performance.now() - started);
+    }
+  }
+
+  private onBreakerState(state: 'closed' | 'open' | 'half-open'): void {
+    if (state === 'open') this.observer.count('BreakerOpen');
+    this.observer.breakerState(state);
+  }
+}
+
+function sameGenerations(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

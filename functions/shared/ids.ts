@@ -1,0 +1,13 @@
+import { BadRequestError } from './errors';
+
+/** Ids of tenants, products, orders and categories: the only shape that may reach a key. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function isValidId(value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERN.test(value);
+}
+
+export function requireId(value: unknown, what: string): string {
+  if (!isValidId(value)) throw new BadRequestError(`${what} must match ${ID_PATTERN.source}`);
+  return value;
+}
