@@ -1,0 +1,54 @@
+/**
+ * The container's services, built once from validated config and reused by every invocation.
+ * Tests that need their own wiring (a Redis they can kill) call setAppServices.
+ */
+import { RedisL2Store, type L2Store } from './cache/l2-store';
+import { TwoTierCache } from './cache/two-tier-cache';
+import { CatalogService } from './catalog/catalog-service';
+import { DynamoShopRepository, type ShopRepository } from './catalog/shop-repository';
+import { RateLimiter } from './http/rate-limiter';
+import { sharedDocumentClient } from './shared/clients/dynamodb';
+import { sharedRedis } from './shared/clients/redis';
+import { appConfig, cacheConfig, tablesConfig } from './shared/config';
+import { metricsCacheObserver } from './shared/observability';
+
+export interface AppServices {
+  readonly catalog: CatalogService;
+  readonly cache: TwoTierCache;
+  readonly repo: ShopRepository;
+  readonly rateLimiter: RateLimiter;
+  /** Absent when no Redis is configured (L1 only). */
+  readonly l2?: L2Store;
+}
+
+export function buildAppServices(parts: { repo: ShopRepository; l2?: L2Store }): AppServices {
+  const cache = new TwoTierCache({ settings: cacheConfig(), ...(parts.l2 ? { l2: parts.l2 } : {}), observer: metricsCacheObserver });
+  const app = appConfig();
+  return {
+    catalog: new CatalogService(parts.repo, cache, app),
+    cache,
+    repo: parts.repo,
+    rateLimiter: new RateLimiter(parts.l2, app.rateLimitPerMinute),
+    ...(parts.l2 ? { l2: parts.l2 } : {}),
+  };
+}
+
+let services: Promise<AppServices> | undefined;
+
+export function appServices(): Promise<AppServices> {
+  services ??= (async () => {
+    const redis = await sharedRedis();
+    return buildAppServices({
+      repo: new DynamoShopRepository(sharedDocumentClient(), tablesConfig().shopTableName),
+      ...(redis ? { l2: new RedisL2Store(redis) } : {}),
+    });
+  })().catch((error: unknown) => {
+    services = undefined; // let the next invocation try again
+    throw error;
+  });
+  return services;
+}
+
+export function setAppServices(value: AppServices | undefined): void {
+  services = value ? Promise.resolve(value) : undefined;
+}

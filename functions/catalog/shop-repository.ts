@@ -1,0 +1,582 @@
+/**
+ * DynamoDB adapter for products, stock and orders (the Shop table, see shared/tables.ts).
+ * Every key is built from validated ids by shopKeys; tenant isolation follows from the
+ * partition key: another tenant's item simply is not there.
+ */
+import {
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+  type CancellationReason,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  GetCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { shopKeys } from '../shared/tables';
+import { BadRequestError, ConflictError, NotFoundError, PreconditionFailedError } from '../shared/errors';
+import { isValidId } from '../shared/ids';
+import {
+  availabilityOf,
+  ORDER_TRANSITIONS,
+  type CreateProductInput,
+  type ListProductsQuery,
+  type MarketplaceQuery,
+  type Order,
+  type OrderLine,
+  type OrderStatus,
+  type Page,
+  type Product,
+  type StockLevel,
+  type UpdateProductInput,
+} from './model';
+
+export interface NewProduct extends Omit<CreateProductInput, 'id' | 'currency'> {
+  readonly id: string;
+  readonly currency: string;
+}
+
+/** The port the catalogue service uses. */
+export interface ShopRepository {
+  getProduct(tenantId: string, productId: string): Promise<Product | null>;
+  listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>>;
+  listMarketplace(query: MarketplaceQuery): Promise<Page<Product>>;
+  createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product>;
+  /** precondition: the caller's If-Match, judged on the current product; the write is a compare-and-set on its version. */
+  updateProduct(tenantId: string, productId: string, patch: UpdateProductInput, precondition?: (current: Product) => boolean): Promise<{ before: Product; after: Product }>;
+  deleteProduct(tenantId: string, productId: string): Promise<Product>;
+  getStock(tenantId: string, productId: string): Promise<StockLevel | null>;
+  adjustStock(tenantId: string, productId: string, delta: number): Promise<StockLevel>;
+  createOrder(tenantId: string, userId: string, orderId: string, lines: readonly { productId: string; quantity: number }[]): Promise<Order>;
+  getOrder(tenantId: string, orderId: string): Promise<Order | null>;
+  updateOrderStatus(tenantId: string, orderId: string, status: OrderStatus): Promise<Order>;
+  ping(): Promise<void>;
+}
+
+interface ProductItem extends Product {
+  readonly pk: string;
+  readonly sk: string;
+  readonly entity: 'product';
+  readonly deletedAt?: string;
+}
+
+interface StockItem {
+  readonly pk: string;
+  readonly sk: string;
+  readonly entity: 'stock';
+  readonly tenantId: string;
+  readonly productId: string;
+  readonly stock: number;
+  readonly lowStockThreshold: number;
+  readonly version: number;
+  readonly lastUpdated: string;
+  readonly deletedAt?: string;
+}
+
+interface OrderItem extends Order {
+  readonly pk: string;
+  readonly sk: string;
+  readonly entity: 'order';
+}
+
+const PAGE_READ_LIMIT = 10;
+
+export function toProduct(item: Record<string, unknown>): Product {
+  const p = item as unknown as ProductItem;
+  return {
+    id: p.id,
+    tenantId: p.tenantId,
+    name: p.name,
+    description: p.description,
+    price: p.price,
+    currency: p.currency,
+    category: p.category,
+    listed: p.listed,
+    version: p.version,
+    updatedAt: p.updatedAt,
+  };
+}
+
+export function toStockLevel(item: Record<string, unknown>): StockLevel {
+  const s = item as unknown as StockItem;
+  return {
+    productId: s.productId,
+    stock: s.stock,
+    availability: availabilityOf(s.stock, s.lowStockThreshold),
+    version: s.version,
+    lastUpdated: s.lastUpdated,
+  };
+}
+
+export function toOrder(item: Record<string, unknown>): Order {
+  const o = item as unknown as OrderItem;
+  return {
+    id: o.id,
+    tenantId: o.tenantId,
+    userId: o.userId,
+    lines: o.lines,
+    total: o.total,
+    currency: o.currency,
+    status: o.status,
+    version: o.version,
+    createdAt: o.createdAt,
+    updatedAt: o.updatedAt,
+  };
+}
+
+/** Cursors are opaque to clients: base64url of the last returned position, validated on the way back. */
+function encodeCursor(parts: readonly string[]): string {
+  return Buffer.from(parts.join('/')).toString('base64url');
+}
+function decodeCursor(cursor: string, count: number): string[] {
+  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('/');
+  if (parts.length !== count || !parts.every(isValidId)) throw new BadRequestError('cursor is not valid');
+  return parts;
+}
+
+function indexKeys(tenantId: string, p: { id: string; category: string; listed: boolean }) {
+  return {
+    gsi1pk: shopKeys.category(tenantId, p.category),
+    gsi1sk: shopKeys.product(p.id),
+    ...(p.listed ? { gsi2pk: shopKeys.marketplacePartition, gsi2sk: shopKeys.marketplaceSort(tenantId, p.id) } : {}),
+  };
+}
+
+function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
+  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+function cancellationReasons(error: unknown): CancellationReason[] | undefined {
+  if (error instanceof TransactionCanceledException || (error as { name?: string })?.name === 'TransactionCanceledException') {
+    return (error as TransactionCanceledException).CancellationReasons ?? [];
+  }
+  return undefined;
+}
+
+export function today(now = new Date()): string {
+  return now.toISOString().slice(0, 10);
+}
+
+export class DynamoShopRepository implements ShopRepository {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async getProduct(tenantId: string, productId: string): Promise<Product | null> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.product(productId) } }),
+    );
+    if (!out.Item || out.Item.deletedAt) return null;
+    return toProduct(out.Item);
+  }
+
+  async listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>> {
+    const after = query.cursor ? decodeCursor(query.cursor, 1)[0] : undefined;
+    const needle = query.q?.toLowerCase();
+    const base: QueryCommandInput = query.category
+      ? {
+          TableName: this.tableName,
+          IndexName: 'gsi1',
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': shopKeys.category(tenantId, query.category) },
+          ...(after
+            ? {
+                ExclusiveStartKey: {
+                  gsi1pk: shopKeys.category(tenantId, query.category),
+                  gsi1sk: shopKeys.product(after),
+                  pk: shopKeys.tenant(tenantId),
+                  sk: shopKeys.product(after),
+                },
+              }
+            : {}),
+        }
+      : {
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          FilterExpression: 'attribute_not_exists(deletedAt)',
+          ExpressionAttributeValues: { ':pk': shopKeys.tenant(tenantId), ':p': 'P#' },
+          ...(after ? { ExclusiveStartKey: { pk: shopKeys.tenant(tenantId), sk: shopKeys.product(after) } } : {}),
+        };
+    if (needle) {
+      base.FilterExpression = [base.FilterExpression, 'contains(nameLower, :q)'].filter(Boolean).join(' AND ');
+      base.ExpressionAttributeValues = { ...base.ExpressionAttributeValues, ':q': needle };
+    }
+    return this.collect(base, query.limit, (item) => [String(item.id)]);
+  }
+
+  async listMarketplace(query: MarketplaceQuery): Promise<Page<Product>> {
+    const after = query.cursor ? decodeCursor(query.cursor, 2) : undefined;
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      IndexName: 'gsi2',
+      KeyConditionExpression: 'gsi2pk = :pk',
+      ExpressionAttributeValues: { ':pk': shopKeys.marketplacePartition },
+      ...(after
+        ? {
+            ExclusiveStartKey: {
+              gsi2pk: shopKeys.marketplacePartition,
+              gsi2sk: shopKeys.marketplaceSort(after[0] as string, after[1] as string),
+              pk: shopKeys.tenant(after[0] as string),
+              sk: shopKeys.product(after[1] as string),
+            },
+          }
+        : {}),
+    };
+    return this.collect(input, query.limit, (item) => [String(item.tenantId), String(item.id)]);
+  }
+
+  /** Reads pages until `limit` items are found (bounded), so filters never return short pages silently. */
+  private async collect(input: QueryCommandInput, limit: number, position: (item: Record<string, unknown>) => string[]): Promise<Page<Product>> {
+    const found: Record<string, unknown>[] = [];
+    let startKey = input.ExclusiveStartKey;
+    for (let page = 0; page < PAGE_READ_LIMIT; page++) {
+      const out = await this.db.send(
+        new QueryCommand({ ...input, Limit: Math.max(limit + 1, 25), ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+      );
+      for (const item of out.Items ?? []) {
+        found.push(item);
+        if (found.length > limit) {
+          const data = found.slice(0, limit);
+          return { data: data.map(toProduct), nextCursor: encodeCursor(position(data[data.length - 1] as Record<string, unknown>)) };
+        }
+      }
+      startKey = out.LastEvaluatedKey;
+      if (!startKey) return { data: found.map(toProduct), nextCursor: null };
+    }
+    // Bounded read: hand back where we stopped.
+    const last = found[found.length - 1];
+    const resumeAt = last ? position(last) : undefined;
+    return { data: found.map(toProduct), nextCursor: resumeAt ? encodeCursor(resumeAt) : null };
+  }
+
+  async createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product> {
+    const now = new Date().toISOString();
+    const product: Product = {
+      id: input.id,
+      tenantId,
+      name: input.name,
+      description: input.description,
+      price: input.price,
+      currency: input.currency,
+      category: input.category,
+      listed: input.listed,
+      version: 1,
+      updatedAt: now,
+    };
+    const pk = shopKeys.tenant(tenantId);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk, sk: shopKeys.product(input.id), entity: 'product', ...product, nameLower: product.name.toLowerCase(), createdAt: now, ...indexKeys(tenantId, product) },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk, sk: shopKeys.stock(input.id), entity: 'stock', tenantId, productId: input.id, stock: 0, lowStockThreshold, version: 1, lastUpdated: now },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (cancellationReasons(error)?.some((r) => r.Code === 'ConditionalCheckFailed')) {
+        throw new ConflictError(`product ${input.id} already exists`);
+      }
+      throw error;
+    }
+    return product;
+  }
+
+  async updateProduct(tenantId: string, productId: string, patch: UpdateProductInput, precondition?: (current: Product) => boolean) {
+    const before = await this.getProductConsistent(tenantId, productId);
+    if (!before) throw new NotFoundError(`product ${productId} not found`);
+    if (precondition && !precondition(before)) throw new PreconditionFailedError();
+    const after: Product = { ...before, ...patch, version: before.version + 1, updatedAt: new Date().toISOString() };
+    const sets = ['#name = :name', 'nameLower = :nameLower', 'description = :description', 'price = :price', 'category = :category', 'listed = :listed', 'version = :next', 'updatedAt = :now', 'gsi1pk = :gsi1pk', 'gsi1sk = :gsi1sk'];
+    const index = indexKeys(tenantId, after);
+    const values: Record<string, unknown> = {
+      ':name': after.name,
+      ':nameLower': after.name.toLowerCase(),
+      ':description': after.description,
+      ':price': after.price,
+      ':category': after.category,
+      ':listed': after.listed,
+      ':next': after.version,
+      ':now': after.updatedAt,
+      ':gsi1pk': index.gsi1pk,
+      ':gsi1sk': index.gsi1sk,
+      ':seen': before.version,
+    };
+    let expression = `SET ${sets.join(', ')}`;
+    if (index.gsi2pk) {
+      expression += ', gsi2pk = :gsi2pk, gsi2sk = :gsi2sk';
+      values[':gsi2pk'] = index.gsi2pk;
+      values[':gsi2sk'] = index.gsi2sk;
+    } else {
+      expression += ' REMOVE gsi2pk, gsi2sk';
+    }
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.product(productId) },
+          UpdateExpression: expression,
+          // Compare-and-set on the version read above: a concurrent change makes this fail.
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(deletedAt) AND version = :seen',
+          ExpressionAttributeNames: { '#name': 'name' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        if (precondition) throw new PreconditionFailedError();
+        throw new ConflictError(`product ${productId} changed concurrently, retry`);
+      }
+      throw error;
+    }
+    return { before, after };
+  }
+
+  async deleteProduct(tenantId: string, productId: string): Promise<Product> {
+    const now = new Date().toISOString();
+    const pk = shopKeys.tenant(tenantId);
+    const before = await this.getProductConsistent(tenantId, productId);
+    if (!before) throw new NotFoundError(`product ${productId} not found`);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk, sk: shopKeys.product(productId) },
+                UpdateExpression: 'SET deletedAt = :now, updatedAt = :now, version = version + :one REMOVE gsi1pk, gsi1sk, gsi2pk, gsi2sk',
+                ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(deletedAt)',
+                ExpressionAttributeValues: { ':now': now, ':one': 1 },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk, sk: shopKeys.stock(productId) },
+                UpdateExpression: 'SET deletedAt = :now',
+                ExpressionAttributeValues: { ':now': now },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (cancellationReasons(error)?.some((r) => r.Code === 'ConditionalCheckFailed')) throw new NotFoundError(`product ${productId} not found`);
+      throw error;
+    }
+    return before;
+  }
+
+  async getStock(tenantId: string, productId: string): Promise<StockLevel | null> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.stock(productId) }, ConsistentRead: true }),
+    );
+    if (!out.Item || out.Item.deletedAt) return null;
+    return toStockLevel(out.Item);
+  }
+
+  async adjustStock(tenantId: string, productId: string, delta: number): Promise<StockLevel> {
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.stock(productId) },
+          UpdateExpression: 'SET stock = stock + :delta, version = version + :one, lastUpdated = :now',
+          // No arithmetic in conditions: "stock + delta >= 0" is "stock >= -delta".
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(deletedAt) AND stock >= :floor',
+          ExpressionAttributeValues: { ':delta': delta, ':one': 1, ':now': new Date().toISOString(), ':floor': Math.max(0, -delta) },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return toStockLevel(out.Attributes as Record<string, unknown>);
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        const old = error.Item;
+        if (!old || old.deletedAt) throw new NotFoundError(`product ${productId} not found`);
+        throw new ConflictError(`stock of ${productId} cannot go below 0`);
+      }
+      throw error;
+    }
+  }
+
+  async createOrder(tenantId: string, userId: string, orderId: string, requested: readonly { productId: string; quantity: number }[]): Promise<Order> {
+    // Merge repeated products into one line each.
+    const quantities = new Map<string, number>();
+    for (const line of requested) quantities.set(line.productId, (quantities.get(line.productId) ?? 0) + line.quantity);
+    const pk = shopKeys.tenant(tenantId);
+    const ids = [...quantities.keys()];
+    const products = await this.batchGetProducts(tenantId, ids);
+    const missing = ids.filter((id) => !products.has(id));
+    if (missing.length > 0) throw new NotFoundError(`product ${missing[0]} not found`);
+    const currencies = new Set([...products.values()].map((p) => p.currency));
+    if (currencies.size > 1) throw new BadRequestError('all lines of an order must share one currency');
+    const lines: OrderLine[] = ids.map((id) => ({ productId: id, quantity: quantities.get(id) as number, unitPrice: (products.get(id) as Product).price }));
+    const total = lines.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
+    const now = new Date().toISOString();
+    const order: Order = {
+      id: orderId,
+      tenantId,
+      userId,
+      lines,
+      total,
+      currency: [...currencies][0] as string,
+      status: 'placed',
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            ...lines.flatMap((line) => [
+              {
+                // The price we charge is the price of the version we read.
+                ConditionCheck: {
+                  TableName: this.tableName,
+                  Key: { pk, sk: shopKeys.product(line.productId) },
+                  ConditionExpression: 'version = :v AND attribute_not_exists(deletedAt)',
+                  ExpressionAttributeValues: { ':v': (products.get(line.productId) as Product).version },
+                },
+              },
+              {
+                Update: {
+                  TableName: this.tableName,
+                  Key: { pk, sk: shopKeys.stock(line.productId) },
+                  UpdateExpression: 'SET stock = stock - :q, version = version + :one, lastUpdated = :now',
+                  ConditionExpression: 'attribute_exists(pk) AND stock >= :q',
+                  ExpressionAttributeValues: { ':q': line.quantity, ':one': 1, ':now': now },
+                },
+              },
+            ]),
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { pk, sk: shopKeys.order(orderId), entity: 'order', ...order },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk, sk: shopKeys.metrics(today()) },
+                UpdateExpression: 'SET entity = :m, tenantId = :t, #day = :day ADD ordersToday :one, revenueToday :total',
+                ExpressionAttributeNames: { '#day': 'day' },
+                ExpressionAttributeValues: { ':m': 'metrics', ':t': tenantId, ':day': today(), ':one': 1, ':total': total },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      const reasons = cancellationReasons(error);
+      if (reasons) {
+        const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
+        if (failed >= 0 && failed < lines.length * 2) {
+          const line = lines[Math.floor(failed / 2)] as OrderLine;
+          if (failed % 2 === 0) throw new ConflictError(`product ${line.productId} changed while ordering, retry`);
+          throw new ConflictError(`not enough stock for product ${line.productId}`);
+        }
+        if (reasons.some((r) => r.Code === 'TransactionConflict')) throw new ConflictError('a concurrent order touched the same stock, retry');
+      }
+      throw error;
+    }
+    return order;
+  }
+
+  async getOrder(tenantId: string, orderId: string): Promise<Order | null> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.order(orderId) }, ConsistentRead: true }),
+    );
+    return out.Item ? toOrder(out.Item) : null;
+  }
+
+  async updateOrderStatus(tenantId: string, orderId: string, status: OrderStatus): Promise<Order> {
+    const current = await this.getOrder(tenantId, orderId);
+    if (!current) throw new NotFoundError(`order ${orderId} not found`);
+    if (current.status === status) return current;
+    if (!ORDER_TRANSITIONS[current.status].includes(status)) {
+      throw new ConflictError(`an order cannot go from ${current.status} to ${status}`);
+    }
+    const now = new Date().toISOString();
+    const pk = shopKeys.tenant(tenantId);
+    const updated: Order = { ...current, status, version: current.version + 1, updatedAt: now };
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk, sk: shopKeys.order(orderId) },
+                UpdateExpression: 'SET #status = :next, version = :nv, updatedAt = :now',
+                // Only from the status we read: cancelling twice returns stock once.
+                ConditionExpression: '#status = :current AND version = :v',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':next': status, ':nv': updated.version, ':now': now, ':current': current.status, ':v': current.version },
+              },
+            },
+            ...(status === 'cancelled'
+              ? current.lines.map((line) => ({
+                  Update: {
+                    TableName: this.tableName,
+                    Key: { pk, sk: shopKeys.stock(line.productId) },
+                    UpdateExpression: 'SET stock = stock + :q, version = version + :one, lastUpdated = :now',
+                    ExpressionAttributeValues: { ':q': line.quantity, ':one': 1, ':now': now },
+                  },
+                }))
+              : []),
+          ],
+        }),
+      );
+    } catch (error) {
+      if (cancellationReasons(error)) throw new ConflictError(`order ${orderId} changed concurrently, retry`);
+      throw error;
+    }
+    return updated;
+  }
+
+  async ping(): Promise<void> {
+    await this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk: 'HEALTH', sk: 'HEALTH' } }));
+  }
+
+  private async getProductConsistent(tenantId: string, productId: string): Promise<Product | null> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.product(productId) }, ConsistentRead: true }),
+    );
+    if (!out.Item || out.Item.deletedAt) return null;
+    return toProduct(out.Item);
+  }
+
+  private async batchGetProducts(tenantId: string, ids: readonly string[]): Promise<Map<string, Product>> {
+    const found = new Map<string, Product>();
+    let keys: Record<string, unknown>[] = ids.map((id) => ({ pk: shopKeys.tenant(tenantId), sk: shopKeys.product(id) }));
+    for (let attempt = 0; keys.length > 0 && attempt < 5; attempt++) {
+      const out = await this.db.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+      for (const item of out.Responses?.[this.tableName] ?? []) {
+        if (!item.deletedAt) found.set(String(item.id), toProduct(item));
+      }
+      keys = (out.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined) ?? [];
+    }
+    return found;
+  }
+}

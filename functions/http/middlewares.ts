@@ -1,0 +1,89 @@
+/**
+ * The middy middlewares every REST route is built from. Each does one thing; rest-route.ts
+ * stacks them from the route table, so a handler file holds only its domain call.
+ */
+import type { MiddlewareObj } from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { Permission } from '../routes';
+import { ForbiddenError, HttpError, RateLimitedError, UnauthorizedError } from '../shared/errors';
+import { isValidId } from '../shared/ids';
+import { logger } from '../shared/observability';
+import type { RateLimiter } from './rate-limiter';
+
+export interface Caller {
+  readonly tenantId: string;
+  readonly userId: string;
+  readonly permissions: ReadonlySet<string>;
+}
+
+/** What API Gateway hands over from the authorizer's context. */
+export function callerOf(event: APIGatewayProxyEvent): Caller {
+  const context = (event.requestContext?.authorizer ?? {}) as Record<string, unknown>;
+  const { tenantId, userId, permissions } = context;
+  if (!isValidId(tenantId) || typeof userId !== 'string' || userId === '') throw new UnauthorizedError();
+  return { tenantId, userId, permissions: new Set(typeof permissions === 'string' ? permissions.split(' ').filter(Boolean) : []) };
+}
+
+export const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' } as const;
+
+export function errorResponse(error: HttpError): APIGatewayProxyResult {
+  return { statusCode: error.statusCode, headers: { ...JSON_HEADERS, 'Cache-Control': 'no-store', ...error.headers }, body: JSON.stringify(error.toJSON()) };
+}
+
+/** Typed errors become the contract's body; anything else is a 500 that never echoes internals. */
+export function errorResponses(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  return {
+    onError: async (request) => {
+      const { error } = request;
+      if (error instanceof HttpError) {
+        if (error.statusCode >= 500) logger.error('request failed', { error });
+        request.response = errorResponse(error);
+        return;
+      }
+      logger.error('unhandled error', { error: error as Error });
+      const unavailable = isUnavailable(error);
+      request.response = errorResponse(
+        unavailable ? new HttpError(503, 'UNAVAILABLE', 'A backing service is unavailable, try again shortly', { 'Retry-After': '2' }) : new HttpError(500, 'INTERNAL', 'Internal error'),
+      );
+    },
+  };
+}
+
+/** Network failures, timeouts and throttling of a backing service: the client should retry. */
+function isUnavailable(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const names = ['TimeoutError', 'RequestTimeout', 'ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'ServiceUnavailable', 'InternalServerError'];
+  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'];
+  return names.includes(e?.name ?? '') || codes.includes(e?.code ?? '') || (e?.$metadata?.httpStatusCode ?? 0) >= 500;
+}
+
+export function requirePermission(permission: Permission | undefined): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  return {
+    before: async (request) => {
+      if (!permission) return;
+      const caller = callerOf(request.event);
+      if (!caller.permissions.has(permission)) throw new ForbiddenError(`missing permission ${permission}`);
+    },
+  };
+}
+
+export function rateLimit(limiter: () => Promise<RateLimiter>): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  return {
+    before: async (request) => {
+      const caller = callerOf(request.event);
+      const decision = await (await limiter()).check(caller.tenantId, caller.userId);
+      if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
+    },
+  };
+}
+
+/** Applies the route's cache headers to successful responses that did not choose their own. */
+export function cacheHeaders(headers: Readonly<Record<string, string>>): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  return {
+    after: async (request) => {
+      const response = request.response;
+      if (!response || response.statusCode >= 400) return;
+      response.headers = { ...headers, ...response.headers };
+    },
+  };
+}

@@ -1,0 +1,30 @@
+/** The DynamoDB document client: one per container, with connection and request timeouts. */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { tablesConfig } from '../config';
+
+export function createDocumentClient(options: { endpoint?: string; region?: string; timeoutMs?: number } = {}): DynamoDBDocumentClient {
+  const timeout = options.timeoutMs ?? 1000;
+  const client = new DynamoDBClient({
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    region: options.region ?? 'us-east-1',
+    maxAttempts: 3,
+    requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(timeout, 500), requestTimeout: timeout }),
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+let shared: DynamoDBDocumentClient | undefined;
+
+export function sharedDocumentClient(): DynamoDBDocumentClient {
+  if (!shared) {
+    const config = tablesConfig();
+    shared = createDocumentClient({
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      region: config.region,
+      timeoutMs: config.timeoutMs,
+    });
+  }
+  return shared;
+}

@@ -1,0 +1,13 @@
+/** Powertools Logger and Metrics, one of each per container, and the cache's metrics adapter. */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { CacheObserver } from '../cache/observer';
+
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'shop-edge' });
+export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'ShopEdge', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'shop-edge' });
+
+export const metricsCacheObserver: CacheObserver = {
+  count: (metric) => metrics.addMetric(metric, MetricUnit.Count, 1),
+  originLatency: (ms) => metrics.addMetric('OriginLatency', MetricUnit.Milliseconds, ms),
+  breakerState: (state) => logger.warn('cache circuit breaker changed state', { state }),
+};
