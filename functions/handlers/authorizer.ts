@@ -1,4 +1,39 @@
-// Placeholder: replaced by the real handler.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
+/**
+ * Lambda authorizer (REQUEST type) for the REST API (Authorization header) and the WebSocket
+ * $connect (token query parameter: browsers cannot set headers on a WebSocket). The policy covers
+ * the whole stage, so API Gateway's cached result serves every route; the routes check permissions.
+ */
+import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { bearerToken, tokenVerifier } from '../auth/verify-token';
+import { logger } from '../shared/observability';
+
+function header(event: APIGatewayRequestAuthorizerEvent, name: string): string | undefined {
+  const found = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name);
+  return found?.[1] ?? undefined;
+}
+
+/** arn:aws:execute-api:region:account:apiId/stage/METHOD/path → arn:…:apiId/stage/* */
+function stageWideArn(methodArn: string): string {
+  const [prefix, apiId, stage] = methodArn.split('/');
+  return `${prefix}/${apiId}/${stage}/*`;
+}
+
+export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+  const token = bearerToken(header(event, 'authorization')) ?? event.queryStringParameters?.token ?? undefined;
+  try {
+    if (!token) throw new Error('no token');
+    const identity = await tokenVerifier()(token);
+    return {
+      principalId: identity.userId,
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWideArn(event.methodArn) }],
+      },
+      context: { tenantId: identity.tenantId, userId: identity.userId, permissions: identity.permissions.join(' ') },
+    };
+  } catch (error) {
+    logger.info('token refused', { reason: (error as Error).message });
+    // API Gateway turns exactly this message into a 401.
+    throw new Error('Unauthorized');
+  }
 };

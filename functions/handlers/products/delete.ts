@@ -1,4 +1,6 @@
-// Placeholder: replaced by the real handler.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
-};
+import { restRoute } from '../../http/rest-route';
+
+export const handler = restRoute('DeleteProduct', async (request) => {
+  await request.services.catalog.deleteProduct(request.caller().tenantId, request.id('id'));
+  return { status: 204 };
+});

@@ -1,4 +1,6 @@
-// Placeholder: replaced by the real handler.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
-};
+import { restRoute } from '../../http/rest-route';
+
+export const handler = restRoute('GetProductStock', async (request) => {
+  const stock = await request.services.catalog.getStock(request.caller().tenantId, request.id('id'));
+  return { data: stock };
+});
