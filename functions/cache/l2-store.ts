@@ -63,11 +63,12 @@ end
 return out`;
 
 // KEYS: entry, lease, generation keys...   ARGV: payload, ttlMs, leaseToken, expected generations...
-const LUA_WRITE_IF_CURRENT = `for i = 3, #KEYS do
+// The lease is released whether or not the write is refused, so waiters never sit out its TTL.
+const LUA_WRITE_IF_CURRENT = `if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+for i = 3, #KEYS do
   if redis.call('GET', KEYS[i]) ~= ARGV[i + 1] then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 return 1`;
 
 const LUA_RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
