@@ -1,0 +1,130 @@
+/**
+ * The API Gateway Management API (`@connections`) of the local WebSocket front, so handlers use
+ * the real @aws-sdk/client-apigatewaymanagementapi client with only the endpoint changed:
+ *   POST   /{stage}/@connections/{id}   send the body to the client       (200)
+ *   GET    /{stage}/@connections/{id}   {connectedAt, identity, lastActiveAt}
+ *   DELETE /{stage}/@connections/{id}   close the connection              (204)
+ * The stage segment is optional. A connection that is not open answers 410 GoneException; a
+ * message over 128 KB answers 413 PayloadTooLargeException. Signatures are not checked.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
+import { describeError, type Logger } from './log';
+
+export interface LiveConnection {
+  readonly id: string;
+  readonly ws: WebSocket;
+  /** epoch ms */
+  readonly connectedAt: number;
+  /** epoch ms of the last message in either direction */
+  lastActiveAt: number;
+  readonly sourceIp: string;
+  readonly userAgent: string;
+}
+
+export interface ConnectionRegistry {
+  get(connectionId: string): LiveConnection | undefined;
+}
+
+export interface ConnectionsEndpointOptions {
+  readonly registry: ConnectionRegistry;
+  readonly stage: string;
+  /** Delay before each call is answered (benchmarks). @default 0 */
+  readonly latencyMs?: number;
+  /** @default 128 KiB */
+  readonly maxMessageBytes?: number;
+  readonly logger: Logger;
+}
+
+export interface ConnectionsEndpoint {
+  /** True when the request is for the management API. */
+  handles(req: IncomingMessage): boolean;
+  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+}
+
+const PATH = /^(?:\/([^/]+))?\/@connections\/([^/]+)\/?$/;
+
+export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): ConnectionsEndpoint {
+  const maxMessageBytes = options.maxMessageBytes ?? 128 * 1024;
+  const latencyMs = options.latencyMs ?? 0;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const match = PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
+    const body = await readBody(req, maxMessageBytes);
+    if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+    if (match === null || (match[1] !== undefined && match[1] !== options.stage)) {
+      return sendError(res, 403, 'ForbiddenException', 'Forbidden');
+    }
+    let connectionId: string;
+    try {
+      connectionId = decodeURIComponent(match[2] as string);
+    } catch {
+      return sendError(res, 400, 'BadRequestException', 'Invalid connectionId');
+    }
+    const connection = options.registry.get(connectionId);
+    const open = connection !== undefined && connection.ws.readyState === connection.ws.OPEN;
+    switch (req.method) {
+      case 'POST': {
+        if (body === 'too-large') return sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
+        if (!open) return sendError(res, 410, 'GoneException', null);
+        await new Promise<void>((resolve) => {
+          connection.ws.send(body, { binary: !isUtf8(body) }, (error) => {
+            if (error) options.logger.warn(`@connections POST ${connectionId}: ${describeError(error)}`);
+            resolve();
+          });
+        });
+        connection.lastActiveAt = Date.now();
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': 0 });
+        res.end();
+        return;
+      }
+      case 'GET': {
+        if (!open) return sendError(res, 410, 'GoneException', null);
+        const info = JSON.stringify({
+          connectedAt: new Date(connection.connectedAt).toISOString(),
+          identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
+          lastActiveAt: new Date(connection.lastActiveAt).toISOString(),
+        });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(info) });
+        res.end(info);
+        return;
+      }
+      case 'DELETE': {
+        if (!open) return sendError(res, 410, 'GoneException', null);
+        connection.ws.close(1000, 'Closed by the management API');
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      default:
+        return sendError(res, 403, 'ForbiddenException', 'Forbidden');
+    }
+  };
+
+  return {
+    handles: (req) => PATH.test(new URL(req.url ?? '/', 'http://localhost').pathname),
+    handle,
+  };
+}
+
+/** The body, or 'too-large' once it passes the limit (the rest is drained, not kept). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size > limit ? 'too-large' : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** AWS restJson1 error: the SDK reads the type from x-amzn-ErrorType. */
+function sendError(res: ServerResponse, status: number, type: string, message: string | null): void {
+  const body = JSON.stringify({ message });
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'x-amzn-ErrorType': type });
+  res.end(body);
+}

@@ -1,0 +1,403 @@
+/**
+ * A DynamoDB Streams event source mapping, as Lambda runs one, for the local stack and tests:
+ * polls a table's stream through the real @aws-sdk/client-dynamodb-streams client and hands
+ * batches to a handler in Lambda's DynamoDBStreamEvent shape.
+ *  - shards: DescribeStream at start (open shards from LATEST, or TRIM_HORIZON when asked) and
+ *    every `shardRefreshMs` (new shards from TRIM_HORIZON, a child only after its parent is read);
+ *  - one batch per shard at a time, at most `batchSize` records, in order;
+ *  - `{batchItemFailures}` retries from the first failed record; a thrown error retries the batch,
+ *    split in two first when `bisectBatchOnFunctionError`; after `maxRetryAttempts` the records go
+ *    to the on-failure list (and `onFailure`) and the shard moves on.
+ */
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type _Record,
+  type AttributeValue as SdkAttributeValue,
+  type Shard,
+  type ShardIteratorType,
+} from '@aws-sdk/client-dynamodb-streams';
+import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { DEFAULT_REGION, FAKE_CREDENTIALS } from './dev-defaults';
+import type { LoadedHandler } from './handlers';
+import { invoke } from './lambda-context';
+import { describeError, silentLogger, type Logger } from './log';
+
+export interface StreamPollerOptions {
+  /** The stream to read; or give `tableName` and `dynamoDb` to look it up. */
+  readonly streamArn?: string;
+  readonly tableName?: string;
+  /** Used to find the table's LatestStreamArn. */
+  readonly dynamoDb?: DynamoDBClient;
+  /** @default a client for `endpoint` with fake credentials */
+  readonly streams?: DynamoDBStreamsClient;
+  /** DynamoDB (Local) endpoint, when `streams` is not given. */
+  readonly endpoint?: string;
+  /** The function; or `loadHandler` to load it on first use. */
+  readonly handler?: LoadedHandler;
+  readonly loadHandler?: () => Promise<LoadedHandler>;
+  /** @default 'StreamConsumer' */
+  readonly functionName?: string;
+  /** @default 100 */
+  readonly batchSize?: number;
+  /** Wait between empty GetRecords calls. @default 200 ms */
+  readonly pollIntervalMs?: number;
+  /** How often DescribeStream looks for new shards. @default 1000 ms */
+  readonly shardRefreshMs?: number;
+  /** Retries of a failing batch before it goes to the on-failure list. @default 3 */
+  readonly maxRetryAttempts?: number;
+  /** @default true */
+  readonly bisectBatchOnFunctionError?: boolean;
+  /** Honour `{batchItemFailures}` (FunctionResponseTypes: ReportBatchItemFailures). @default true */
+  readonly reportBatchItemFailures?: boolean;
+  /** Wait before a retry (doubles with each attempt). @default 50 ms */
+  readonly retryDelayMs?: number;
+  /** Function timeout. @default 30 s */
+  readonly timeoutMs?: number;
+  /** Where the open shards start at start(). @default LATEST */
+  readonly startingPosition?: 'LATEST' | 'TRIM_HORIZON';
+  /** Called for every batch given up on (the on-failure destination). */
+  readonly onFailure?: (failure: StreamBatchFailure) => void;
+  /** @default silent */
+  readonly logger?: Logger;
+}
+
+/** What Lambda sends to an on-failure destination, plus the records themselves. */
+export interface StreamBatchFailure {
+  readonly functionName: string;
+  readonly streamArn: string;
+  readonly shardId: string;
+  readonly startSequenceNumber: string;
+  readonly endSequenceNumber: string;
+  readonly batchSize: number;
+  /** Invocations of these records, the first one included. */
+  readonly attempts: number;
+  readonly condition: 'RetryAttemptsExhausted';
+  readonly error: string;
+  readonly records: readonly DynamoDBRecord[];
+  readonly timestamp: string;
+}
+
+interface ShardState {
+  readonly id: string;
+  readonly parentId: string | undefined;
+  /** waiting: parent not read yet; reading: a loop runs; done: closed and read, or skipped. */
+  status: 'waiting' | 'reading' | 'done';
+  readonly initialPosition: ShardIteratorType;
+  /** Last sequence number handed to the function (success or given up). */
+  checkpoint: string | undefined;
+}
+
+type Outcome = { readonly ok: true } | { readonly ok: false; readonly from: number; readonly threw: boolean; readonly error: string };
+
+export class StreamPoller {
+  /** Batches given up on, oldest first (the local on-failure destination). */
+  readonly failures: StreamBatchFailure[] = [];
+  /** Number of function invocations so far. */
+  invocations = 0;
+
+  private readonly options: StreamPollerOptions;
+  private readonly streams: DynamoDBStreamsClient;
+  private readonly ownsClient: boolean;
+  private readonly shards = new Map<string, ShardState>();
+  private readonly loops = new Set<Promise<void>>();
+  private readonly abort = new AbortController();
+  private streamArn = '';
+  private handler: LoadedHandler | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
+  private started = false;
+  private readonly logged = new Set<string>();
+
+  constructor(options: StreamPollerOptions) {
+    if (options.handler === undefined && options.loadHandler === undefined) throw new Error('StreamPoller: give handler or loadHandler');
+    if (options.streamArn === undefined && (options.tableName === undefined || options.dynamoDb === undefined)) {
+      throw new Error('StreamPoller: give streamArn, or tableName and dynamoDb');
+    }
+    if (options.streams === undefined && options.endpoint === undefined) throw new Error('StreamPoller: give streams or endpoint');
+    this.options = options;
+    this.handler = options.handler;
+    this.ownsClient = options.streams === undefined;
+    this.streams =
+      options.streams ??
+      new DynamoDBStreamsClient({ endpoint: options.endpoint, region: process.env.AWS_REGION || DEFAULT_REGION, credentials: FAKE_CREDENTIALS, maxAttempts: 2 });
+  }
+
+  get functionName(): string {
+    return this.options.functionName ?? 'StreamConsumer';
+  }
+
+  /** Finds the shards and takes an iterator on every open one; resolves once polling runs. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('StreamPoller: already started');
+    this.started = true;
+    this.streamArn = this.options.streamArn ?? (await this.lookUpStreamArn());
+    await this.refreshShards(true);
+    this.scheduleRefresh();
+  }
+
+  /** Stops polling; an invocation in progress finishes first. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    clearTimeout(this.refreshTimer);
+    await this.refreshing?.catch(() => undefined);
+    await Promise.allSettled([...this.loops]);
+    if (this.ownsClient) this.streams.destroy();
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async lookUpStreamArn(): Promise<string> {
+    const table = await (this.options.dynamoDb as DynamoDBClient).send(new DescribeTableCommand({ TableName: this.options.tableName }));
+    const arn = table.Table?.LatestStreamArn;
+    if (!arn || !table.Table?.StreamSpecification?.StreamEnabled) throw new Error(`StreamPoller: table ${this.options.tableName} has no stream`);
+    return arn;
+  }
+
+  private scheduleRefresh(): void {
+    if (this.stopped) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshing = this.refreshShards(false)
+        .catch((error: unknown) => this.warnOnce('describe', `DescribeStream failed: ${describeError(error)}`))
+        .finally(() => this.scheduleRefresh());
+    }, this.options.shardRefreshMs ?? 1000);
+  }
+
+  private async refreshShards(initial: boolean): Promise<void> {
+    const found: Shard[] = [];
+    let exclusiveStartShardId: string | undefined;
+    do {
+      const out = await this.streams.send(
+        new DescribeStreamCommand({ StreamArn: this.streamArn, ExclusiveStartShardId: exclusiveStartShardId }),
+        { abortSignal: this.abort.signal },
+      );
+      found.push(...(out.StreamDescription?.Shards ?? []));
+      exclusiveStartShardId = out.StreamDescription?.LastEvaluatedShardId;
+    } while (exclusiveStartShardId !== undefined && !this.stopped);
+
+    const fromStart = (this.options.startingPosition ?? 'LATEST') === 'TRIM_HORIZON';
+    for (const shard of found) {
+      const id = shard.ShardId;
+      if (id === undefined || this.shards.has(id)) continue;
+      const closed = shard.SequenceNumberRange?.EndingSequenceNumber !== undefined;
+      const state: ShardState = {
+        id,
+        parentId: shard.ParentShardId,
+        // At start with LATEST, history is skipped: closed shards are done, open ones start at the tip.
+        status: initial && !fromStart && closed ? 'done' : 'waiting',
+        initialPosition: initial && !fromStart ? 'LATEST' : 'TRIM_HORIZON',
+        checkpoint: undefined,
+      };
+      this.shards.set(id, state);
+    }
+    const starting: Promise<void>[] = [];
+    for (const state of this.shards.values()) {
+      if (state.status !== 'waiting') continue;
+      const parent = state.parentId === undefined ? undefined : this.shards.get(state.parentId);
+      if (parent !== undefined && parent.status !== 'done') continue;
+      state.status = 'reading';
+      starting.push(this.startShard(state));
+    }
+    await Promise.all(starting);
+  }
+
+  /** Takes the first iterator (so start() returns only once LATEST is pinned), then loops. */
+  private async startShard(state: ShardState): Promise<void> {
+    let iterator: string | undefined;
+    try {
+      iterator = await this.iterator(state);
+    } catch (error) {
+      if (this.stopped) return;
+      this.warnOnce(`iter-${state.id}`, `GetShardIterator ${state.id} failed: ${describeError(error)}`);
+      state.status = 'waiting';
+      return;
+    }
+    const loop = this.readShard(state, iterator).finally(() => this.loops.delete(loop));
+    this.loops.add(loop);
+  }
+
+  private async iterator(state: ShardState): Promise<string | undefined> {
+    const type: ShardIteratorType = state.checkpoint !== undefined ? 'AFTER_SEQUENCE_NUMBER' : state.initialPosition;
+    const out = await this.streams.send(
+      new GetShardIteratorCommand({
+        StreamArn: this.streamArn,
+        ShardId: state.id,
+        ShardIteratorType: type,
+        ...(state.checkpoint !== undefined ? { SequenceNumber: state.checkpoint } : {}),
+      }),
+      { abortSignal: this.abort.signal },
+    );
+    return out.ShardIterator;
+  }
+
+  private async readShard(state: ShardState, first: string | undefined): Promise<void> {
+    let iterator = first;
+    while (!this.stopped && iterator !== undefined) {
+      let records: _Record[];
+      let next: string | undefined;
+      try {
+        const out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 100 }), {
+          abortSignal: this.abort.signal,
+        });
+        records = out.Records ?? [];
+        next = out.NextShardIterator;
+      } catch (error) {
+        if (this.stopped) return;
+        const name = (error as { name?: string }).name;
+        if (name === 'ResourceNotFoundException') break;
+        if (name === 'ExpiredIteratorException' || name === 'TrimmedDataAccessException') {
+          iterator = await this.iterator(state).catch(() => iterator);
+          continue;
+        }
+        this.warnOnce(`get-${state.id}-${name}`, `GetRecords ${state.id} failed: ${describeError(error)}`);
+        await this.sleep(this.options.pollIntervalMs ?? 200);
+        continue;
+      }
+      if (records.length > 0) {
+        await this.deliver(state, records.map((r) => this.toLambdaRecord(r)), 1);
+        state.checkpoint = records[records.length - 1]?.dynamodb?.SequenceNumber ?? state.checkpoint;
+      }
+      iterator = next;
+      if (records.length === 0 && iterator !== undefined) await this.sleep(this.options.pollIntervalMs ?? 200);
+    }
+    if (this.stopped) return;
+    // Closed and read to the end: its children may start now.
+    state.status = 'done';
+    await this.refreshShards(false).catch(() => undefined);
+  }
+
+  /** One invocation and its retries; resolves once the records succeeded or were given up. */
+  private async deliver(state: ShardState, records: DynamoDBRecord[], attempt: number): Promise<void> {
+    const outcome = await this.invoke(records);
+    if (outcome.ok) return;
+    const remaining = records.slice(outcome.from);
+    const maxRetries = this.options.maxRetryAttempts ?? 3;
+    if (attempt > maxRetries || this.stopped) {
+      this.giveUp(state, remaining, attempt, outcome.error);
+      return;
+    }
+    await this.sleep((this.options.retryDelayMs ?? 50) * 2 ** (attempt - 1));
+    if (outcome.threw && (this.options.bisectBatchOnFunctionError ?? true) && remaining.length > 1) {
+      const half = Math.ceil(remaining.length / 2);
+      await this.deliver(state, remaining.slice(0, half), attempt + 1);
+      await this.deliver(state, remaining.slice(half), attempt + 1);
+      return;
+    }
+    await this.deliver(state, remaining, attempt + 1);
+  }
+
+  private async invoke(records: DynamoDBRecord[]): Promise<Outcome> {
+    this.invocations++;
+    let result: unknown;
+    try {
+      this.handler ??= await (this.options.loadHandler as () => Promise<LoadedHandler>)();
+      result = await invoke<DynamoDBStreamEvent, DynamoDBBatchResponse | void>(
+        this.handler,
+        { Records: records },
+        { functionName: this.functionName, timeoutMs: this.options.timeoutMs ?? 30_000 },
+      );
+    } catch (error) {
+      const message = describeError(error);
+      // Once per distinct error: a failing consumer retries (and bisects) a lot.
+      this.warnOnce(`invoke-${message.split('\n')[0]}`, `failed: ${message}`);
+      return { ok: false, from: 0, threw: true, error: message };
+    }
+    if (!(this.options.reportBatchItemFailures ?? true)) return { ok: true };
+    const failures = (result as Partial<DynamoDBBatchResponse> | undefined)?.batchItemFailures;
+    if (!Array.isArray(failures) || failures.length === 0) return { ok: true };
+    const sequence = records.map((r) => r.dynamodb?.SequenceNumber);
+    let from = records.length;
+    for (const failure of failures) {
+      const index = sequence.indexOf((failure as { itemIdentifier?: string } | null)?.itemIdentifier);
+      // An empty or unknown identifier fails the whole batch, as Lambda does.
+      from = Math.min(from, index < 0 ? 0 : index);
+    }
+    return { ok: false, from, threw: false, error: `batchItemFailures from ${sequence[from]}` };
+  }
+
+  private giveUp(state: ShardState, records: DynamoDBRecord[], attempts: number, error: string): void {
+    const failure: StreamBatchFailure = {
+      functionName: this.functionName,
+      streamArn: this.streamArn,
+      shardId: state.id,
+      startSequenceNumber: records[0]?.dynamodb?.SequenceNumber ?? '',
+      endSequenceNumber: records[records.length - 1]?.dynamodb?.SequenceNumber ?? '',
+      batchSize: records.length,
+      attempts,
+      condition: 'RetryAttemptsExhausted',
+      error,
+      records,
+      timestamp: new Date().toISOString(),
+    };
+    this.failures.push(failure);
+    this.logger.warn(
+      `${this.functionName}: gave up on ${records.length} record(s) ${failure.startSequenceNumber}..${failure.endSequenceNumber} after ${attempts} attempt(s); moving on`,
+    );
+    this.options.onFailure?.(failure);
+  }
+
+  private toLambdaRecord(record: _Record): DynamoDBRecord {
+    const d = record.dynamodb ?? {};
+    const created = d.ApproximateCreationDateTime;
+    return {
+      eventID: record.eventID,
+      eventName: record.eventName,
+      eventVersion: record.eventVersion ?? '1.1',
+      eventSource: record.eventSource ?? 'aws:dynamodb',
+      awsRegion: record.awsRegion ?? (process.env.AWS_REGION || DEFAULT_REGION),
+      dynamodb: {
+        ...(created !== undefined ? { ApproximateCreationDateTime: Math.floor(new Date(created).getTime() / 1000) } : {}),
+        ...(d.Keys ? { Keys: toLambdaImage(d.Keys) } : {}),
+        ...(d.NewImage ? { NewImage: toLambdaImage(d.NewImage) } : {}),
+        ...(d.OldImage ? { OldImage: toLambdaImage(d.OldImage) } : {}),
+        SequenceNumber: d.SequenceNumber,
+        SizeBytes: d.SizeBytes,
+        StreamViewType: d.StreamViewType,
+      },
+      eventSourceARN: this.streamArn,
+      ...(record.userIdentity ? { userIdentity: record.userIdentity } : {}),
+    };
+  }
+
+  private get logger(): Logger {
+    return this.options.logger ?? silentLogger;
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (this.logged.has(key)) return;
+    this.logged.add(key);
+    this.logger.warn(`${this.functionName}: ${message}`);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.stopped) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+function toLambdaImage(image: Record<string, SdkAttributeValue>): Record<string, AttributeValue> {
+  return Object.fromEntries(Object.entries(image).map(([k, v]) => [k, toLambdaValue(v)]));
+}
+
+/** SDK attribute values (binary as bytes) to the event's JSON form (binary as base64). */
+function toLambdaValue(value: SdkAttributeValue): AttributeValue {
+  const v = value as unknown as Record<string, unknown>;
+  const b64 = (bytes: unknown) => Buffer.from(bytes as Uint8Array).toString('base64');
+  if (v.B !== undefined) return { B: b64(v.B) };
+  if (v.BS !== undefined) return { BS: (v.BS as Uint8Array[]).map(b64) };
+  if (v.L !== undefined) return { L: (v.L as SdkAttributeValue[]).map(toLambdaValue) };
+  if (v.M !== undefined) return { M: toLambdaImage(v.M as Record<string, SdkAttributeValue>) };
+  return value as AttributeValue;
+}

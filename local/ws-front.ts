@@ -1,0 +1,412 @@
+/**
+ * The WebSocket front: an API Gateway WebSocket API generated from the route table, on one HTTP
+ * server that also serves the @connections management endpoint (see connections-endpoint.ts).
+ *  - $connect: the REQUEST authorizer reads the `token` query parameter (401 on the upgrade when
+ *    refused), then the $connect handler (a non-2xx answer refuses the upgrade with that status);
+ *  - messages: route selection on $request.body.action, `$default` for anything else; a route's
+ *    `{statusCode, body}` sends `body` back (two-way route);
+ *  - $disconnect on every close;
+ *  - API Gateway's limits: 128 KB messages (close 1009), 10-minute idle timeout and 2-hour
+ *    connections (both configurable).
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { WebSocketServer } from 'ws';
+import { AUTHORIZER, WEBSOCKET_ROUTES, type WebSocketRoute } from '../functions/routes';
+import { GATEWAY_ERRORS, errorBody, parseHeaders, routeArn, parseQuery, requestTime, shortId, sourceIp, type GatewayError } from './api-gateway';
+import { LocalAuthorizer, type AuthorizerContext } from './authorizer';
+import { createConnectionsEndpoint, type ConnectionRegistry, type LiveConnection } from './connections-endpoint';
+import { DEFAULT_HOST, DEFAULT_STAGE, LOCAL_WS_API_ID } from './dev-defaults';
+import { createHandlerLoader, type HandlerLoader } from './handlers';
+import { invoke } from './lambda-context';
+import { closeServer, listen, type AuthorizerSettings } from './rest-front';
+import { describeError, silentLogger, type Logger } from './log';
+
+/** API Gateway's WebSocket message payload limit. */
+export const MAX_MESSAGE_BYTES = 128 * 1024;
+export const IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+export const MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
+
+export interface WebSocketFrontOptions {
+  /** @default WEBSOCKET_ROUTES */
+  readonly routes?: readonly WebSocketRoute[];
+  /** @default the repository-root loader */
+  readonly loadHandler?: HandlerLoader;
+  /** The $connect authorizer; null: none. @default AUTHORIZER of the route table (no result cache) */
+  readonly authorizer?: AuthorizerSettings | null;
+  /** @default 127.0.0.1 */
+  readonly host?: string;
+  /** 0 picks a free port. @default 0 */
+  readonly port?: number;
+  /** @default local */
+  readonly stage?: string;
+  /** @default 128 KiB */
+  readonly maxMessageBytes?: number;
+  /** Closed (1001) after this long without a message from the client. @default 10 min */
+  readonly idleTimeoutMs?: number;
+  /** Closed (1001) this long after connecting. @default 2 h */
+  readonly maxConnectionMs?: number;
+  /** Artificial delay before every management API call is answered (benchmarks). @default 0 */
+  readonly managementLatencyMs?: number;
+  /** Function timeout of every route. @default 29 s */
+  readonly timeoutMs?: number;
+  /** One line per connect, message and disconnect. @default false */
+  readonly logRequests?: boolean;
+  /** @default silent */
+  readonly logger?: Logger;
+}
+
+export interface WebSocketFront {
+  /** ws://host:port */
+  readonly url: string;
+  readonly port: number;
+  /** http://host:port/stage: what WS_MANAGEMENT_ENDPOINT should be. */
+  readonly managementEndpoint: string;
+  readonly server: Server;
+  /** Ids of the open connections. */
+  connectionIds(): string[];
+  /** Closes every connection (running $disconnect) and the server. */
+  close(): Promise<void>;
+}
+
+type RouteEventType = 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
+
+export async function startWebSocketFront(options: WebSocketFrontOptions = {}): Promise<WebSocketFront> {
+  const routes = new Map((options.routes ?? WEBSOCKET_ROUTES).map((r) => [r.routeKey, r]));
+  const loadHandler = options.loadHandler ?? createHandlerLoader();
+  const stage = options.stage ?? DEFAULT_STAGE;
+  const host = options.host ?? DEFAULT_HOST;
+  const logger = options.logger ?? silentLogger;
+  const timeoutMs = options.timeoutMs ?? 29_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  const maxConnectionMs = options.maxConnectionMs ?? MAX_CONNECTION_MS;
+  const authorizerSettings = options.authorizer === undefined ? AUTHORIZER : options.authorizer;
+  // API Gateway does not cache WebSocket authorizer results in a way a client could observe:
+  // each connection is authorized once, on $connect.
+  const authorizer =
+    authorizerSettings === null
+      ? undefined
+      : new LocalAuthorizer({ functionName: authorizerSettings.name, handler: () => loadHandler(authorizerSettings.entry), timeoutMs, logger });
+
+  const live = new Map<string, LiveConnection>();
+  const issued = new Set<string>();
+  const pending = new Set<Promise<unknown>>();
+  let closing = false;
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p)).catch(() => undefined);
+    return p;
+  };
+  const log = (line: string) => {
+    if (options.logRequests) logger.info(line);
+  };
+
+  const newConnectionId = (): string => {
+    let id = shortId();
+    while (issued.has(id)) id = shortId();
+    issued.add(id);
+    return id;
+  };
+
+  const baseContext = (connectionId: string, routeKey: string, eventType: RouteEventType, connectedAt: number, domainName: string, ip: string, userAgent: string | undefined) => {
+    const now = Date.now();
+    const requestId = shortId();
+    return {
+      routeKey,
+      eventType,
+      extendedRequestId: requestId,
+      requestTime: requestTime(new Date(now)),
+      messageDirection: 'IN' as const,
+      stage,
+      connectedAt,
+      requestTimeEpoch: now,
+      identity: { sourceIp: ip, ...(userAgent !== undefined ? { userAgent } : {}) },
+      requestId,
+      domainName,
+      connectionId,
+      apiId: LOCAL_WS_API_ID,
+    };
+  };
+
+  /** Runs a route's handler; undefined when the route does not exist. */
+  const runRoute = async (route: WebSocketRoute, event: unknown): Promise<unknown> => {
+    const handler = await loadHandler(route.entry);
+    return invoke(handler, event, { functionName: route.name, timeoutMs });
+  };
+
+  const refuse = (socket: Duplex, error: GatewayError | { status: number; code: 'FORBIDDEN' | 'INTERNAL' | 'UNAUTHORIZED'; message: string; type?: string }) => {
+    if (socket.destroyed) return;
+    const body = errorBody(error.code, error.message);
+    socket.end(
+      `HTTP/1.1 ${error.status} ${statusText(error.status)}\r\n` +
+        'Content-Type: application/json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        ('type' in error && error.type ? `x-amzn-ErrorType: ${error.type}\r\n` : '') +
+        'Connection: close\r\n\r\n' +
+        body,
+    );
+  };
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes ?? MAX_MESSAGE_BYTES, clientTracking: false });
+
+  const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    socket.on('error', () => undefined);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (closing || (url.pathname !== '/' && url.pathname !== `/${stage}` && url.pathname !== `/${stage}/`)) {
+      return refuse(socket, GATEWAY_ERRORS.notFound);
+    }
+    const connectionId = newConnectionId();
+    const connectedAt = Date.now();
+    const ip = sourceIp(req);
+    const userAgent = req.headers['user-agent'];
+    const domainName = req.headers.host ?? `${host}`;
+    const { headers, multiValueHeaders } = parseHeaders(req.rawHeaders, { 'X-Forwarded-For': ip, 'X-Forwarded-Proto': 'http' });
+    const query = parseQuery(url.searchParams);
+    const context = () => baseContext(connectionId, '$connect', 'CONNECT', connectedAt, domainName, ip, userAgent);
+
+    let authorizerContext: Record<string, unknown> | undefined;
+    if (authorizer !== undefined) {
+      const authorizerEvent = {
+        type: 'REQUEST',
+        methodArn: routeArn(LOCAL_WS_API_ID, stage, '$connect'),
+        headers,
+        multiValueHeaders,
+        queryStringParameters: query.queryStringParameters,
+        multiValueQueryStringParameters: query.multiValueQueryStringParameters,
+        stageVariables: null,
+        requestContext: context(),
+      } as unknown as APIGatewayRequestAuthorizerEvent;
+      const outcome = await authorizer.authorize(authorizerEvent, url.searchParams.get('token') ?? undefined);
+      if (outcome.kind !== 'allow') {
+        log(`CONNECT refused by the authorizer (${outcome.kind})`);
+        if (outcome.kind === 'unauthorized') return refuse(socket, GATEWAY_ERRORS.unauthorized);
+        if (outcome.kind === 'forbidden') return refuse(socket, GATEWAY_ERRORS.accessDenied);
+        return refuse(socket, GATEWAY_ERRORS.authorizerFailure);
+      }
+      authorizerContext = { ...(outcome.context satisfies AuthorizerContext), integrationLatency: outcome.latencyMs };
+    }
+    const withAuthorizer = <T extends object>(ctx: T) => (authorizerContext ? { ...ctx, authorizer: authorizerContext } : ctx);
+
+    const connectRoute = routes.get('$connect');
+    if (connectRoute !== undefined) {
+      const event = {
+        headers,
+        multiValueHeaders,
+        queryStringParameters: query.queryStringParameters ?? undefined,
+        multiValueQueryStringParameters: query.multiValueQueryStringParameters ?? undefined,
+        requestContext: withAuthorizer(context()),
+        isBase64Encoded: false,
+      };
+      let status: number;
+      try {
+        const result = await track(runRoute(connectRoute, event));
+        status = statusOf(result);
+      } catch (error) {
+        logger.error(`${connectRoute.name} failed: ${describeError(error)}`);
+        status = 502;
+      }
+      if (status < 200 || status > 299) {
+        log(`CONNECT ${connectionId} refused by ${connectRoute.name} (${status})`);
+        const code = status === 401 ? 'UNAUTHORIZED' : status >= 500 ? 'INTERNAL' : 'FORBIDDEN';
+        const message = status >= 500 ? 'Internal server error' : status === 401 ? 'Unauthorized' : 'Forbidden';
+        return refuse(socket, { status: status >= 400 ? status : 403, code, message });
+      }
+    }
+    if (socket.destroyed || closing) {
+      // The client left while $connect ran: API Gateway still sends $disconnect.
+      void track(disconnect(connectionId, connectedAt, domainName, ip, userAgent, authorizerContext, 1006, 'Client left during $connect'));
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connection: LiveConnection = {
+        id: connectionId,
+        ws,
+        connectedAt,
+        lastActiveAt: connectedAt,
+        sourceIp: ip,
+        userAgent: userAgent ?? '',
+      };
+      live.set(connectionId, connection);
+      log(`CONNECT ${connectionId}`);
+      attach(connection, domainName, authorizerContext);
+    });
+  };
+
+  const disconnect = async (
+    connectionId: string,
+    connectedAt: number,
+    domainName: string,
+    ip: string,
+    userAgent: string | undefined,
+    authorizerContext: Record<string, unknown> | undefined,
+    code: number,
+    reason: string,
+  ): Promise<void> => {
+    const route = routes.get('$disconnect');
+    if (route === undefined) return;
+    const requestContext = {
+      ...baseContext(connectionId, '$disconnect', 'DISCONNECT', connectedAt, domainName, ip, userAgent),
+      disconnectStatusCode: code,
+      disconnectReason: reason,
+      ...(authorizerContext ? { authorizer: authorizerContext } : {}),
+    };
+    try {
+      await runRoute(route, { headers: { Host: domainName, 'X-Forwarded-For': ip }, requestContext, isBase64Encoded: false });
+    } catch (error) {
+      logger.error(`${route.name} failed: ${describeError(error)}`);
+    }
+  };
+
+  const attach = (connection: LiveConnection, domainName: string, authorizerContext: Record<string, unknown> | undefined): void => {
+    const { ws, id } = connection;
+    const goAway = (why: string) => () => {
+      if (ws.readyState === ws.OPEN) ws.close(1001, why);
+    };
+    let idleTimer = setTimeout(goAway('Idle timeout'), idleTimeoutMs);
+    const maxTimer = setTimeout(goAway('Maximum connection duration'), maxConnectionMs);
+    idleTimer.unref();
+    maxTimer.unref();
+
+    ws.on('error', (error) => {
+      // ws closes the socket itself (1009 for an oversize message); only report the rest.
+      if (!/Max payload size exceeded/.test(error.message)) logger.warn(`connection ${id}: ${error.message}`);
+    });
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
+      const payload = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      connection.lastActiveAt = Date.now();
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(goAway('Idle timeout'), idleTimeoutMs);
+      idleTimer.unref();
+      void track(onMessage(connection, payload, isBinary, domainName, authorizerContext));
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      clearTimeout(idleTimer);
+      clearTimeout(maxTimer);
+      live.delete(id);
+      log(`DISCONNECT ${id} (${code})`);
+      void track(disconnect(id, connection.connectedAt, domainName, connection.sourceIp, connection.userAgent || undefined, authorizerContext, code, reason.toString()));
+    });
+  };
+
+  const onMessage = async (
+    connection: LiveConnection,
+    payload: Buffer,
+    isBinary: boolean,
+    domainName: string,
+    authorizerContext: Record<string, unknown> | undefined,
+  ): Promise<void> => {
+    const text = isBinary ? undefined : payload.toString('utf8');
+    const routeKey = selectRoute(text, routes);
+    const route = routes.get(routeKey);
+    const requestContext = {
+      ...baseContext(connection.id, routeKey, 'MESSAGE', connection.connectedAt, domainName, connection.sourceIp, connection.userAgent || undefined),
+      messageId: shortId(),
+      ...(authorizerContext ? { authorizer: authorizerContext } : {}),
+    };
+    const reply = (body: string) => {
+      if (connection.ws.readyState === connection.ws.OPEN) connection.ws.send(body);
+    };
+    if (route === undefined) {
+      log(`MESSAGE ${connection.id} -> no route`);
+      reply(JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
+      return;
+    }
+    const event = {
+      requestContext,
+      body: text ?? payload.toString('base64'),
+      isBase64Encoded: isBinary,
+    };
+    try {
+      const result = await runRoute(route, event);
+      log(`MESSAGE ${connection.id} -> ${route.name}`);
+      const body = bodyOf(result);
+      if (body !== undefined) reply(body);
+    } catch (error) {
+      logger.error(`${route.name} failed: ${describeError(error)}`);
+      reply(JSON.stringify({ message: 'Internal server error', connectionId: connection.id, requestId: requestContext.requestId }));
+    }
+  };
+
+  const registry: ConnectionRegistry = { get: (id) => live.get(id) };
+  const management = createConnectionsEndpoint({ registry, stage, latencyMs: options.managementLatencyMs ?? 0, maxMessageBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES, logger });
+
+  const server = createServer((req, res) => {
+    if (management.handles(req)) {
+      management.handle(req, res).catch((error: unknown) => {
+        logger.error(`@connections: ${describeError(error)}`);
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+      return;
+    }
+    const body = errorBody('BAD_REQUEST', 'Expected a WebSocket upgrade (or the @connections management API)');
+    res.writeHead(426, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Upgrade: 'websocket' });
+    res.end(body);
+  });
+  server.requestTimeout = 0;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    onUpgrade(req, socket, head).catch((error: unknown) => {
+      logger.error(`$connect: ${describeError(error)}`);
+      refuse(socket, GATEWAY_ERRORS.integrationFailure);
+    });
+  });
+  await listen(server, options.port ?? 0, host);
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `ws://${host}:${port}`,
+    port,
+    managementEndpoint: `http://${host}:${port}/${stage}`,
+    server,
+    connectionIds: () => [...live.keys()],
+    async close() {
+      closing = true;
+      for (const connection of live.values()) connection.ws.close(1001, 'Going away');
+      // Give the close handshakes a moment, then cut what is left.
+      const deadline = Date.now() + 1000;
+      while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const connection of live.values()) connection.ws.terminate();
+      await closeServer(server);
+      await Promise.allSettled([...pending]);
+      wss.close();
+    },
+  };
+}
+
+/** $request.body.action when the frame is a JSON object naming a declared, non-$ route; else $default. */
+export function selectRoute(text: string | undefined, routes: ReadonlyMap<string, unknown>): string {
+  if (text === undefined) return '$default';
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      const action = (parsed as { action?: unknown }).action;
+      if (typeof action === 'string' && !action.startsWith('$') && routes.has(action)) return action;
+    }
+  } catch {
+    // not JSON: $default
+  }
+  return '$default';
+}
+
+function statusOf(result: unknown): number {
+  if (typeof result === 'object' && result !== null && 'statusCode' in result) {
+    const status = Number((result as { statusCode: unknown }).statusCode);
+    return Number.isInteger(status) ? status : 502;
+  }
+  // A handler that returns nothing (or a non-object) is a success for API Gateway.
+  return 200;
+}
+
+function bodyOf(result: unknown): string | undefined {
+  if (typeof result !== 'object' || result === null) return undefined;
+  const body = (result as { body?: unknown }).body;
+  if (body === undefined || body === null) return undefined;
+  return typeof body === 'string' ? body : JSON.stringify(body);
+}
+
+function statusText(status: number): string {
+  const texts: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 502: 'Bad Gateway' };
+  return texts[status] ?? 'Error';
+}
