@@ -13,6 +13,14 @@ export function installEsmOnlyFallback(): void {
   installed = true;
   const register = (module as unknown as { registerHooks?: (hooks: { resolve: ResolveHook }) => unknown }).registerHooks;
   if (typeof register !== 'function') return; // Node < 22.15: nothing to do, the import fails as before
+  try {
+    registerFallback(register);
+  } catch {
+    // Jest refuses module hooks; its resolver (test/harness/resolver.js) does the same job there.
+  }
+}
+
+function registerFallback(register: (hooks: { resolve: ResolveHook }) => unknown): void {
   register({
     resolve(specifier, context, nextResolve) {
       try {
