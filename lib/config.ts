@@ -1,0 +1,212 @@
+/**
+ * Deployment configuration: one profile per environment in cdk.json (`context.environments`),
+ * selected with `-c env=dev|prod`, with a few flat context keys that override it per deploy.
+ * Everything is validated here, once, so a stack never reads raw context.
+ */
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Node } from 'constructs';
+import { z } from 'zod';
+
+export const ENV_NAMES = ['dev', 'prod'] as const;
+export type EnvName = (typeof ENV_NAMES)[number];
+
+/** Flat context keys (`-c key=value`) that override the selected profile. */
+export const CONTEXT_KEYS = {
+  env: 'env',
+  environments: 'environments',
+  account: 'account',
+  region: 'region',
+  jwtIssuer: 'jwtIssuer',
+  jwtAudience: 'jwtAudience',
+  jwtJwksUrl: 'jwtJwksUrl',
+  alarmEmail: 'alarmEmail',
+  natGateways: 'natGateways',
+  webAclArn: 'webAclArn',
+  domainName: 'domainName',
+  certificateArn: 'certificateArn',
+  cacheNodeType: 'cacheNodeType',
+  cacheShards: 'cacheShards',
+  cacheReplicas: 'cacheReplicas',
+} as const;
+
+const RETENTION_VALUES = new Set<number>(Object.values(RetentionDays).filter((v): v is number => typeof v === 'number'));
+
+const throttle = z.strictObject({
+  rateLimit: z.coerce.number().positive(),
+  burstLimit: z.coerce.number().int().positive(),
+});
+
+const profileSchema = z.strictObject({
+  cache: z.strictObject({
+    nodeType: z.string().regex(/^cache\.[a-z0-9]+\.[a-z0-9]+$/, 'a node type such as cache.r7g.large'),
+    shards: z.coerce.number().int().min(1).max(500),
+    replicasPerShard: z.coerce.number().int().min(0).max(5),
+    multiAz: z.boolean(),
+    snapshotRetentionDays: z.coerce.number().int().min(0).max(35),
+    snapshotWindow: z.string().regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/).optional(),
+    maintenanceWindow: z.string().regex(/^[a-z]{3}:\d{2}:\d{2}-[a-z]{3}:\d{2}:\d{2}$/).optional(),
+    port: z.coerce.number().int().min(1024).max(65535).default(6380),
+    engineVersion: z.string().default('8.1'),
+  }),
+  network: z.strictObject({
+    maxAzs: z.coerce.number().int().min(2).max(6),
+    natGateways: z.coerce.number().int().min(0).max(6),
+  }),
+  api: throttle,
+  realtime: throttle,
+  logRetentionDays: z.coerce
+    .number()
+    .int()
+    .refine((d) => RETENTION_VALUES.has(d), 'a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)'),
+  retainData: z.boolean(),
+  jwt: z
+    .strictObject({
+      issuer: z.string().min(1).optional(),
+      audience: z.string().min(1).optional(),
+      jwksUrl: z.url({ protocol: /^https$/ }).optional(),
+    })
+    .default({}),
+  alarmEmail: z.email().optional(),
+  webAclArn: z.string().startsWith('arn:').optional(),
+  domainName: z.string().min(3).optional(),
+  certificateArn: z.string().startsWith('arn:').optional(),
+});
+
+export interface CacheSettings {
+  /** ElastiCache node type, e.g. cache.r7g.large. */
+  readonly nodeType: string;
+  /** Number of shards (node groups); the cluster always runs in cluster mode. */
+  readonly shards: number;
+  readonly replicasPerShard: number;
+  readonly multiAz: boolean;
+  /** 0 disables automatic snapshots. */
+  readonly snapshotRetentionDays: number;
+  /** UTC hh:mm-hh:mm, at least 60 minutes, not overlapping the maintenance window. */
+  readonly snapshotWindow?: string;
+  /** UTC ddd:hh:mm-ddd:hh:mm. */
+  readonly maintenanceWindow?: string;
+  /** Non-default port the cache listens on. */
+  readonly port: number;
+  /** Valkey engine version. */
+  readonly engineVersion: string;
+}
+
+export interface ThrottleSettings {
+  /** Steady-state requests per second. */
+  readonly rateLimit: number;
+  /** Burst bucket size. */
+  readonly burstLimit: number;
+}
+
+export interface JwtSettings {
+  readonly issuer: string;
+  readonly audience: string;
+  /** HTTPS URL of the identity provider's JWKS (RS256/ES256). */
+  readonly jwksUrl: string;
+}
+
+export interface ShopEdgeConfig {
+  readonly envName: EnvName;
+  /** Prefix of every stack name, e.g. ShopEdge-dev. */
+  readonly stackPrefix: string;
+  /** Explicit account and region; undefined: environment-agnostic stacks (offline synth). */
+  readonly deployEnv?: { readonly account: string; readonly region: string };
+  readonly cache: CacheSettings;
+  readonly network: { readonly maxAzs: number; readonly natGateways: number };
+  readonly api: ThrottleSettings;
+  readonly realtime: ThrottleSettings;
+  readonly logRetention: RetentionDays;
+  /** Keep tables, log groups and snapshots when a stack is deleted (prod). */
+  readonly retainData: boolean;
+  readonly jwt: JwtSettings;
+  readonly alarmEmail?: string;
+  /** ARN of a CLOUDFRONT-scoped WAFv2 web ACL (created in us-east-1) to attach to the distribution. */
+  readonly webAclArn?: string;
+  /** Custom domain of the distribution; requires certificateArn (an ACM certificate in us-east-1). */
+  readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
+}
+
+type Profile = z.infer<typeof profileSchema>;
+
+/** Reads and validates the configuration of the environment selected by `-c env=...`. */
+export function loadConfig(node: Node): ShopEdgeConfig {
+  const ctx = (key: string): unknown => node.tryGetContext(key);
+  const envName = ctx(CONTEXT_KEYS.env) ?? 'dev';
+  if (!ENV_NAMES.includes(envName as EnvName)) {
+    throw new Error(`Unknown environment "${String(envName)}": pass -c env=${ENV_NAMES.join('|')}`);
+  }
+  const environments = ctx(CONTEXT_KEYS.environments) as Record<string, unknown> | undefined;
+  const rawProfile = environments?.[envName as string];
+  if (rawProfile === undefined) {
+    throw new Error(`cdk.json has no context.environments.${String(envName)} profile`);
+  }
+  const parsed = profileSchema.safeParse(applyOverrides(rawProfile as Record<string, unknown>, ctx));
+  if (!parsed.success) {
+    throw new Error(`Invalid configuration for environment "${String(envName)}":\n${z.prettifyError(parsed.error)}`);
+  }
+  return toConfig(envName as EnvName, parsed.data, ctx);
+}
+
+function applyOverrides(profile: Record<string, unknown>, ctx: (key: string) => unknown): Record<string, unknown> {
+  const cache = { ...(profile.cache as Record<string, unknown>) };
+  const network = { ...(profile.network as Record<string, unknown>) };
+  const jwt = { ...((profile.jwt as Record<string, unknown> | undefined) ?? {}) };
+  const set = (target: Record<string, unknown>, field: string, key: string) => {
+    const value = ctx(key);
+    if (value !== undefined && value !== '') target[field] = value;
+  };
+  set(cache, 'nodeType', CONTEXT_KEYS.cacheNodeType);
+  set(cache, 'shards', CONTEXT_KEYS.cacheShards);
+  set(cache, 'replicasPerShard', CONTEXT_KEYS.cacheReplicas);
+  set(network, 'natGateways', CONTEXT_KEYS.natGateways);
+  set(jwt, 'issuer', CONTEXT_KEYS.jwtIssuer);
+  set(jwt, 'audience', CONTEXT_KEYS.jwtAudience);
+  set(jwt, 'jwksUrl', CONTEXT_KEYS.jwtJwksUrl);
+  const top: Record<string, unknown> = { ...profile, cache, network, jwt };
+  set(top, 'alarmEmail', CONTEXT_KEYS.alarmEmail);
+  set(top, 'webAclArn', CONTEXT_KEYS.webAclArn);
+  set(top, 'domainName', CONTEXT_KEYS.domainName);
+  set(top, 'certificateArn', CONTEXT_KEYS.certificateArn);
+  return top;
+}
+
+function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): ShopEdgeConfig {
+  const problems: string[] = [];
+  if (p.cache.multiAz && p.cache.replicasPerShard < 1) problems.push('cache.multiAz needs at least one replica per shard');
+  if (p.cache.snapshotRetentionDays > 0 && p.cache.snapshotWindow === undefined) {
+    problems.push('cache.snapshotWindow is required when snapshots are kept');
+  }
+  const { issuer, audience, jwksUrl } = p.jwt;
+  if (issuer === undefined || audience === undefined || jwksUrl === undefined) {
+    problems.push(`JWT settings missing: pass -c ${CONTEXT_KEYS.jwtIssuer}=... -c ${CONTEXT_KEYS.jwtAudience}=... -c ${CONTEXT_KEYS.jwtJwksUrl}=https://...`);
+  }
+  if ((p.domainName === undefined) !== (p.certificateArn === undefined)) {
+    problems.push(`${CONTEXT_KEYS.domainName} and ${CONTEXT_KEYS.certificateArn} go together`);
+  }
+  const account = ctx(CONTEXT_KEYS.account);
+  const region = ctx(CONTEXT_KEYS.region);
+  if ((account === undefined) !== (region === undefined)) {
+    problems.push(`${CONTEXT_KEYS.account} and ${CONTEXT_KEYS.region} go together (or leave both out for environment-agnostic stacks)`);
+  }
+  if (problems.length > 0) {
+    throw new Error(`Invalid configuration for environment "${envName}":\n- ${problems.join('\n- ')}`);
+  }
+  return {
+    envName,
+    stackPrefix: `ShopEdge-${envName}`,
+    deployEnv: account !== undefined && region !== undefined ? { account: String(account), region: String(region) } : undefined,
+    cache: p.cache,
+    network: p.network,
+    api: p.api,
+    realtime: p.realtime,
+    logRetention: p.logRetentionDays as RetentionDays,
+    retainData: p.retainData,
+    jwt: { issuer: issuer as string, audience: audience as string, jwksUrl: jwksUrl as string },
+    alarmEmail: p.alarmEmail,
+    webAclArn: p.webAclArn,
+    customDomain:
+      p.domainName !== undefined && p.certificateArn !== undefined
+        ? { domainName: p.domainName, certificateArn: p.certificateArn }
+        : undefined,
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * REST API: a regional API Gateway generated from REST_ROUTES, one function per route, a cached
+ * Lambda REQUEST authorizer on the Authorization header, request validation, stage throttling,
+ * JSON access logs, execution logs for errors, X-Ray, and the contract's error shape for every
+ * response API Gateway produces itself.
+ */
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { AUTHORIZER, REST_ROUTES, type RestRoute } from '../../functions/routes';
+import type { JwtSettings, ThrottleSettings } from '../config';
+import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
+import { addGatewayErrors } from '../constructs/gateway-responses';
+import type { ShopFunction } from '../constructs/shop-function';
+import { acknowledge, managedPolicyFinding } from '../nag';
+
+export interface ApiStackProps extends StackProps {
+  readonly resources: FunctionResources;
+  readonly stageName: string;
+  readonly throttle: ThrottleSettings;
+  readonly jwt: JwtSettings;
+}
+
+/** Environment of an authorizer function (functions/shared/config.ts, authConfig). */
+export function jwtEnvironment(jwt: JwtSettings): Record<string, string> {
+  return { JWT_ISSUER: jwt.issuer, JWT_AUDIENCE: jwt.audience, JWT_JWKS_URL: jwt.jwksUrl };
+}
+
+export class ApiStack extends Stack {
+  public readonly api: apigateway.RestApi;
+  public readonly authorizerFunction: ShopFunction;
+  /** One function per REST route, by route name. */
+  public readonly routeFunctions: ReadonlyMap<string, ShopFunction>;
+
+  constructor(scope: Construct, id: string, props: ApiStackProps) {
+    super(scope, id, props);
+
+    this.authorizerFunction = createRouteFunction(
+      this,
+      {
+        name: AUTHORIZER.name,
+        entry: AUTHORIZER.entry,
+        needs: AUTHORIZER.needs,
+        description: 'Verifies the bearer JWT; returns a policy for the whole API (cached per token)',
+        environment: jwtEnvironment(props.jwt),
+        ...FUNCTION_SIZES.authorizer,
+      },
+      props.resources,
+    );
+
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.resources.logRetention,
+      removalPolicy: props.resources.logRemovalPolicy,
+    });
+    this.api = new apigateway.RestApi(this, 'RestApi', {
+      description: 'shop-edge REST API (behind CloudFront)',
+      endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
+      cloudWatchRole: true,
+      deployOptions: {
+        stageName: props.stageName,
+        throttlingRateLimit: props.throttle.rateLimit,
+        throttlingBurstLimit: props.throttle.burstLimit,
+        tracingEnabled: true,
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        metricsEnabled: false,
+        accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
+        accessLogFormat: accessLogFormat(),
+      },
+    });
+    const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');
+    if (cloudWatchRole !== undefined) {
+      acknowledge(cloudWatchRole, {
+        id: managedPolicyFinding(
+          cloudWatchRole,
+          ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonAPIGatewayPushToCloudWatchLogs').managedPolicyArn,
+        ),
+        reason:
+          'The account-level role API Gateway uses to write execution and access logs; AmazonAPIGatewayPushToCloudWatchLogs is the AWS-maintained policy for exactly that and nothing else.',
+      });
+    }
+    acknowledge(this.api, {
+      id: 'AwsSolutions-COG4',
+      reason:
+        'Tokens come from the shop\'s external identity provider (JWKS, RS256/ES256) and are verified by a Lambda REQUEST authorizer; there is no Cognito user pool.',
+    });
+    acknowledge(this.api.deploymentStage, {
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'The API is served through CloudFront, where the WAF web ACL is attached (opt-in webAclArn); a second regional web ACL would double the request charge for the same rules.',
+    });
+
+    const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
+      handler: this.authorizerFunction,
+      identitySources: [AUTHORIZER.restIdentitySource],
+      // The authorizer returns a policy for the whole API, so one cached policy serves every route.
+      resultsCacheTtl: Duration.seconds(AUTHORIZER.resultCacheTtlSeconds),
+    });
+    const validator = new apigateway.RequestValidator(this, 'Validator', {
+      restApi: this.api,
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const jsonObject = new apigateway.Model(this, 'JsonObject', {
+      restApi: this.api,
+      contentType: 'application/json',
+      description: 'Any JSON object (the function validates the fields)',
+      schema: { schema: apigateway.JsonSchemaVersion.DRAFT4, type: apigateway.JsonSchemaType.OBJECT },
+    });
+
+    const functions = new Map<string, ShopFunction>();
+    for (const route of REST_ROUTES) {
+      const fn = createRouteFunction(
+        this,
+        {
+          name: route.name,
+          entry: route.entry,
+          needs: route.needs,
+          description: `${route.method} ${route.path}: ${route.summary}`,
+          ...FUNCTION_SIZES.request,
+        },
+        props.resources,
+      );
+      functions.set(route.name, fn);
+      const method = this.api.root.resourceForPath(route.path).addMethod(
+        route.method,
+        new apigateway.LambdaIntegration(fn, { allowTestInvoke: false }),
+        {
+          operationName: route.name,
+          requestValidator: validator,
+          requestParameters: pathParameters(route),
+          requestModels: hasBody(route) ? { 'application/json': jsonObject } : undefined,
+          ...(route.permission !== undefined
+            ? { authorizer, authorizationType: apigateway.AuthorizationType.CUSTOM }
+            : { authorizationType: apigateway.AuthorizationType.NONE }),
+        },
+      );
+      if (route.permission === undefined) {
+        acknowledge(method, {
+          id: 'AwsSolutions-APIG4',
+          reason: `${route.method} ${route.path} is public by contract (no Authorization header): ${route.summary}.`,
+        });
+      }
+    }
+    this.routeFunctions = functions;
+
+    addGatewayErrors(this.api);
+  }
+}
+
+function pathParameters(route: RestRoute): Record<string, boolean> | undefined {
+  const names = [...route.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] as string);
+  return names.length > 0 ? Object.fromEntries(names.map((n) => [`method.request.path.${n}`, true])) : undefined;
+}
+
+function hasBody(route: RestRoute): boolean {
+  return route.method === 'POST' || route.method === 'PUT' || route.method === 'PATCH';
+}
+
+function accessLogFormat(): apigateway.AccessLogFormat {
+  const f = apigateway.AccessLogField;
+  return apigateway.AccessLogFormat.custom(
+    JSON.stringify({
+      requestId: f.contextRequestId(),
+      ip: f.contextIdentitySourceIp(),
+      requestTime: f.contextRequestTimeEpoch(),
+      method: f.contextHttpMethod(),
+      resourcePath: f.contextResourcePath(),
+      path: f.contextPath(),
+      status: f.contextStatus(),
+      protocol: f.contextProtocol(),
+      responseLength: f.contextResponseLength(),
+      responseLatency: f.contextResponseLatency(),
+      integrationLatency: f.contextIntegrationLatency(),
+      authorizerLatency: f.contextAuthorizerLatency(),
+      authorizerError: f.contextAuthorizerError(),
+      errorType: f.contextErrorResponseType(),
+      tenantId: f.contextAuthorizer('tenantId'),
+      xrayTraceId: f.contextXrayTraceId(),
+      userAgent: f.contextIdentityUserAgent(),
+    }),
+  );
+}
