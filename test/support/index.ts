@@ -1,0 +1,3 @@
+export { dynamoDbEndpoint, redisClusterNodes, redisSingleUrl } from './env';
+export { uniqueId } from './ids';
+export { testDynamoDbClient, testTables } from './tables';
