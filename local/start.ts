@@ -64,7 +64,9 @@ async function main(): Promise<void> {
     stop.then(
       () => {
         process.stdout.write('[stack] stopped\n');
-        process.exit(0);
+        // A moment before exiting: tsx's parent process relays the signal to us and waits for our
+        // acknowledgement; exiting within that handshake makes it report 130 instead of our 0.
+        setTimeout(() => process.exit(0), 200);
       },
       (error: unknown) => {
         process.stderr.write(`[stack] error while stopping: ${describeError(error)}\n`);
