@@ -207,7 +207,7 @@ describe('startRedisServer', () => {
 
   test('a killed server restarts on the same port, empty, and clients reconnect', async () => {
     const port = server.port;
-    const client = connect();
+    const client = connect({ maxRetriesPerRequest: 20 });
     await client.set('k', 'v');
 
     await server.kill();
@@ -224,7 +224,7 @@ describe('startRedisServer', () => {
   });
 
   test('a paused server times commands out until resumed', async () => {
-    const client = connect({ commandTimeout: 200 });
+    const client = connect({ commandTimeout: 500 });
     expect(await client.ping()).toBe('PONG');
     server.pause();
     try {
