@@ -50,11 +50,15 @@ export function errorResponses(): MiddlewareObj<APIGatewayProxyEvent, APIGateway
 }
 
 /** Network failures, timeouts and throttling of a backing service: the client should retry. */
-function isUnavailable(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+export function isUnavailable(error: unknown, depth = 0): boolean {
+  const e = error as { name?: string; code?: string; message?: string; cause?: unknown; $metadata?: { httpStatusCode?: number } } | undefined;
+  if (!e || depth > 3) return false;
   const names = ['TimeoutError', 'RequestTimeout', 'ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'ServiceUnavailable', 'InternalServerError'];
-  const codes = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'];
-  return names.includes(e?.name ?? '') || codes.includes(e?.code ?? '') || (e?.$metadata?.httpStatusCode ?? 0) >= 500;
+  if (names.includes(e.name ?? '')) return true;
+  if (/\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)\b/.test(`${e.code ?? ''} ${e.message ?? ''}`)) return true;
+  // An AWS SDK error without an HTTP status never got an answer.
+  if (e.$metadata && (e.$metadata.httpStatusCode === undefined || e.$metadata.httpStatusCode >= 500)) return true;
+  return isUnavailable(e.cause, depth + 1);
 }
 
 export function requirePermission(permission: Permission | undefined): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {

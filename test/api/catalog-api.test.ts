@@ -1,0 +1,370 @@
+import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
+import { countingRepository, json, startApi, tenantId, type Api } from './api-fixtures';
+
+let api: Api;
+beforeAll(async () => {
+  api = await startApi();
+});
+afterAll(() => api.close());
+
+async function createProduct(tenant: string, product: Record<string, unknown>) {
+  const response = await api.call('POST', '/api/products', { token: await api.token(tenant), body: { category: 'misc', price: 1000, name: 'Thing', ...product } });
+  expect(response.status).toBe(201);
+  return (await json(response)).data;
+}
+
+async function adjust(tenant: string, id: string, delta: number) {
+  return api.call('POST', `/api/products/${id}/stock-adjustments`, { token: await api.token(tenant), body: { delta, reason: 'test' } });
+}
+
+describe('products', () => {
+  it('creates a product (201, Location) and reads it back with the contract cache headers and ETag', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    const created = await api.call('POST', '/api/products', { token, body: { id: 'lamp-1', name: 'Desk lamp', price: 2599, category: 'lighting', description: 'Warm light' } });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('location')).toBe('/api/products/lamp-1');
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    const product = (await json(created)).data;
+    expect(product).toMatchObject({ id: 'lamp-1', tenantId: tenant, name: 'Desk lamp', price: 2599, currency: 'EUR', category: 'lighting', listed: false, version: 1 });
+
+    const read = await api.call('GET', '/api/products/lamp-1', { token });
+    expect(read.status).toBe(200);
+    expect(read.headers.get('cache-control')).toBe('public, max-age=0, s-maxage=600, stale-while-revalidate=60');
+    expect(read.headers.get('vary')).toBe('Authorization, Accept-Encoding');
+    const etag = read.headers.get('etag');
+    expect(etag).toMatch(/^"[^"]+"$/);
+    const body = await json(read);
+    expect(body.data).toEqual(product);
+    expect(body.data.stock).toBeUndefined();
+
+    const revalidated = await api.call('GET', '/api/products/lamp-1', { token, headers: { 'If-None-Match': etag as string } });
+    expect(revalidated.status).toBe(304);
+    expect(await revalidated.text()).toBe('');
+  });
+
+  it('generates an id when none is given, and refuses a duplicate id with 409', async () => {
+    const tenant = tenantId();
+    const generated = await createProduct(tenant, {});
+    expect(generated.id).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
+    await createProduct(tenant, { id: 'dup' });
+    const again = await api.call('POST', '/api/products', { token: await api.token(tenant), body: { id: 'dup', name: 'x', price: 1, category: 'c' } });
+    expect(again.status).toBe(409);
+    expect((await json(again)).error.code).toBe('CONFLICT');
+  });
+
+  it('shows an update on the very next read, and in lists (write invalidates before it answers)', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'chair', name: 'Chair', price: 5000 });
+    // Warm every tier first.
+    await api.call('GET', '/api/products/chair', { token });
+    await api.call('GET', '/api/products', { token });
+    for (const price of [5100, 5200, 5300]) {
+      const put = await api.call('PUT', '/api/products/chair', { token, body: { price } });
+      expect(put.status).toBe(200);
+      expect((await json(await api.call('GET', '/api/products/chair', { token }))).data.price).toBe(price);
+      const list = (await json(await api.call('GET', '/api/products', { token }))).data;
+      expect(list.find((p: { id: string }) => p.id === 'chair').price).toBe(price);
+    }
+  });
+
+  it('honours If-Match: a stale ETag is 412 and changes nothing, the current one succeeds', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'mug', price: 900 });
+    const etag = (await api.call('GET', '/api/products/mug', { token })).headers.get('etag') as string;
+    expect((await api.call('PUT', '/api/products/mug', { token, body: { price: 950 }, headers: { 'If-Match': etag } })).status).toBe(200);
+    const stale = await api.call('PUT', '/api/products/mug', { token, body: { price: 999 }, headers: { 'If-Match': etag } });
+    expect(stale.status).toBe(412);
+    expect((await json(stale)).error.code).toBe('PRECONDITION_FAILED');
+    expect((await json(await api.call('GET', '/api/products/mug', { token }))).data).toMatchObject({ price: 950, version: 2 });
+  });
+
+  it('soft-deletes: later reads are 404 and lists leave it out', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'gone' });
+    await api.call('GET', '/api/products/gone', { token });
+    expect((await api.call('DELETE', '/api/products/gone', { token })).status).toBe(204);
+    const read = await api.call('GET', '/api/products/gone', { token });
+    expect(read.status).toBe(404);
+    expect(await json(read)).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
+    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([]);
+    expect((await api.call('DELETE', '/api/products/gone', { token })).status).toBe(404);
+  });
+
+  it('pages with limit and cursor, filters by category and searches by name', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    for (let i = 1; i <= 5; i++) await createProduct(tenant, { id: `p${i}`, name: i % 2 ? `Red lamp ${i}` : `Blue chair ${i}`, category: i % 2 ? 'lighting' : 'seating' });
+
+    const first = await api.call('GET', '/api/products?limit=2', { token });
+    expect(first.headers.get('cache-control')).toBe('public, max-age=0, s-maxage=300, stale-while-revalidate=60');
+    const page1 = await json(first);
+    expect(page1.data.map((p: { id: string }) => p.id)).toEqual(['p1', 'p2']);
+    const page2 = await json(await api.call('GET', `/api/products?limit=2&cursor=${page1.nextCursor}`, { token }));
+    expect(page2.data.map((p: { id: string }) => p.id)).toEqual(['p3', 'p4']);
+    const page3 = await json(await api.call('GET', `/api/products?limit=2&cursor=${page2.nextCursor}`, { token }));
+    expect(page3).toEqual({ data: [expect.objectContaining({ id: 'p5' })], nextCursor: null });
+
+    const lighting = await json(await api.call('GET', '/api/products?category=lighting', { token }));
+    expect(lighting.data.map((p: { id: string }) => p.id)).toEqual(['p1', 'p3', 'p5']);
+    const search = await json(await api.call('GET', '/api/products?q=CHAIR', { token }));
+    expect(search.data.map((p: { id: string }) => p.id)).toEqual(['p2', 'p4']);
+    expect(search.data.every((p: Record<string, unknown>) => !('stock' in p))).toBe(true);
+  });
+});
+
+describe('stock', () => {
+  it('adjusts atomically, never below zero (409), and is served live with no-cache headers', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'bolt' });
+    const up = await adjust(tenant, 'bolt', 10);
+    expect(up.status).toBe(200);
+    expect((await json(up)).data).toMatchObject({ productId: 'bolt', stock: 10, availability: 'in_stock', version: 2 });
+    const tooMuch = await adjust(tenant, 'bolt', -11);
+    expect(tooMuch.status).toBe(409);
+    await adjust(tenant, 'bolt', -7);
+
+    const stock = await api.call('GET', '/api/products/bolt/stock', { token });
+    expect(stock.headers.get('cache-control')).toBe('no-cache, no-store, must-revalidate');
+    expect((await json(stock)).data).toMatchObject({ productId: 'bolt', stock: 3, availability: 'low_stock', version: 3, lastUpdated: expect.any(String) });
+
+    const withStock = await api.call('GET', '/api/products/bolt?include=stock', { token });
+    expect(withStock.headers.get('cache-control')).toBe('private, no-store');
+    expect((await json(withStock)).data).toMatchObject({ id: 'bolt', stock: 3, availability: 'low_stock' });
+  });
+
+  it('answers 404 for stock of a product that does not exist or was deleted', async () => {
+    const tenant = tenantId();
+    expect((await adjust(tenant, 'nothing', 1)).status).toBe(404);
+    await createProduct(tenant, { id: 'old' });
+    await api.call('DELETE', '/api/products/old', { token: await api.token(tenant) });
+    expect((await adjust(tenant, 'old', 1)).status).toBe(404);
+    expect((await api.call('GET', '/api/products/old/stock', { token: await api.token(tenant) })).status).toBe(404);
+  });
+});
+
+describe('orders', () => {
+  it('reserves stock for every line or none (409 when one line lacks stock)', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'a', price: 100 });
+    await createProduct(tenant, { id: 'b', price: 250 });
+    await adjust(tenant, 'a', 5);
+    await adjust(tenant, 'b', 1);
+
+    const refused = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'a', quantity: 2 }, { productId: 'b', quantity: 2 }] } });
+    expect(refused.status).toBe(409);
+    expect((await json(await api.call('GET', '/api/products/a/stock', { token }))).data.stock).toBe(5);
+    expect((await json(await api.call('GET', '/api/products/b/stock', { token }))).data.stock).toBe(1);
+
+    const placed = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'a', quantity: 2 }, { productId: 'b', quantity: 1 }] } });
+    expect(placed.status).toBe(201);
+    const order = (await json(placed)).data;
+    expect(order).toMatchObject({ status: 'placed', total: 450, version: 1, lines: [{ productId: 'a', quantity: 2, unitPrice: 100 }, { productId: 'b', quantity: 1, unitPrice: 250 }] });
+    expect(placed.headers.get('location')).toBe(`/api/orders/${order.id}`);
+    expect((await json(await api.call('GET', '/api/products/a/stock', { token }))).data.stock).toBe(3);
+  });
+
+  it('serves an order privately with an ETag for revalidation, and cancelling returns stock exactly once', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'c', price: 300 });
+    await adjust(tenant, 'c', 4);
+    const order = (await json(await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'c', quantity: 3 }] } }))).data;
+
+    const read = await api.call('GET', `/api/orders/${order.id}`, { token });
+    expect(read.headers.get('cache-control')).toBe('private, no-cache');
+    expect(read.headers.get('vary')).toBe('Authorization');
+    const etag = read.headers.get('etag') as string;
+    expect((await api.call('GET', `/api/orders/${order.id}`, { token, headers: { 'If-None-Match': etag } })).status).toBe(304);
+
+    expect((await json(await api.call('PATCH', `/api/orders/${order.id}`, { token, body: { status: 'paid' } }))).data).toMatchObject({ status: 'paid', version: 2 });
+    expect((await api.call('GET', `/api/orders/${order.id}`, { token, headers: { 'If-None-Match': etag } })).status).toBe(200);
+    const cancelled = await Promise.all([1, 2, 3].map(() => api.call('PATCH', `/api/orders/${order.id}`, { token, body: { status: 'cancelled' } })));
+    expect(cancelled.some((r) => r.status === 200)).toBe(true);
+    expect((await json(await api.call('GET', '/api/products/c/stock', { token }))).data.stock).toBe(4);
+
+    const backwards = await api.call('PATCH', `/api/orders/${order.id}`, { token, body: { status: 'shipped' } });
+    expect(backwards.status).toBe(409);
+  });
+});
+
+describe('marketplace', () => {
+  it('lists listed products of every tenant without a token, and drops one when it is unlisted', async () => {
+    const tenant = tenantId('mkt');
+    await createProduct(tenant, { id: 'shown', listed: true });
+    await createProduct(tenant, { id: 'hidden', listed: false });
+    const all = async () => {
+      const items: { tenantId: string; id: string }[] = [];
+      let cursor: string | null = null;
+      do {
+        const response = await api.call('GET', `/api/marketplace/products?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(response.status).toBe(200);
+        expect(response.headers.get('cache-control')).toBe('public, max-age=60, s-maxage=300, stale-while-revalidate=60');
+        const page = await json(response);
+        items.push(...page.data);
+        cursor = page.nextCursor;
+      } while (cursor);
+      return items.filter((p) => p.tenantId === tenant).map((p) => p.id);
+    };
+    expect(await all()).toEqual(['shown']);
+    await api.call('PUT', '/api/products/shown', { token: await api.token(tenant), body: { listed: false } });
+    expect(await all()).toEqual([]);
+  });
+});
+
+describe('identity and tenancy', () => {
+  it('refuses a missing or bad token with 401 in the contract shape', async () => {
+    for (const token of [null, 'not-a-jwt', `${await api.token('t1')}x`]) {
+      const response = await api.call('GET', '/api/products', { token });
+      expect(response.status).toBe(401);
+      expect((await json(response)).error.code).toBe('UNAUTHORIZED');
+    }
+  });
+
+  it('answers 403 when the permission is missing', async () => {
+    const tenant = tenantId();
+    const readOnly = await api.token(tenant, ['products:read']);
+    const response = await api.call('POST', '/api/products', { token: readOnly, body: { name: 'x', price: 1, category: 'c' } });
+    expect(response.status).toBe(403);
+    expect((await json(response)).error.code).toBe('FORBIDDEN');
+  });
+
+  it("answers 404 for another tenant's product and order, on every route", async () => {
+    const owner = tenantId('own');
+    const intruder = await api.token(tenantId('int'));
+    await createProduct(owner, { id: 'secret' });
+    await adjust(owner, 'secret', 2);
+    const order = (await json(await api.call('POST', '/api/orders', { token: await api.token(owner), body: { lines: [{ productId: 'secret', quantity: 1 }] } }))).data;
+    const attempts: [string, string, unknown?][] = [
+      ['GET', '/api/products/secret'],
+      ['GET', '/api/products/secret?include=stock'],
+      ['GET', '/api/products/secret/stock'],
+      ['PUT', '/api/products/secret', { price: 1 }],
+      ['DELETE', '/api/products/secret'],
+      ['POST', '/api/products/secret/stock-adjustments', { delta: 5, reason: 'steal' }],
+      ['GET', `/api/orders/${order.id}`],
+      ['PATCH', `/api/orders/${order.id}`, { status: 'cancelled' }],
+      ['POST', '/api/orders', { lines: [{ productId: 'secret', quantity: 1 }] }],
+    ];
+    for (const [method, path, body] of attempts) {
+      const response = await api.call(method, path, { token: intruder, ...(body ? { body } : {}) });
+      expect([method, path, response.status]).toEqual([method, path, 404]);
+    }
+    expect((await json(await api.call('GET', '/api/products/secret/stock', { token: await api.token(owner) }))).data.stock).toBe(1);
+  });
+});
+
+describe('bad input', () => {
+  it('refuses malformed ids with 400 before any Redis or DynamoDB call', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    const counting = countingRepository(api.repo);
+    api.rewire({ repo: counting.repo });
+    const monitor = api.redis.duplicate();
+    const seen: string[] = [];
+    await monitor.monitor().then((m) => m.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' '))));
+    try {
+      const bad = ['a}b', '{x}', 'a*b', 'a:b', 'x'.repeat(65), 'ünï', 'a%20b'];
+      for (const id of bad) {
+        for (const [method, path] of [
+          ['GET', `/api/products/${encodeURIComponent(id)}`],
+          ['GET', `/api/products/${encodeURIComponent(id)}/stock`],
+          ['PUT', `/api/products/${encodeURIComponent(id)}`],
+          ['GET', `/api/orders/${encodeURIComponent(id)}`],
+        ] as const) {
+          const response = await api.call(method, path, { token, ...(method === 'PUT' ? { body: { price: 1 } } : {}) });
+          expect([path, response.status]).toEqual([path, 400]);
+          expect((await json(response)).error.code).toBe('BAD_REQUEST');
+        }
+      }
+      const badBody = await api.call('POST', '/api/products', { token, body: { id: 'has space', name: 'x', price: 1, category: 'c' } });
+      expect(badBody.status).toBe(400);
+      const badCategory = await api.call('GET', '/api/products?category=%7Bx%7D', { token });
+      expect(badCategory.status).toBe(400);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(counting.calls()).toBe(0);
+      // Only the rate limiter's counter touches Redis; no key carries the bad id.
+      expect(seen.filter((line) => line.includes(tenant) && !line.includes('{rl:'))).toEqual([]);
+    } finally {
+      monitor.disconnect();
+      api.restore();
+    }
+  });
+
+  it('answers 400 for invalid JSON, unknown fields and wrong types, and 413 over 64 KiB', async () => {
+    const token = await api.token(tenantId());
+    const cases: [string, Record<string, unknown>][] = [
+      ['{not json', {}],
+      [JSON.stringify({ name: 'x', price: 1, category: 'c', extra: true }), {}],
+      [JSON.stringify({ name: 'x', price: '1', category: 'c' }), {}],
+      [JSON.stringify({ name: 'x', price: 1.5, category: 'c' }), {}],
+      [JSON.stringify({ name: 'x', price: -1, category: 'c' }), {}],
+      [JSON.stringify([1, 2]), {}],
+      ['{"__proto__": {"admin": true}, "name": "x", "price": 1, "category": "c"}', {}],
+    ];
+    for (const [rawBody] of cases) {
+      const response = await api.call('POST', '/api/products', { token, rawBody, headers: { 'Content-Type': 'application/json' } });
+      expect([rawBody, response.status]).toEqual([rawBody, 400]);
+      expect((await json(response)).error.code).toBe('BAD_REQUEST');
+    }
+    const huge = await api.call('POST', '/api/products', { token, body: { name: 'x', price: 1, category: 'c', description: 'x'.repeat(70 * 1024) } });
+    expect(huge.status).toBe(413);
+    expect((await json(huge)).error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect((await api.call('GET', '/api/products?limit=0', { token })).status).toBe(400);
+    expect((await api.call('GET', '/api/products?limit=101', { token })).status).toBe(400);
+    expect((await api.call('GET', '/api/products?cursor=e3h9', { token })).status).toBe(400);
+    expect((await api.call('POST', '/api/orders', { token, body: { lines: [] } })).status).toBe(400);
+  });
+});
+
+describe('limits and outages', () => {
+  it('rate-limits a user with 429 and Retry-After', async () => {
+    api.rewire({ rateLimitPerMinute: 3 });
+    try {
+      const token = await api.token(tenantId());
+      const statuses: number[] = [];
+      let retryAfter: string | null = null;
+      for (let i = 0; i < 5; i++) {
+        const response = await api.call('GET', '/api/products', { token });
+        statuses.push(response.status);
+        if (response.status === 429) {
+          retryAfter = response.headers.get('retry-after');
+          expect((await json(response)).error.code).toBe('RATE_LIMITED');
+        }
+      }
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+    } finally {
+      api.restore();
+    }
+  });
+
+  it('answers 503 UNAVAILABLE with Retry-After when DynamoDB cannot be reached', async () => {
+    const down = new DynamoShopRepository(createDocumentClient({ endpoint: 'http://127.0.0.1:9', timeoutMs: 300 }), 'nowhere');
+    api.rewire({ repo: down });
+    try {
+      const response = await api.call('POST', '/api/orders', { token: await api.token(tenantId()), body: { lines: [{ productId: 'p', quantity: 1 }] } });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBeTruthy();
+      expect((await json(response)).error.code).toBe('UNAVAILABLE');
+      const health = await api.call('GET', '/health');
+      expect(health.status).toBe(503);
+      expect((await json(health)).error.message).toContain('dynamodb');
+    } finally {
+      api.restore();
+    }
+  });
+
+  it('reports health of Redis and DynamoDB', async () => {
+    const response = await api.call('GET', '/health');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(await json(response)).toEqual({ data: { status: 'ok', redis: 'ok', dynamodb: 'ok' } });
+  });
+});
