@@ -153,8 +153,15 @@ export async function seedDemoData(restUrl: string, tenants: readonly DemoTenant
     };
     const expect = async (response: Response, path: string): Promise<void> => {
       if (response.ok) return;
-      const text = (await response.text()).replace(/\s+/g, ' ').slice(0, 200);
-      throw new SeedError(`POST ${path} answered ${response.status}${text ? `: ${text}` : ''}`);
+      // Status and error code only: the message is in the REST front's log, and a free text
+      // ("already exists") must not look like the stack's ready line to a script.
+      let code = '';
+      try {
+        code = String(((await response.json()) as { error?: { code?: unknown } }).error?.code ?? '');
+      } catch {
+        // not the contract's error body
+      }
+      throw new SeedError(`POST ${path} answered ${response.status}${/^[A-Z_]+$/.test(code) ? ` ${code}` : ''}`);
     };
 
     for (const [index, product] of tenant.products.entries()) {
@@ -172,6 +179,11 @@ export async function seedDemoData(restUrl: string, tenants: readonly DemoTenant
         await created.body?.cancel();
         kept++;
         continue tenants;
+      }
+      if (created.status === 409) {
+        // Left by an interrupted earlier run: keep it, stock included.
+        await created.body?.cancel();
+        continue;
       }
       await expect(created, '/api/products');
       await created.body?.cancel();

@@ -8,7 +8,7 @@ import { AUTHORIZER, type RestRoute, type StreamConsumer, type WebSocketRoute } 
 import { resetConfig } from '../../functions/shared/config';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
-import { dynamoDbEndpoint, uniqueId } from '../support';
+import { dynamoDbEndpoint, redisSingleUrl, uniqueId } from '../support';
 import { connect } from './ws-client';
 
 const needs = { redis: false, tables: [] };
@@ -96,6 +96,37 @@ describe('startLocalStack with fixture handlers', () => {
     const rest = await fetch(`${stack.restUrl}/api/items`, { method: 'POST', headers: { Authorization: 'Bearer nope' }, body: '{}' });
     expect(rest.status).toBe(401);
     await expect(connect(`${stack.wsUrl}/?token=nope`)).rejects.toMatchObject({ status: 401 });
+  });
+});
+
+describe('Redis choice', () => {
+  afterEach(() => restoreEnv());
+
+  it('runs with L1 only when there is no REDIS_URL and no redis-server on PATH', async () => {
+    delete process.env.REDIS_URL;
+    process.env.PATH = '/nonexistent';
+    const lines: string[] = [];
+    const logger = (part: string) => ({ info: (m: string) => lines.push(`[${part}] ${m}`), warn: (m: string) => lines.push(`[${part}] ${m}`), error: () => undefined });
+    const stack = await startLocalStack({ port: 0, wsPort: 0, dynamoDbEndpoint: dynamoDbEndpoint(), tableNames: freshTables(), seed: false, streams: false, logger });
+    try {
+      expect(stack.redisSource).toBe('none');
+      expect(stack.redisUrl).toBeUndefined();
+      expect(process.env.REDIS_URL).toBeUndefined();
+      expect(lines.filter((l) => l.startsWith('[redis]'))).toEqual(['[redis] no REDIS_URL and no redis-server on PATH: the cache runs with L1 (in-process) only']);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('uses REDIS_URL when it is set', async () => {
+    process.env.REDIS_URL = redisSingleUrl();
+    const stack = await startLocalStack({ port: 0, wsPort: 0, dynamoDbEndpoint: dynamoDbEndpoint(), tableNames: freshTables(), seed: false, streams: false });
+    try {
+      expect(stack.redisSource).toBe('env');
+      expect(stack.redisUrl).toBe(redisSingleUrl());
+    } finally {
+      await stack.stop();
+    }
   });
 });
 
