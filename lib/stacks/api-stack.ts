@@ -55,6 +55,7 @@ export class ApiStack extends Stack {
       removalPolicy: props.resources.logRemovalPolicy,
     });
     this.api = new apigateway.RestApi(this, 'RestApi', {
+      restApiName: `shop-edge-${props.stageName}`,
       description: 'shop-edge REST API (behind CloudFront)',
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
       cloudWatchRole: true,

@@ -41,6 +41,7 @@ export class RealtimeStack extends Stack {
     super(scope, id, props);
 
     this.webSocketApi = new apigwv2.WebSocketApi(this, 'WebSocketApi', {
+      apiName: `shop-edge-${props.stageName}-ws`,
       description: 'shop-edge live updates',
       routeSelectionExpression: '$request.body.action',
     });

@@ -1,0 +1,61 @@
+import { App } from 'aws-cdk-lib';
+import { loadConfig } from '../../lib/config';
+import { PROD_CONTEXT, contextWith } from './support';
+
+const configOf = (overrides: Record<string, unknown> = {}) => loadConfig(new App({ context: contextWith(overrides) }).node);
+
+describe('deployment configuration (cdk.json context, -c env=...)', () => {
+  it('defaults to the dev profile: one shard, one replica, a small node, single AZ, no NAT', () => {
+    const config = configOf();
+
+    expect(config.envName).toBe('dev');
+    expect(config.stackPrefix).toBe('ShopEdge-dev');
+    expect(config.cache).toMatchObject({ shards: 1, replicasPerShard: 1, multiAz: false, nodeType: 'cache.t4g.small' });
+    expect(config.network.natGateways).toBe(0);
+    expect(config.deployEnv).toBeUndefined();
+  });
+
+  it('selects prod: 3 shards x 1 replica of cache.r7g.large, Multi-AZ, 7-day snapshots with windows', () => {
+    const config = configOf(PROD_CONTEXT);
+
+    expect(config.cache).toMatchObject({
+      nodeType: 'cache.r7g.large',
+      shards: 3,
+      replicasPerShard: 1,
+      multiAz: true,
+      snapshotRetentionDays: 7,
+      snapshotWindow: expect.stringMatching(/^\d\d:\d\d-\d\d:\d\d$/),
+      maintenanceWindow: expect.stringMatching(/^[a-z]{3}:/),
+    });
+    expect(config.cache.port).not.toBe(6379);
+    expect(config.retainData).toBe(true);
+  });
+
+  it('takes flat -c overrides (strings, as the CLI passes them) over the profile', () => {
+    const config = configOf({ cacheShards: '2', cacheNodeType: 'cache.r7g.xlarge', natGateways: '1', alarmEmail: 'ops@example.com' });
+
+    expect(config.cache.shards).toBe(2);
+    expect(config.cache.nodeType).toBe('cache.r7g.xlarge');
+    expect(config.network.natGateways).toBe(1);
+    expect(config.alarmEmail).toBe('ops@example.com');
+  });
+
+  it('refuses prod without the JWT issuer settings (no placeholder reaches production)', () => {
+    expect(() => configOf({ env: 'prod' })).toThrow(/JWT settings missing/);
+  });
+
+  it('refuses an unknown environment and an invalid value with a message naming it', () => {
+    expect(() => configOf({ env: 'staging' })).toThrow(/Unknown environment "staging"/);
+    expect(() => configOf({ cacheShards: '0' })).toThrow(/shards/);
+    expect(() => configOf({ jwtJwksUrl: 'http://insecure.example.com/jwks' })).toThrow(/jwksUrl/);
+  });
+
+  it('needs account and region together, and a certificate with a custom domain', () => {
+    expect(() => configOf({ account: '123456789012' })).toThrow(/account and region go together/);
+    expect(() => configOf({ domainName: 'shop.example.com' })).toThrow(/domainName and certificateArn go together/);
+    expect(configOf({ account: '123456789012', region: 'eu-central-1' }).deployEnv).toEqual({
+      account: '123456789012',
+      region: 'eu-central-1',
+    });
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * Builds the shop-edge app the way `cdk synth` does (cdk.json context, cdk-nag plugin), with
+ * bundling skipped for speed, and reads its templates and cdk-nag findings.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Validations, type App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { createShopEdgeApp, type ShopEdgeApp, type ShopEdgeStacks } from '../../lib/shop-edge';
+
+const CDK_JSON = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as {
+  context: Record<string, unknown>;
+};
+
+/** Context a prod synth needs beyond cdk.json (the JWT issuer is per deployment). */
+export const PROD_CONTEXT = {
+  env: 'prod',
+  jwtIssuer: 'https://auth.example.com/',
+  jwtAudience: 'shop-edge',
+  jwtJwksUrl: 'https://auth.example.com/.well-known/jwks.json',
+};
+
+export type StackName = keyof ShopEdgeStacks;
+
+export interface SynthesizedShopEdge extends ShopEdgeApp {
+  readonly templates: Readonly<Record<StackName, Template>>;
+  /** Directory of the cloud assembly (holds validation-report.json). */
+  readonly assemblyDir: string;
+}
+
+/** cdk.json context plus overrides; `aws:cdk:bundling-stacks: []` skips esbuild (asset hashes only). */
+export function contextWith(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...CDK_JSON.context, 'aws:cdk:bundling-stacks': [], ...overrides };
+}
+
+export function synthesize(overrides: Record<string, unknown> = {}): SynthesizedShopEdge {
+  const shopEdge = createShopEdgeApp({ context: contextWith(overrides) });
+  // Synthesis prints its validation report (our deliberate construct warnings) to stderr; when it
+  // fails, the thrown error carries the same report.
+  const quiet = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+  let assembly;
+  try {
+    assembly = shopEdge.app.synth();
+  } finally {
+    quiet.mockRestore();
+  }
+  const templates = Object.fromEntries(
+    Object.entries(shopEdge.stacks).map(([name, stack]) => [name, Template.fromStack(stack)]),
+  ) as Record<StackName, Template>;
+  return { ...shopEdge, templates, assemblyDir: assembly.directory };
+}
+
+export interface NagFinding {
+  readonly rule: string;
+  readonly severity: string;
+  readonly paths: readonly string[];
+}
+
+/**
+ * Every cdk-nag AwsSolutions finding that is not acknowledged, errors and warnings alike, from both
+ * places cdk-nag 3 reports them: the validation report CDK writes during synthesis (when given the
+ * assembly directory), and a direct run of the pack over the construct tree (acknowledgements are
+ * honoured by both).
+ */
+export function unacknowledgedFindings(app: App, assemblyDir?: string): NagFinding[] {
+  const findings: NagFinding[] = [];
+  const reportFile = assemblyDir !== undefined ? path.join(assemblyDir, 'validation-report.json') : undefined;
+  if (reportFile !== undefined && fs.existsSync(reportFile)) {
+    const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as {
+      pluginReports: { pluginName: string; violations: { ruleName: string; severity: string; violatingConstructs?: { constructPath: string }[] }[] }[];
+    };
+    for (const plugin of report.pluginReports.filter((p) => p.pluginName === 'AwsSolutions')) {
+      for (const v of plugin.violations) {
+        findings.push({ rule: v.ruleName, severity: v.severity, paths: (v.violatingConstructs ?? []).map((c) => c.constructPath) });
+      }
+    }
+  }
+  const direct = new AwsSolutionsChecks().validateScope(app);
+  for (const v of direct.violations) {
+    findings.push({ rule: v.ruleName, severity: v.severity ?? 'unknown', paths: v.violatingResources.map((r) => r.constructPath ?? '?') });
+  }
+  return findings;
+}
+
+/** Every acknowledgement recorded in the tree: rule id → reasons. */
+export function acknowledgements(root: IConstruct): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const c of root.node.findAll()) {
+    for (const entry of c.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        const rule = id.replace(/^annotation::/i, '');
+        out.set(rule, [...(out.get(rule) ?? []), reason]);
+      }
+    }
+  }
+  return out;
+}
+
+/** Resources of one type in a template, by logical id. */
+export function resourcesOf(template: Template, type: string): Record<string, { Properties?: Record<string, unknown>; [k: string]: unknown }> {
+  return template.findResources(type) as Record<string, { Properties?: Record<string, unknown> }>;
+}
+
+/** The single resource of a type whose logical id starts with `prefix` (route names are construct ids). */
+export function resourceNamed(template: Template, type: string, prefix: string): { Properties: Record<string, unknown> } {
+  const matches = Object.entries(resourcesOf(template, type)).filter(([id]) => new RegExp(`^${prefix}[0-9A-F]{8}$`).test(id));
+  if (matches.length !== 1) throw new Error(`expected one ${type} named ${prefix}, found ${matches.map(([id]) => id).join(', ') || 'none'}`);
+  return matches[0]![1] as { Properties: Record<string, unknown> };
+}
