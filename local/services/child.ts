@@ -1,7 +1,7 @@
 /**
  * Child processes of the local services (DynamoDB Local, redis-server): spawned unreferenced so
  * they never keep the parent alive, their output kept in a bounded buffer for error messages,
- * and killed when the parent exits (process 'exit', SIGINT, SIGTERM, SIGHUP).
+ * and killed when the parent exits (process 'exit', SIGINT, SIGTERM, SIGHUP), their temp dirs removed.
  * A parent killed with SIGKILL cannot clean up: its children then outlive it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,6 +37,19 @@ export interface ManagedChild {
 const live = new Set<ManagedChild>();
 let hooksInstalled = false;
 
+const tempDirs = new Set<string>();
+
+/** Remove this directory (recursively) when the process exits, unless released first. */
+export function removeOnExit(dir: string): void {
+  installExitHooks();
+  tempDirs.add(dir);
+}
+
+/** The directory was cleaned up normally: forget it. */
+export function releaseOnExit(dir: string): void {
+  tempDirs.delete(dir);
+}
+
 function killAllSync(): void {
   for (const child of live) {
     try {
@@ -47,6 +60,14 @@ function killAllSync(): void {
     }
   }
   live.clear();
+  for (const dir of tempDirs) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+  tempDirs.clear();
 }
 
 function installExitHooks(): void {

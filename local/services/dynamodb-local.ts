@@ -6,8 +6,9 @@
  */
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { findExecutable, sleep, spawnManaged, tail, type ManagedChild } from './child';
+import { findExecutable, releaseOnExit, removeOnExit, sleep, spawnManaged, tail, type ManagedChild } from './child';
 import { freePort } from './free-port';
 
 const JAVA_INSTALL_HINT = 'Install a Java runtime with: apt-get install -y openjdk-17-jre-headless (Debian/Ubuntu)';
@@ -59,7 +60,7 @@ function findJava(): string {
 
 class AddressInUseError extends Error {}
 
-async function launch(java: string, dir: string, port: number, dbPath: string | undefined, timeoutMs: number): Promise<ManagedChild> {
+async function launch(java: string, dir: string, port: number, dbPath: string | undefined, cwd: string, timeoutMs: number): Promise<ManagedChild> {
   const args = [
     // Faster JVM start; the emulator's throughput is not what tests measure.
     '-XX:+UseSerialGC',
@@ -71,7 +72,7 @@ async function launch(java: string, dir: string, port: number, dbPath: string | 
     '-disableTelemetry',
     '-port', String(port),
   ];
-  const child = spawnManaged(java, args, { cwd: dbPath ?? dir });
+  const child = spawnManaged(java, args, { cwd });
   const client = localDynamoDbClient(`http://127.0.0.1:${port}`, { maxAttempts: 1, timeoutMs: 2000 });
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
@@ -119,17 +120,27 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
     dbPath = path.resolve(opts.dbPath);
     await fs.promises.mkdir(dbPath, { recursive: true });
   }
+  // DynamoDB Local writes dynamodb-local-metadata.json into its working directory even in memory:
+  // give it a temp dir rather than the package directory or the caller's.
+  const workDir = dbPath ?? (await fs.promises.mkdtemp(path.join(os.tmpdir(), 'shop-edge-dynamodb-')));
+  if (dbPath === undefined) removeOnExit(workDir);
+  const removeWorkDir = async (): Promise<void> => {
+    if (dbPath !== undefined) return;
+    await fs.promises.rm(workDir, { recursive: true, force: true });
+    releaseOnExit(workDir);
+  };
   const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   let port = opts.port ?? (await freePort());
   let child: ManagedChild | undefined;
   for (let attempt = 1; child === undefined; attempt++) {
     try {
-      child = await launch(java, dir, port, dbPath, timeoutMs);
+      child = await launch(java, dir, port, dbPath, workDir, timeoutMs);
     } catch (err) {
       if (err instanceof AddressInUseError && opts.port === undefined && attempt < 5) {
         port = await freePort();
         continue;
       }
+      await removeWorkDir();
       throw err;
     }
   }
@@ -139,6 +150,7 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
     port,
     async stop() {
       await running.terminate('SIGTERM', 5000);
+      await removeWorkDir();
     },
   };
 }

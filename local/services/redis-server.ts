@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findExecutable, sleep, spawnManaged, tail, type ManagedChild } from './child';
+import { findExecutable, releaseOnExit, removeOnExit, sleep, spawnManaged, tail, type ManagedChild } from './child';
 import { freePort, freePorts } from './free-port';
 import { parseInfo, respCommand, RespError } from './resp';
 
@@ -125,6 +125,11 @@ async function startServer(opts: InternalOptions): Promise<RedisServer> {
   const timeoutMs = opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
   const retry = opts.retryOnConflict ?? opts.port === undefined;
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'shop-edge-redis-'));
+  removeOnExit(dir);
+  const removeDir = async (): Promise<void> => {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    releaseOnExit(dir);
+  };
   let port = opts.port ?? (await freePort());
   let child: ManagedChild | undefined;
   let args: string[] = [];
@@ -137,7 +142,7 @@ async function startServer(opts: InternalOptions): Promise<RedisServer> {
         port = await freePort();
         continue;
       }
-      await fs.promises.rm(dir, { recursive: true, force: true });
+      await removeDir();
       throw err;
     }
   }
@@ -151,7 +156,7 @@ async function startServer(opts: InternalOptions): Promise<RedisServer> {
     url: `redis://${HOST}:${finalPort}`,
     async stop() {
       await current.terminate('SIGTERM', 3000);
-      await fs.promises.rm(dir, { recursive: true, force: true });
+      await removeDir();
     },
     async kill() {
       await current.terminate('SIGKILL');
@@ -165,6 +170,7 @@ async function startServer(opts: InternalOptions): Promise<RedisServer> {
     async restart() {
       await current.terminate('SIGTERM', 3000);
       await fs.promises.mkdir(dir, { recursive: true });
+      removeOnExit(dir);
       current = await launch(bin, finalPort, finalArgs, timeoutMs);
     },
     isRunning: () => current.exitInfo() === undefined,
