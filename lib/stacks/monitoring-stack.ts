@@ -58,7 +58,7 @@ export class MonitoringStack extends Stack {
       return a;
     };
 
-    this.dashboard = new cw.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
+    this.dashboard = new cw.Dashboard(this, 'Dashboard', { dashboardName: this.stackName, defaultInterval: Duration.hours(3) });
     const widgets: cw.IWidget[][] = [];
 
     // Cache effectiveness (EMF).
@@ -116,7 +116,17 @@ export class MonitoringStack extends Stack {
       });
     });
 
-    // REST API and CDN.
+    // REST API and CDN. CloudFront publishes in us-east-1 only, with the dimension Region=Global
+    // (so a CloudFront alarm would have to live in us-east-1: the dashboard shows them instead).
+    const cdn = (metricName: string, statistic: string) =>
+      new cw.Metric({
+        namespace: 'AWS/CloudFront',
+        metricName,
+        dimensionsMap: { DistributionId: props.distribution.distributionId, Region: 'Global' },
+        region: 'us-east-1',
+        statistic,
+        period: PERIOD,
+      });
     const api = props.restApi;
     const requests = api.metricCount({ period: PERIOD, statistic: 'Sum' });
     const serverErrors = api.metricServerError({ period: PERIOD, statistic: 'Sum' });
@@ -139,9 +149,9 @@ export class MonitoringStack extends Stack {
         width: 8,
       }),
       new cw.GraphWidget({
-        title: 'CloudFront (us-east-1)',
-        left: [props.distribution.metricRequests({ period: PERIOD, statistic: 'Sum' })],
-        right: [props.distribution.metric4xxErrorRate({ period: PERIOD }), props.distribution.metric5xxErrorRate({ period: PERIOD })],
+        title: 'CloudFront',
+        left: [cdn('Requests', 'Sum')],
+        right: [cdn('4xxErrorRate', 'Average'), cdn('5xxErrorRate', 'Average')],
         width: 8,
       }),
     ]);

@@ -621,6 +621,8 @@ describe('monitoring', () => {
     }
     // Every node of the prod cluster: 3 shards x (1 primary + 1 replica).
     expect(body).toContain('-0003-002');
+    // CloudFront metrics live in us-east-1 with Region=Global, wherever the stack is.
+    expect(body).toMatch(/AWS\/CloudFront.*Region\\",\\"Global.*\\"region\\":\\"us-east-1/);
   });
 
   it('sends every alarm to the SNS topic, which refuses plain HTTP', () => {
