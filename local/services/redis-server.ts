@@ -97,8 +97,16 @@ async function launch(bin: string, port: number, args: string[], timeoutMs: numb
     }
     try {
       const reply = await respCommand(HOST, port, ['PING'], 500);
-      if (reply === 'PONG') return child;
-      lastError = reply instanceof RespError ? reply.message : String(reply);
+      if (reply === 'PONG') {
+        // Make sure it is our process answering, not another server that took the port first.
+        const info = await respCommand(HOST, port, ['INFO', 'server'], 500);
+        const pid = typeof info === 'string' ? parseInfo(info).process_id : undefined;
+        if (pid === String(child.pid)) return child;
+        lastError = `port ${port} is answered by another redis-server (pid ${pid})`;
+        await sleep(100); // ours will fail to bind and exit: the next turn reports it
+      } else {
+        lastError = reply instanceof RespError ? reply.message : String(reply);
+      }
     } catch (err) {
       lastError = (err as Error).message;
     }
