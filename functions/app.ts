@@ -7,6 +7,8 @@ import { TwoTierCache } from './cache/two-tier-cache';
 import { CatalogService } from './catalog/catalog-service';
 import { DynamoShopRepository, type ShopRepository } from './catalog/shop-repository';
 import { RateLimiter } from './http/rate-limiter';
+import { ConnectionStore } from './realtime/connection-store';
+import { RealtimeService } from './realtime/realtime-service';
 import { sharedDocumentClient } from './shared/clients/dynamodb';
 import { sharedRedis } from './shared/clients/redis';
 import { appConfig, cacheConfig, tablesConfig } from './shared/config';
@@ -51,4 +53,27 @@ export function appServices(): Promise<AppServices> {
 
 export function setAppServices(value: AppServices | undefined): void {
   services = value ? Promise.resolve(value) : undefined;
+}
+
+export interface RealtimeServices extends AppServices {
+  readonly connections: ConnectionStore;
+  readonly realtime: RealtimeService;
+}
+
+let realtime: Promise<RealtimeServices> | undefined;
+
+/** The WebSocket routes' services: the app's, plus connections and sessions. */
+export function realtimeServices(): Promise<RealtimeServices> {
+  realtime ??= appServices().then((app) => {
+    const connections = new ConnectionStore(sharedDocumentClient(), tablesConfig().connectionsTableName);
+    return { ...app, connections, realtime: new RealtimeService(connections, app.catalog, app.repo) };
+  });
+  realtime.catch(() => {
+    realtime = undefined;
+  });
+  return realtime;
+}
+
+export function setRealtimeServices(value: RealtimeServices | undefined): void {
+  realtime = value ? Promise.resolve(value) : undefined;
 }

@@ -234,7 +234,7 @@ export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
     name: 'FanOut',
     table: 'shop',
     entry: 'functions/handlers/streams/fan-out.ts',
-    needs: { redis: false, tables: [{ table: 'connections', access: 'write' }, shopRead], manageConnections: true },
+    needs: { redis: false, tables: [{ table: 'connections', access: 'write' }, shopWrite], manageConnections: true },
     batchSize: 100,
   },
   {

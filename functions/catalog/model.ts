@@ -50,6 +50,15 @@ export interface Order {
   readonly updatedAt: string;
 }
 
+/** Today's figures of a tenant, kept atomically as orders and stock change. */
+export interface DashboardFigures {
+  readonly day: string;
+  readonly ordersToday: number;
+  readonly revenueToday: number;
+  readonly cancelledToday: number;
+  readonly lowStockCount: number;
+}
+
 export interface Page<T> {
   readonly data: readonly T[];
   readonly nextCursor: string | null;

@@ -24,6 +24,7 @@ import {
   availabilityOf,
   ORDER_TRANSITIONS,
   type CreateProductInput,
+  type DashboardFigures,
   type ListProductsQuery,
   type MarketplaceQuery,
   type Order,
@@ -54,6 +55,12 @@ export interface ShopRepository {
   createOrder(tenantId: string, userId: string, orderId: string, lines: readonly { productId: string; quantity: number }[]): Promise<Order>;
   getOrder(tenantId: string, orderId: string): Promise<Order | null>;
   updateOrderStatus(tenantId: string, orderId: string, status: OrderStatus): Promise<Order>;
+  getDashboard(tenantId: string): Promise<DashboardFigures>;
+  /**
+   * Keeps the tenant's low-stock count in step with one stock item's state at `version`.
+   * Idempotent and order-safe: a replayed or older record changes nothing.
+   */
+  recordStockState(tenantId: string, productId: string, version: number, isLow: boolean): Promise<void>;
   ping(): Promise<void>;
 }
 
@@ -536,6 +543,18 @@ export class DynamoShopRepository implements ShopRepository {
               },
             },
             ...(status === 'cancelled'
+              ? [
+                  {
+                    Update: {
+                      TableName: this.tableName,
+                      Key: { pk, sk: shopKeys.metrics(current.createdAt.slice(0, 10)) },
+                      UpdateExpression: 'ADD revenueToday :minus, cancelledToday :one',
+                      ExpressionAttributeValues: { ':minus': -current.total, ':one': 1 },
+                    },
+                  },
+                ]
+              : []),
+            ...(status === 'cancelled'
               ? current.lines.map((line) => ({
                   Update: {
                     TableName: this.tableName,
@@ -553,6 +572,59 @@ export class DynamoShopRepository implements ShopRepository {
       throw error;
     }
     return updated;
+  }
+
+  async getDashboard(tenantId: string): Promise<DashboardFigures> {
+    const day = today();
+    const pk = shopKeys.tenant(tenantId);
+    const [daily, current] = await Promise.all(
+      [shopKeys.metrics(day), shopKeys.metrics('current')].map((sk) =>
+        this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true })),
+      ),
+    );
+    const n = (value: unknown) => (typeof value === 'number' ? value : 0);
+    return {
+      day,
+      ordersToday: n(daily?.Item?.ordersToday),
+      revenueToday: n(daily?.Item?.revenueToday),
+      cancelledToday: n(daily?.Item?.cancelledToday),
+      lowStockCount: Math.max(0, n(current?.Item?.lowStockCount)),
+    };
+  }
+
+  async recordStockState(tenantId: string, productId: string, version: number, isLow: boolean): Promise<void> {
+    const pk = shopKeys.tenant(tenantId);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk, sk: shopKeys.stock(productId) },
+                UpdateExpression: 'SET lowCounted = :low, lowCountedVersion = :v',
+                // Only a newer state that differs from the counted one moves the count.
+                ConditionExpression:
+                  'attribute_exists(pk) AND (attribute_not_exists(lowCountedVersion) OR lowCountedVersion < :v) AND ' +
+                  (isLow ? '(attribute_not_exists(lowCounted) OR lowCounted = :false)' : 'lowCounted = :true'),
+                ExpressionAttributeValues: { ':low': isLow, ':v': version, ...(isLow ? { ':false': false } : { ':true': true }) },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk, sk: shopKeys.metrics('current') },
+                UpdateExpression: 'SET entity = :m, tenantId = :t ADD lowStockCount :d',
+                ExpressionAttributeValues: { ':m': 'metrics', ':t': tenantId, ':d': isLow ? 1 : -1 },
+              },
+            },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (cancellationReasons(error)?.[0]?.Code === 'ConditionalCheckFailed') return; // nothing to count
+      throw error;
+    }
   }
 
   async ping(): Promise<void> {

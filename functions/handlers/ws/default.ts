@@ -1,4 +1,7 @@
-// Placeholder: replaced by the real handler.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
-};
+import { wsRoute } from '../../realtime/ws-route';
+
+export const handler = wsRoute('WsDefault', async () => ({
+  type: 'error',
+  code: 'BAD_REQUEST',
+  message: 'send JSON with "action": subscribe, unsubscribe or ping',
+}));

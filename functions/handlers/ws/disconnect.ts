@@ -1,4 +1,3 @@
-// Placeholder: replaced by the real handler.
-export const handler = async (): Promise<never> => {
-  throw new Error('not implemented');
-};
+import { wsRoute } from '../../realtime/ws-route';
+
+export const handler = wsRoute('WsDisconnect');

@@ -1,0 +1,59 @@
+/**
+ * Committed changes of the Shop table, read from DynamoDB Streams records: which entity of which
+ * tenant changed, and its images before and after. Shared by the fan-out and the cache invalidator.
+ */
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue as StreamAttributeValue, DynamoDBRecord } from 'aws-lambda';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { isValidId } from '../shared/ids';
+
+export type EntityKind = 'product' | 'stock' | 'order' | 'metrics';
+
+export interface Change {
+  readonly sequenceNumber: string;
+  readonly kind: EntityKind;
+  readonly tenantId: string;
+  /** Product id, order id or metrics day. */
+  readonly id: string;
+  readonly before?: Record<string, unknown>;
+  readonly after?: Record<string, unknown>;
+  /** When the change was committed (ms). */
+  readonly committedAt: number;
+}
+
+const KINDS: Record<string, EntityKind> = { P: 'product', S: 'stock', O: 'order', M: 'metrics' };
+
+function image(value: { [key: string]: StreamAttributeValue } | undefined): Record<string, unknown> | undefined {
+  return value ? unmarshall(value as Record<string, AttributeValue>) : undefined;
+}
+
+/** undefined for records that are not a shop entity (or are malformed). */
+export function changeOf(record: DynamoDBRecord): Change | undefined {
+  const keys = image(record.dynamodb?.Keys);
+  const pk = String(keys?.pk ?? '');
+  const sk = String(keys?.sk ?? '');
+  const tenantId = pk.startsWith('T#') ? pk.slice(2) : '';
+  const kind = KINDS[sk.slice(0, 1)];
+  const id = sk.slice(2);
+  if (!kind || sk[1] !== '#' || !isValidId(tenantId) || !(isValidId(id) || /^\d{4}-\d{2}-\d{2}$/.test(id))) return undefined;
+  const before = image(record.dynamodb?.OldImage);
+  const after = image(record.dynamodb?.NewImage);
+  return {
+    sequenceNumber: record.dynamodb?.SequenceNumber ?? '',
+    kind,
+    tenantId,
+    id,
+    ...(before ? { before } : {}),
+    ...(after ? { after } : {}),
+    committedAt: (record.dynamodb?.ApproximateCreationDateTime ?? Date.now() / 1000) * 1000,
+  };
+}
+
+export function versionOf(image: Record<string, unknown> | undefined): number {
+  return typeof image?.version === 'number' ? image.version : 0;
+}
+
+/** A change that moved the entity's version (not a bookkeeping write such as the low-stock marker). */
+export function isVersionChange(change: Change): boolean {
+  return versionOf(change.after) > versionOf(change.before);
+}

@@ -1,0 +1,163 @@
+/**
+ * Turns committed Shop changes into WebSocket messages for that tenant's subscribers.
+ * - Records of one entity are handled in order (one product's updates reach a client in version
+ *   order); different entities in parallel, posts with bounded concurrency.
+ * - A gone connection (410) is removed with its subscriptions; it is not a failure.
+ * - On a failure the batch reports its first failed record: Lambda retries from there, and the
+ *   client drops what it already has (every message carries the entity's version).
+ */
+import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
+import { availabilityOf, type DashboardFigures } from '../catalog/model';
+import { toProduct, type ShopRepository } from '../catalog/shop-repository';
+import { channelNames } from './channels';
+import { changeOf, isVersionChange, type Change } from './changes';
+import type { ConnectionStore } from './connection-store';
+import type { ServerMessage } from './messages';
+import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from './notifier';
+
+export interface FanOutDependencies {
+  readonly connections: ConnectionStore;
+  readonly repo: ShopRepository;
+  readonly notifier: ConnectionNotifier;
+  /** Posts in flight at once. @default 64 */
+  readonly concurrency?: number;
+}
+
+export interface FanOutReport extends DynamoDBBatchResponse {
+  readonly delivered: number;
+  readonly gone: number;
+}
+
+/** Runs fn over items with at most `limit` in flight. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  });
+  await Promise.all(workers);
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+export class FanOut {
+  private readonly concurrency: number;
+
+  constructor(private readonly deps: FanOutDependencies) {
+    this.concurrency = deps.concurrency ?? 64;
+  }
+
+  async handle(records: readonly DynamoDBRecord[]): Promise<FanOutReport> {
+    const changes = records.map(changeOf).filter((c): c is Change => c !== undefined);
+    const byEntity = new Map<string, Change[]>();
+    for (const change of changes) {
+      const key = `${change.tenantId}/${change.kind}/${change.id}`;
+      byEntity.set(key, [...(byEntity.get(key) ?? []), change]);
+    }
+    const failed: Change[] = [];
+    const counters = { delivered: 0, gone: 0 };
+    const dashboards = new Set<string>();
+    const goneConnections = new Set<string>();
+    await forEachLimited([...byEntity.values()], 8, async (sequence) => {
+      for (const change of sequence) {
+        try {
+          await this.apply(change, dashboards, goneConnections, counters);
+        } catch {
+          failed.push(change);
+          return; // later changes of this entity wait for the retry, keeping version order
+        }
+      }
+    });
+    // Dashboard figures once per tenant per batch, after every change above is counted.
+    const dashboardFailures = new Set<string>();
+    await forEachLimited([...dashboards], 8, async (tenantId) => {
+      try {
+        const metrics = await this.deps.repo.getDashboard(tenantId);
+        await this.broadcast(tenantId, channelNames.dashboard, dashboardMessage(tenantId, metrics), goneConnections, counters);
+      } catch {
+        dashboardFailures.add(tenantId);
+      }
+    });
+    for (const change of changes) if (dashboardFailures.has(change.tenantId) && change.kind === 'metrics') failed.push(change);
+    const first = failed.sort((a, b) => changes.indexOf(a) - changes.indexOf(b))[0];
+    return { batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [], ...counters };
+  }
+
+  private async apply(change: Change, dashboards: Set<string>, gone: Set<string>, counters: { delivered: number; gone: number }): Promise<void> {
+    if (change.kind === 'metrics') {
+      dashboards.add(change.tenantId);
+      return;
+    }
+    if (change.kind === 'stock') await this.countLowStock(change);
+    if (!isVersionChange(change)) return;
+    const message = messageFor(change);
+    if (message) await this.broadcast(change.tenantId, message.channel, message.body, gone, counters);
+  }
+
+  /** Keeps the dashboard's low-stock count in step (idempotent: replays change nothing). */
+  private async countLowStock(change: Change): Promise<void> {
+    const after = change.after;
+    if (!after || typeof after.version !== 'number') return;
+    const isLow = !after.deletedAt && Number(after.stock) <= Number(after.lowStockThreshold ?? 0);
+    const wasLow = after.lowCounted === true;
+    if (isLow !== wasLow) await this.deps.repo.recordStockState(change.tenantId, change.id, after.version, isLow);
+  }
+
+  private async broadcast(
+    tenantId: string,
+    channel: string,
+    message: ServerMessage,
+    gone: Set<string>,
+    counters: { delivered: number; gone: number },
+  ): Promise<void> {
+    const body: ServerMessage = Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
+    let page: Record<string, unknown> | undefined;
+    do {
+      const { connectionIds, next } = await this.deps.connections.subscribers(tenantId, channel, page);
+      await forEachLimited(
+        connectionIds.filter((id) => !gone.has(id)),
+        this.concurrency,
+        async (connectionId) => {
+          if ((await this.deps.notifier.post(connectionId, body)) === 'sent') {
+            counters.delivered++;
+            return;
+          }
+          gone.add(connectionId);
+          counters.gone++;
+          await this.deps.connections.remove(connectionId);
+        },
+      );
+      page = next;
+    } while (page);
+  }
+}
+
+function messageFor(change: Change): { channel: string; body: ServerMessage } | undefined {
+  const after = change.after;
+  const timestamp = iso(change.committedAt);
+  if (!after) return undefined;
+  switch (change.kind) {
+    case 'stock': {
+      const stock = Number(after.stock);
+      return {
+        channel: channelNames.product(change.id),
+        body: { type: 'stock:update', productId: change.id, stock, availability: availabilityOf(stock, Number(after.lowStockThreshold ?? 0)), version: Number(after.version), timestamp },
+      };
+    }
+    case 'product':
+      return {
+        channel: channelNames.product(change.id),
+        body: { type: 'product:updated', productId: change.id, product: after.deletedAt ? null : toProduct(after), version: Number(after.version), timestamp },
+      };
+    case 'order':
+      return {
+        channel: channelNames.order(change.id),
+        body: { type: 'order:update', orderId: change.id, status: String(after.status), version: Number(after.version), timestamp },
+      };
+    default:
+      return undefined;
+  }
+}
+
+export function dashboardMessage(tenantId: string, metrics: DashboardFigures): ServerMessage {
+  return { type: 'dashboard:metric', tenantId, metrics, timestamp: new Date().toISOString() };
+}

@@ -1,0 +1,86 @@
+/**
+ * Builds a WebSocket route handler from its route table entry. Replies go back through the
+ * Management API (the same path the fan-out uses), so every route behaves alike locally and on AWS.
+ */
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
+import { realtimeServices, type RealtimeServices } from '../app';
+import { WEBSOCKET_ROUTES } from '../routes';
+import { appConfig } from '../shared/config';
+import { isValidId } from '../shared/ids';
+import { logger } from '../shared/observability';
+import type { ConnectionRecord } from './connection-store';
+import type { ServerMessage } from './messages';
+import { notifierFor } from './notifier';
+import { errorReply, type Identity } from './realtime-service';
+
+type WsEvent = APIGatewayProxyWebsocketEventV2 & {
+  requestContext: APIGatewayProxyWebsocketEventV2['requestContext'] & { authorizer?: Record<string, unknown>; connectedAt?: number };
+};
+
+export interface WsMessageContext {
+  readonly connection: ConnectionRecord;
+  /** The parsed JSON body (undefined when the frame was not JSON). */
+  readonly body: Record<string, unknown> | undefined;
+  readonly services: RealtimeServices;
+}
+
+export type WsAction = (context: WsMessageContext) => Promise<ServerMessage | undefined>;
+
+const OK = { statusCode: 200 } as const;
+
+function managementEndpoint(event: WsEvent): string {
+  const { domainName, stage } = event.requestContext;
+  return appConfig().wsManagementEndpoint ?? `https://${domainName}/${stage}`;
+}
+
+function parseBody(raw: string | undefined): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(raw ?? '');
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function identityOf(event: WsEvent): Identity | undefined {
+  const { tenantId, userId, principalId, permissions } = event.requestContext.authorizer ?? {};
+  const user = typeof userId === 'string' ? userId : principalId;
+  if (!isValidId(tenantId) || typeof user !== 'string' || user === '') return undefined;
+  return { tenantId, userId: user, permissions: typeof permissions === 'string' ? permissions.split(' ').filter(Boolean) : [] };
+}
+
+async function handle(routeKey: string, event: WsEvent, action: WsAction | undefined): Promise<APIGatewayProxyResultV2> {
+  const services = await realtimeServices();
+  const { connectionId } = event.requestContext;
+  if (routeKey === '$connect') {
+    const identity = identityOf(event);
+    if (!identity) return { statusCode: 401 };
+    await services.realtime.connect(connectionId, identity, event.requestContext.connectedAt ?? Date.now());
+    return OK;
+  }
+  if (routeKey === '$disconnect') {
+    await services.realtime.disconnect(connectionId);
+    return OK;
+  }
+  const notifier = notifierFor(managementEndpoint(event));
+  let reply: ServerMessage | undefined;
+  try {
+    const admitted = await services.realtime.admit(connectionId);
+    reply = 'reply' in admitted ? admitted.reply : await action?.({ connection: admitted.connection, body: parseBody(event.body), services });
+  } catch (error) {
+    logger.error('websocket route failed', { error: error as Error, routeKey });
+    reply = errorReply(error);
+  }
+  if (reply && (await notifier.post(connectionId, reply)) === 'gone') await services.realtime.disconnect(connectionId);
+  return OK;
+}
+
+export function wsRoute(name: string, action?: WsAction) {
+  const route = WEBSOCKET_ROUTES.find((r) => r.name === name);
+  if (!route) throw new Error(`no WebSocket route named ${name} in the route table`);
+  return middy<WsEvent, APIGatewayProxyResultV2>()
+    .use(injectLambdaContext(logger))
+    .handler((event) => handle(route.routeKey, event, action));
+}
