@@ -161,8 +161,9 @@ export class ShopFunction extends NodejsFunction {
         format: OutputFormat.CJS,
         target: `node${FUNCTION_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, '$1')}`,
         minify: true,
+        // A separate index.js.map, linked from the bundle so --enable-source-maps finds it.
         sourceMap: true,
-        sourceMapMode: SourceMapMode.EXTERNAL,
+        sourceMapMode: SourceMapMode.DEFAULT,
         sourcesContent: false,
         // The AWS SDK v3 ships with the runtime.
         externalModules: ['@aws-sdk/*'],
