@@ -26,9 +26,6 @@ export interface RealtimeStackProps extends StackProps {
   readonly jwt: JwtSettings;
 }
 
-/** Route keys API Gateway answers itself; every other route can reply through its route response. */
-const LIFECYCLE_ROUTES = new Set(['$connect', '$disconnect']);
-
 export class RealtimeStack extends Stack {
   public readonly webSocketApi: apigwv2.WebSocketApi;
   public readonly stage: apigwv2.WebSocketStage;
@@ -116,12 +113,10 @@ export class RealtimeStack extends Stack {
         resources,
       );
       functions.set(route.name, fn);
+      // One-way routes: the functions reply through the management API (functions/realtime/ws-route.ts).
       const wsRoute = this.webSocketApi.addRoute(route.routeKey, {
         integration: new WebSocketLambdaIntegration(`${route.name}Integration`, fn),
         authorizer: route.routeKey === '$connect' ? authorizer : undefined,
-        // A message route answers its caller with the function's return value (a body of
-        // {statusCode, body}); posting through the management API is for other connections.
-        returnResponse: !LIFECYCLE_ROUTES.has(route.routeKey),
       });
       if (route.routeKey !== '$connect') {
         acknowledge(wsRoute, {
