@@ -3,8 +3,7 @@
  * reports through CDK's validation, and a report with any finding, error or warning, fails it), and
  * the check nag.test.ts runs over the construct tree names the finding.
  */
-import { createShopEdgeApp } from '../../lib/shop-edge';
-import { PROD_CONTEXT, contextWith, synthesize, unacknowledgedFindings } from './support';
+import { PROD_CONTEXT, buildApp, synthesize, unacknowledgedFindings } from './support';
 
 jest.setTimeout(120_000);
 
@@ -40,7 +39,7 @@ describe('cdk-nag with acknowledgements withdrawn (an error, SMG4, and a warning
   });
 
   it('reports both from the construct-tree check, with their severities', () => {
-    const { app } = createShopEdgeApp({ context: contextWith(PROD_CONTEXT) });
+    const { app } = buildApp(PROD_CONTEXT);
 
     const findings = unacknowledgedFindings(app).map((f) => [f.rule, f.severity]);
 

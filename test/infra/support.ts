@@ -3,6 +3,7 @@
  * bundling skipped for speed, and reads its templates and cdk-nag findings.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Validations, type App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -30,13 +31,27 @@ export interface SynthesizedShopEdge extends ShopEdgeApp {
   readonly assemblyDir: string;
 }
 
+/** Cloud assemblies of this test file, removed after it. */
+const OUT_ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'shop-edge-infra-'));
+afterAll(() => fs.rmSync(OUT_ROOT, { recursive: true, force: true }));
+
 /** cdk.json context plus overrides; `aws:cdk:bundling-stacks: []` skips esbuild (asset hashes only). */
 export function contextWith(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return { ...CDK_JSON.context, 'aws:cdk:bundling-stacks': [], ...overrides };
 }
 
+/** A fresh cloud assembly directory, removed with the others after the test file. */
+export function tempOutdir(): string {
+  return fs.mkdtempSync(path.join(OUT_ROOT, 'cdk.out-'));
+}
+
+/** The app as bin/shop-edge.ts builds it (with the cdk-nag plugin), not synthesized yet. */
+export function buildApp(overrides: Record<string, unknown> = {}): ShopEdgeApp {
+  return createShopEdgeApp({ context: contextWith(overrides), outdir: tempOutdir() });
+}
+
 export function synthesize(overrides: Record<string, unknown> = {}): SynthesizedShopEdge {
-  const shopEdge = createShopEdgeApp({ context: contextWith(overrides) });
+  const shopEdge = buildApp(overrides);
   // Synthesis prints its validation report (our deliberate construct warnings) to stderr; when it
   // fails, the thrown error carries the same report.
   const quiet = jest.spyOn(console, 'error').mockImplementation(() => undefined);
