@@ -1,0 +1,503 @@
+/**
+ * @shop-edge/client: live product stock, orders and dashboard figures over the shop-edge
+ * WebSocket, for browsers and Node (22+, or any runtime given a WebSocket constructor).
+ *
+ *   const client = connect('wss://ws.example.com/prod', () => auth.currentToken());
+ *   const stop = client.subscribe('product:p-1', (message) => render(message));
+ *
+ * - Reconnects on its own, with exponential backoff and full jitter, for as long as the user has
+ *   not closed it; resubscribes every channel, and the snapshots bring it up to date.
+ * - Drops every message whose version is not newer than what the channel's subscribers already
+ *   have (duplicates, reordering, the overlap of two connections); see ./versions.ts.
+ * - Pings under the 10-minute idle timeout; replaces its connection before the 2-hour limit by
+ *   opening the new one first (no gap), and takes a dead one (no reply to a ping) for lost.
+ * - Token refused on the handshake (401/403): see `TokenProvider` and README.md.
+ */
+import { backoffDelay } from './backoff';
+import { channelOf, parseServerMessage, type Channel, type ChannelMessage, type ClientMessage, type ErrorMessage, type ServerMessage } from './messages';
+import { ChannelVersions } from './versions';
+
+export * from './messages';
+export { backoffDelay } from './backoff';
+
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+/** closed: by `close()`; unauthorized: the token was refused and no other one was supplied. */
+export type OfflineReason = 'closed' | 'unauthorized';
+
+export interface StateInfo {
+  /** Set when the state is `offline`. */
+  readonly reason?: OfflineReason;
+  /** Set when the state is `reconnecting`: what ended the connection, when known. */
+  readonly cause?: string;
+}
+
+export interface TokenRequest {
+  /**
+   * connect: the first connection; reconnect: after a lost connection; handover: the connection
+   * opened to replace one near the 2-hour limit; refused: the last handshake was refused with
+   * `status` (401 or 403), so the token must change.
+   */
+  readonly reason: 'connect' | 'reconnect' | 'handover' | 'refused';
+  readonly status?: number;
+}
+
+/**
+ * Called before every connection attempt (so a reconnect two hours later does not present an
+ * expired JWT). Returns the token, or null/undefined to give up: the client goes `offline` with
+ * reason `unauthorized`. A throw or a rejection counts as a failed attempt (retried with backoff).
+ */
+export type TokenProvider = (request: TokenRequest) => string | null | undefined | Promise<string | null | undefined>;
+
+/** The part of the WHATWG WebSocket the client uses (browsers, Node 22+, the `ws` package). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- runtimes type their events differently
+  addEventListener(type: 'open' | 'message' | 'error' | 'close', listener: (event: any) => void): void;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  /** @default globalThis.WebSocket */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Backoff ceiling of the first retry. @default 250 */
+  readonly backoffBaseMs?: number;
+  /** Largest backoff ceiling. @default 30_000 */
+  readonly backoffCapMs?: number;
+  /** A connection open this long resets the backoff. @default 10_000 */
+  readonly stableAfterMs?: number;
+  /** A handshake not done by then is abandoned (and retried). @default 15_000 */
+  readonly connectTimeoutMs?: number;
+  /** Under API Gateway's 10-minute idle timeout. @default 300_000 (5 min) */
+  readonly pingIntervalMs?: number;
+  /** No message at all this long after a ping: the connection is taken for dead. @default 30_000 */
+  readonly pongTimeoutMs?: number;
+  /** Replace the connection after this long, under API Gateway's 2-hour limit. @default 6_600_000 (110 min) */
+  readonly maxConnectionAgeMs?: number;
+  /** The replacement must have every subscription answered by then, or it is retried. @default 15_000 */
+  readonly handoverTimeoutMs?: number;
+  /** The replaced connection stays open this long, so nothing in flight on it is lost. @default 5_000 */
+  readonly handoverLingerMs?: number;
+  /** [0, 1), for the jitter. @default Math.random */
+  readonly random?: () => number;
+}
+
+export interface ShopEdgeClient {
+  readonly state: ConnectionState;
+  /**
+   * Sends one `subscribe` per channel however many callbacks it has; a callback joining a channel
+   * already subscribed first receives the current state (the snapshot and newer updates).
+   * Returns the function that removes this callback (the last one sends `unsubscribe`).
+   */
+  subscribe<C extends Channel>(channel: C, onMessage: (message: ChannelMessage<C>) => void): () => void;
+  /** Connection state changes. Returns the function that removes the listener. */
+  on(event: 'state', listener: (state: ConnectionState, info: StateInfo) => void): () => void;
+  /** `{"type":"error"}` messages from the server (FORBIDDEN, RATE_LIMITED, BAD_REQUEST...). */
+  on(event: 'error', listener: (error: ErrorMessage) => void): () => void;
+  /** Closes the connection for good: state `offline` (reason `closed`), no reconnect. */
+  close(): void;
+}
+
+export function connect(url: string, token: string | TokenProvider, options: ClientOptions = {}): ShopEdgeClient {
+  return new Client(url, token, options);
+}
+
+const DEFAULTS = {
+  backoffBaseMs: 250,
+  backoffCapMs: 30_000,
+  stableAfterMs: 10_000,
+  connectTimeoutMs: 15_000,
+  pingIntervalMs: 5 * 60_000,
+  pongTimeoutMs: 30_000,
+  maxConnectionAgeMs: 110 * 60_000,
+  handoverTimeoutMs: 15_000,
+  handoverLingerMs: 5_000,
+} as const;
+
+type Settings = { -readonly [K in keyof typeof DEFAULTS]: number } & { random: () => number };
+
+type Timer = ReturnType<typeof setTimeout>;
+
+const OPEN = 1;
+const CONNECTING = 0;
+
+interface Connection {
+  /** connect: becomes the primary once open; handover: once every subscription is answered. */
+  purpose: 'connect' | 'handover';
+  socket?: WebSocketLike;
+  opened: boolean;
+  ended: boolean;
+  /** Replaced by a handover: still delivering until it closes. */
+  retired: boolean;
+  /** HTTP status of a refused handshake, where the runtime reveals it (the `ws` package does). */
+  status?: number;
+  /** Handover: subscribe replies (subscribed or error) still expected. */
+  awaiting: number;
+  timers: Map<'connect' | 'ping' | 'pong' | 'age' | 'handover' | 'linger', Timer>;
+}
+
+interface Subscriber {
+  readonly onMessage: (message: ServerMessage) => void;
+}
+
+interface ChannelEntry {
+  readonly subscribers: Set<Subscriber>;
+  readonly versions: ChannelVersions;
+}
+
+class Client implements ShopEdgeClient {
+  state: ConnectionState = 'connecting';
+  private readonly settings: Settings;
+  private readonly WebSocketClass: WebSocketConstructor;
+  private readonly tokenProvider: TokenProvider | undefined;
+  private readonly channels = new Map<Channel, ChannelEntry>();
+  private readonly stateListeners = new Set<(state: ConnectionState, info: StateInfo) => void>();
+  private readonly errorListeners = new Set<(error: ErrorMessage) => void>();
+  private primary: Connection | undefined;
+  /** The connection being opened: a (re)connect, or the replacement of the primary. */
+  private candidate: Connection | undefined;
+  private retryTimer: Timer | undefined;
+  private stableTimer: Timer | undefined;
+  private attempt = 0;
+  private handoverAttempt = 0;
+  /** A static token that was refused on a handover: no more handovers with it. */
+  private handoverDisabled = false;
+  private refusedStatus: number | undefined;
+  private everConnected = false;
+  private stopped = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string | TokenProvider,
+    options: ClientOptions,
+  ) {
+    new URL(url); // throws on a malformed URL now, not on every retry
+    const WebSocketClass = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!WebSocketClass) throw new Error('no WebSocket in this runtime: pass options.WebSocket (e.g. the ws package)');
+    this.WebSocketClass = WebSocketClass;
+    this.tokenProvider = typeof token === 'function' ? token : undefined;
+    const { WebSocket: _ctor, random, ...intervals } = options;
+    const defined = Object.fromEntries(Object.entries(intervals).filter(([, value]) => value !== undefined));
+    this.settings = { ...DEFAULTS, ...defined, random: random ?? Math.random };
+    this.open('connect');
+  }
+
+  subscribe<C extends Channel>(channel: C, onMessage: (message: ChannelMessage<C>) => void): () => void {
+    const subscriber: Subscriber = { onMessage: onMessage as (message: ServerMessage) => void };
+    let entry = this.channels.get(channel);
+    if (!entry) {
+      entry = { subscribers: new Set(), versions: new ChannelVersions(channel) };
+      this.channels.set(channel, entry);
+      this.sendToLive({ action: 'subscribe', channel });
+    } else {
+      const current = entry.versions.replay();
+      const joined = entry;
+      if (current.length > 0) {
+        queueMicrotask(() => {
+          if (!joined.subscribers.has(subscriber)) return;
+          for (const message of current) invoke(subscriber.onMessage, message);
+        });
+      }
+    }
+    entry.subscribers.add(subscriber);
+    const owner = entry;
+    return () => {
+      if (!owner.subscribers.delete(subscriber) || owner.subscribers.size > 0) return;
+      if (this.channels.get(channel) !== owner) return;
+      this.channels.delete(channel);
+      this.sendToLive({ action: 'unsubscribe', channel });
+    };
+  }
+
+  on(event: 'state', listener: (state: ConnectionState, info: StateInfo) => void): () => void;
+  on(event: 'error', listener: (error: ErrorMessage) => void): () => void;
+  on(event: 'state' | 'error', listener: ((state: ConnectionState, info: StateInfo) => void) | ((error: ErrorMessage) => void)): () => void {
+    const listeners = (event === 'state' ? this.stateListeners : this.errorListeners) as Set<typeof listener>;
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  }
+
+  close(): void {
+    this.stop('closed');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connections
+
+  private open(purpose: Connection['purpose']): void {
+    const connection: Connection = { purpose, opened: false, ended: false, retired: false, awaiting: 0, timers: new Map() };
+    this.candidate = connection;
+    const request: TokenRequest =
+      this.refusedStatus !== undefined
+        ? { reason: 'refused', status: this.refusedStatus }
+        : { reason: purpose === 'handover' ? 'handover' : this.everConnected ? 'reconnect' : 'connect' };
+    void this.tokenFor(request).then(
+      (token) => {
+        if (connection.ended || this.stopped) return;
+        if (token === null || token === undefined || token === '') {
+          this.stop('unauthorized');
+          return;
+        }
+        this.refusedStatus = undefined;
+        this.attach(connection, token);
+      },
+      (error: unknown) => this.lost(connection, `token provider failed: ${describe(error)}`),
+    );
+  }
+
+  private async tokenFor(request: TokenRequest): Promise<string | null | undefined> {
+    return this.tokenProvider ? this.tokenProvider(request) : (this.token as string);
+  }
+
+  private attach(connection: Connection, token: string): void {
+    const address = new URL(this.url);
+    address.searchParams.set('token', token);
+    let socket: WebSocketLike;
+    try {
+      socket = new this.WebSocketClass(address.toString());
+    } catch (error) {
+      this.lost(connection, describe(error));
+      return;
+    }
+    connection.socket = socket;
+    this.setTimer(connection, 'connect', this.settings.connectTimeoutMs, () => this.lost(connection, 'handshake timed out'));
+    socket.addEventListener('open', () => {
+      if (!connection.ended) this.opened(connection);
+    });
+    socket.addEventListener('message', (event: { data?: unknown }) => {
+      if (!connection.ended) this.received(connection, event.data);
+    });
+    socket.addEventListener('error', (event: { message?: unknown; error?: { message?: unknown } }) => {
+      const text = `${String(event?.message ?? '')} ${String(event?.error?.message ?? '')}`;
+      const status = /Unexpected server response: (\d{3})/.exec(text)?.[1];
+      if (status) connection.status = Number(status);
+    });
+    socket.addEventListener('close', (event: { code?: number; reason?: string }) => {
+      const cause = connection.status ? `handshake refused (${connection.status})` : `closed (${event?.code ?? 'no code'}${event?.reason ? `: ${event.reason}` : ''})`;
+      this.lost(connection, cause);
+    });
+  }
+
+  private opened(connection: Connection): void {
+    connection.opened = true;
+    this.clearTimer(connection, 'connect');
+    this.setInterval(connection, 'ping', this.settings.pingIntervalMs, () => this.ping(connection));
+    for (const channel of this.channels.keys()) this.send(connection, { action: 'subscribe', channel });
+    if (connection.purpose === 'connect') {
+      this.promote(connection);
+      return;
+    }
+    connection.awaiting = this.channels.size;
+    if (connection.awaiting === 0) this.promote(connection);
+    else this.setTimer(connection, 'handover', this.settings.handoverTimeoutMs, () => this.lost(connection, 'handover: subscriptions not answered in time'));
+  }
+
+  /** The connection becomes the one in use; the one it replaces lingers, then closes. */
+  private promote(connection: Connection): void {
+    const previous = this.primary;
+    if (this.candidate === connection) this.candidate = undefined;
+    this.primary = connection;
+    this.clearTimer(connection, 'handover');
+    this.handoverAttempt = 0;
+    this.setTimer(connection, 'age', this.settings.maxConnectionAgeMs, () => this.startHandover());
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => (this.attempt = 0), this.settings.stableAfterMs);
+    this.everConnected = true;
+    if (previous && previous !== connection) this.retire(previous);
+    this.setState('connected', {});
+  }
+
+  private retire(connection: Connection): void {
+    connection.retired = true;
+    for (const name of ['ping', 'pong', 'age'] as const) this.clearTimer(connection, name);
+    this.setTimer(connection, 'linger', this.settings.handoverLingerMs, () => this.end(connection, 'replaced'));
+  }
+
+  private startHandover(): void {
+    if (this.stopped || this.candidate || this.handoverDisabled || !this.primary) return;
+    this.open('handover');
+  }
+
+  /** A connection or an attempt ended: closed, refused, timed out, or found dead. */
+  private lost(connection: Connection, cause: string): void {
+    if (connection.ended) return;
+    this.end(connection);
+    if (this.stopped || connection.retired) return;
+    if (connection === this.primary) {
+      this.primary = undefined;
+      clearTimeout(this.stableTimer);
+      const next = this.candidate;
+      if (next?.opened) {
+        this.promote(next); // the replacement is subscribing already: it takes over now
+        return;
+      }
+      if (next) next.purpose = 'connect'; // the replacement becomes the reconnect attempt
+      else this.retryLater();
+      this.setState(this.everConnected ? 'reconnecting' : 'connecting', { cause });
+      return;
+    }
+    if (connection !== this.candidate) return;
+    this.candidate = undefined;
+    const refused = !connection.opened && (connection.status === 401 || connection.status === 403);
+    if (refused) {
+      if (!this.tokenProvider) {
+        // The same token will be refused again. A handover can wait for the primary's end.
+        if (connection.purpose === 'handover' && this.primary) this.handoverDisabled = true;
+        else this.stop('unauthorized');
+        return;
+      }
+      this.refusedStatus = connection.status;
+    }
+    if (connection.purpose === 'handover' && this.primary) {
+      const delay = backoffDelay(this.handoverAttempt++, this.backoff(), this.settings.random);
+      this.retryTimer = setTimeout(() => this.startHandover(), delay);
+      return;
+    }
+    this.retryLater();
+    this.setState(this.everConnected ? 'reconnecting' : 'connecting', { cause });
+  }
+
+  private retryLater(): void {
+    clearTimeout(this.retryTimer);
+    const delay = backoffDelay(this.attempt++, this.backoff(), this.settings.random);
+    this.retryTimer = setTimeout(() => {
+      if (!this.stopped && !this.primary && !this.candidate) this.open('connect');
+    }, delay);
+  }
+
+  private backoff() {
+    return { baseMs: this.settings.backoffBaseMs, capMs: this.settings.backoffCapMs };
+  }
+
+  private end(connection: Connection, reason = 'client closing'): void {
+    connection.ended = true;
+    for (const timer of connection.timers.values()) clearTimeout(timer);
+    connection.timers.clear();
+    const socket = connection.socket;
+    if (socket && (socket.readyState === OPEN || socket.readyState === CONNECTING)) {
+      try {
+        socket.close(1000, reason);
+      } catch {
+        // already closing
+      }
+    }
+  }
+
+  private stop(reason: OfflineReason): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.stableTimer);
+    for (const connection of [this.primary, this.candidate]) if (connection) this.end(connection);
+    this.primary = undefined;
+    this.candidate = undefined;
+    this.setState('offline', { reason });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+
+  private ping(connection: Connection): void {
+    this.send(connection, { action: 'ping' });
+    if (!connection.timers.has('pong')) {
+      this.setTimer(connection, 'pong', this.settings.pongTimeoutMs, () => this.lost(connection, 'no reply to ping'));
+    }
+  }
+
+  private received(connection: Connection, data: unknown): void {
+    this.clearTimer(connection, 'pong'); // any message shows the connection is alive
+    const message = parseServerMessage(data);
+    if (!message) return;
+    switch (message.type) {
+      case 'pong':
+      case 'unsubscribed':
+        return;
+      case 'error':
+        this.answered(connection);
+        for (const listener of [...this.errorListeners]) invoke(listener, message);
+        // The server no longer knows this connection (expired record): a new one is needed.
+        if (message.code === 'UNAUTHORIZED') this.lost(connection, `server: ${message.message}`);
+        return;
+      case 'subscribed':
+        this.deliver(message);
+        this.answered(connection);
+        return;
+      default:
+        this.deliver(message);
+    }
+  }
+
+  /** A subscribe reply on a handover connection: once all are in, it takes over. */
+  private answered(connection: Connection): void {
+    if (connection.purpose !== 'handover' || connection !== this.candidate || !connection.opened) return;
+    connection.awaiting -= 1;
+    if (connection.awaiting <= 0) this.promote(connection);
+  }
+
+  private deliver(message: ServerMessage): void {
+    const channel = channelOf(message);
+    const entry = channel === undefined ? undefined : this.channels.get(channel);
+    if (!entry || !entry.versions.accept(message)) return;
+    for (const subscriber of [...entry.subscribers]) invoke(subscriber.onMessage, message);
+  }
+
+  /** To the connections that carry subscriptions: the primary and an open replacement. */
+  private sendToLive(message: ClientMessage): void {
+    for (const connection of [this.primary, this.candidate]) {
+      if (!connection?.opened || connection.ended) continue;
+      if (message.action === 'subscribe' && connection === this.candidate && connection.purpose === 'handover') connection.awaiting += 1;
+      this.send(connection, message);
+    }
+  }
+
+  private send(connection: Connection, message: ClientMessage): void {
+    if (!connection.socket || connection.socket.readyState !== OPEN) return;
+    try {
+      connection.socket.send(JSON.stringify(message));
+    } catch (error) {
+      this.lost(connection, `send failed: ${describe(error)}`);
+    }
+  }
+
+  private setState(state: ConnectionState, info: StateInfo): void {
+    if (state === this.state) return;
+    this.state = state;
+    for (const listener of [...this.stateListeners]) invoke(listener, state, info);
+  }
+
+  private setTimer(connection: Connection, name: Parameters<Connection['timers']['set']>[0], ms: number, fn: () => void): void {
+    clearTimeout(connection.timers.get(name));
+    connection.timers.set(name, setTimeout(fn, ms));
+  }
+
+  private setInterval(connection: Connection, name: 'ping', ms: number, fn: () => void): void {
+    clearTimeout(connection.timers.get(name));
+    connection.timers.set(name, setInterval(fn, ms));
+  }
+
+  private clearTimer(connection: Connection, name: Parameters<Connection['timers']['set']>[0]): void {
+    clearTimeout(connection.timers.get(name));
+    connection.timers.delete(name);
+  }
+}
+
+/** Calls a listener; its exception is reported, not thrown into the socket's event handler. */
+function invoke<A extends unknown[]>(listener: (...args: A) => void, ...args: A): void {
+  try {
+    listener(...args);
+  } catch (error) {
+    const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+    if (report) report(error);
+    else
+      setTimeout(() => {
+        throw error;
+      });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

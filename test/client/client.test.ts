@@ -1,0 +1,504 @@
+/**
+ * The client SDK against a real WebSocket server on a free port (test/client/fake-server.ts),
+ * through the `ws` package's WebSocket. Intervals are milliseconds here; every assertion waits
+ * for a condition rather than for a fixed time.
+ */
+import { WebSocket } from 'ws';
+import { connect, type ClientOptions, type ConnectionState, type ProductSnapshot, type ServerMessage, type ShopEdgeClient, type StateInfo } from '../../client/src';
+import { FakeServer, sleep, waitFor } from './fake-server';
+
+const FAST: ClientOptions = {
+  WebSocket,
+  backoffBaseMs: 10,
+  backoffCapMs: 100,
+  stableAfterMs: 50,
+  connectTimeoutMs: 2_000,
+  handoverLingerMs: 50,
+};
+
+/** The live stock of the fake shop: snapshots read it, updates write it and push. */
+class Stock {
+  private readonly levels = new Map<string, { stock: number; version: number }>();
+  constructor(private readonly server: FakeServer) {}
+
+  snapshot(channel: string): ProductSnapshot | null {
+    const productId = channel.slice('product:'.length);
+    const level = this.levels.get(productId);
+    if (!level) return null;
+    const product = { id: productId, tenantId: 't1', name: productId, description: '', price: 100, currency: 'EUR', category: 'c', listed: true, version: 1, updatedAt: new Date(0).toISOString() };
+    return { productId, stock: level.stock, availability: level.stock > 0 ? 'in_stock' : 'out_of_stock', version: level.version, lastUpdated: new Date().toISOString(), product };
+  }
+
+  /** Commits a change and pushes it (to nobody when the client is not connected). */
+  set(productId: string, stock: number, version: number): number {
+    this.levels.set(productId, { stock, version });
+    return this.server.push(`product:${productId}`, stockUpdate(productId, stock, version));
+  }
+}
+
+const stockUpdate = (productId: string, stock: number, version: number) => ({
+  type: 'stock:update',
+  productId,
+  stock,
+  availability: stock > 0 ? 'in_stock' : 'out_of_stock',
+  version,
+  timestamp: new Date().toISOString(),
+});
+
+/** The versions of stock messages (snapshot versions included) a callback received. */
+function stockVersions(messages: ServerMessage[]): number[] {
+  return messages.flatMap((m) => (m.type === 'stock:update' ? [m.version] : m.type === 'subscribed' && m.snapshot && 'stock' in m.snapshot ? [m.snapshot.version] : []));
+}
+
+function recordStates(client: ShopEdgeClient): Array<[ConnectionState, StateInfo]> {
+  const states: Array<[ConnectionState, StateInfo]> = [];
+  client.on('state', (state, info) => states.push([state, info]));
+  return states;
+}
+
+let server: FakeServer;
+let stock: Stock;
+const clients: ShopEdgeClient[] = [];
+
+function open(options: ClientOptions = {}, token: Parameters<typeof connect>[1] = 'good-token'): ShopEdgeClient {
+  const client = connect(server.url, token, { ...FAST, ...options });
+  clients.push(client);
+  return client;
+}
+
+beforeEach(async () => {
+  server = await FakeServer.start();
+  stock = new Stock(server);
+  server.snapshot = (channel) => stock.snapshot(channel);
+});
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  await server.stop();
+});
+
+describe('connection', () => {
+  test('connects with the token as the token query parameter and reports connected', async () => {
+    // Prepare
+    const client = open();
+    const states = recordStates(client);
+
+    // Act
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Assess
+    expect(server.connections).toHaveLength(1);
+    expect(server.connections[0]?.token).toBe('good-token');
+    expect(states.map(([s]) => s)).toEqual(['connected']);
+  });
+
+  test('close() closes the socket, goes offline for good and never reconnects', async () => {
+    // Prepare
+    const client = open();
+    const states = recordStates(client);
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act
+    client.close();
+
+    // Assess
+    await waitFor('server saw the close', () => server.connections[0]?.closedAt !== undefined);
+    expect(server.connections[0]?.closeCode).toBe(1000);
+    expect(client.state).toBe('offline');
+    expect(states.at(-1)).toEqual(['offline', { reason: 'closed' }]);
+    await sleep(300); // many backoff periods (10 to 100 ms)
+    expect(server.connections).toHaveLength(1);
+  });
+
+  test('close() while the server is unreachable stops the retries', async () => {
+    // Prepare
+    server.refuse = { status: 503 };
+    const client = open();
+    await waitFor('a few refused attempts', () => server.refusals.length >= 3);
+
+    // Act
+    client.close();
+    const attempts = server.refusals.length;
+    await sleep(300);
+
+    // Assess
+    expect(server.refusals.length).toBeLessThanOrEqual(attempts + 1); // one may be in flight
+    expect(client.state).toBe('offline');
+  });
+});
+
+describe('subscriptions', () => {
+  test('two callbacks on one channel send one subscribe; the last unsubscribe sends unsubscribe', async () => {
+    // Prepare
+    stock.set('p1', 5, 1);
+    const client = open();
+    await waitFor('connected', () => client.state === 'connected');
+    const first: ServerMessage[] = [];
+    const second: ServerMessage[] = [];
+
+    // Act
+    const stopFirst = client.subscribe('product:p1', (m) => first.push(m));
+    const stopSecond = client.subscribe('product:p1', (m) => second.push(m));
+    await waitFor('snapshot delivered', () => first.length === 1 && second.length === 1);
+    stopFirst();
+    stock.set('p1', 4, 2);
+    await waitFor('update to the second callback', () => second.length === 2);
+    stopSecond();
+    stopSecond(); // twice is harmless
+
+    // Assess
+    await waitFor('unsubscribe received', () => server.sent('unsubscribe').length === 1);
+    expect(server.sent('subscribe', 'product:p1')).toHaveLength(1);
+    expect(server.sent('unsubscribe', 'product:p1')).toHaveLength(1);
+    expect(first).toHaveLength(1);
+    expect(stockVersions(second)).toEqual([1, 2]);
+  });
+
+  test('subscribing before the connection is open sends the subscribe once it is', async () => {
+    // Prepare
+    stock.set('p1', 5, 1);
+    const client = open();
+    const received: ServerMessage[] = [];
+
+    // Act
+    client.subscribe('product:p1', (m) => received.push(m));
+
+    // Assess
+    await waitFor('snapshot', () => received.length === 1);
+    expect(server.sent('subscribe')).toEqual([{ action: 'subscribe', channel: 'product:p1' }]);
+  });
+
+  test('the subscribed snapshot is delivered as a message and its version recorded', async () => {
+    // Prepare
+    stock.set('p1', 7, 3);
+    const client = open();
+    const received: ServerMessage[] = [];
+
+    // Act
+    client.subscribe('product:p1', (m) => received.push(m));
+    await waitFor('snapshot', () => received.length === 1);
+    server.push('product:p1', stockUpdate('p1', 8, 3)); // not newer than the snapshot
+    server.push('product:p1', stockUpdate('p1', 6, 4));
+    await waitFor('update', () => received.length >= 2);
+
+    // Assess
+    expect(received[0]).toMatchObject({ type: 'subscribed', channel: 'product:p1', snapshot: { productId: 'p1', stock: 7, version: 3 } });
+    expect(received.slice(1)).toEqual([expect.objectContaining({ type: 'stock:update', stock: 6, version: 4 })]);
+  });
+
+  test('a callback joining a subscribed channel starts from the current state', async () => {
+    // Prepare
+    stock.set('p1', 5, 1);
+    const client = open();
+    const first: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => first.push(m));
+    await waitFor('snapshot', () => first.length === 1);
+    stock.set('p1', 4, 2);
+    await waitFor('update', () => first.length === 2);
+
+    // Act
+    const late: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => late.push(m));
+
+    // Assess
+    await waitFor('replayed', () => late.length === 2);
+    expect(stockVersions(late)).toEqual([1, 2]);
+    expect(server.sent('subscribe')).toHaveLength(1);
+  });
+
+  test('out-of-order and duplicate versions are dropped, per entity', async () => {
+    // Prepare
+    stock.set('p1', 10, 1);
+    const client = open();
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    await waitFor('snapshot', () => received.length === 1);
+
+    // Act
+    for (const version of [3, 2, 3, 1, 5, 4, 5]) server.push('product:p1', stockUpdate('p1', 10 - version, version));
+    // The product is another entity with its own counter (the snapshot's product.version is 1).
+    server.push('product:p1', { type: 'product:updated', productId: 'p1', product: null, version: 2, timestamp: new Date().toISOString() });
+    server.push('product:p1', { type: 'product:updated', productId: 'p1', product: null, version: 1, timestamp: new Date().toISOString() });
+    server.push('product:p1', stockUpdate('p1', 4, 6));
+    await waitFor('last update', () => received.some((m) => m.type === 'stock:update' && m.version === 6));
+
+    // Assess
+    expect(received.map((m) => `${m.type}:${'version' in m ? m.version : m.type === 'subscribed' ? (m.snapshot as ProductSnapshot).version : ''}`)).toEqual([
+      'subscribed:1',
+      'stock:update:3',
+      'stock:update:5',
+      'product:updated:2',
+      'stock:update:6',
+    ]);
+  });
+
+  test('dashboard figures, which have no version, are ordered by timestamp', async () => {
+    // Prepare
+    server.snapshot = () => ({ tenantId: 't1', metrics: { ordersToday: 0, revenueToday: 0, lowStockCount: 0 } });
+    const client = open();
+    const received: ServerMessage[] = [];
+    client.subscribe('dashboard', (m) => received.push(m));
+    await waitFor('snapshot', () => received.length === 1);
+    const metric = (ordersToday: number, at: number) => ({ type: 'dashboard:metric', tenantId: 't1', metrics: { ordersToday, revenueToday: 0, lowStockCount: 0 }, timestamp: new Date(at).toISOString() });
+
+    // Act
+    server.push('dashboard', metric(2, 2_000));
+    server.push('dashboard', metric(1, 1_000));
+    server.push('dashboard', metric(2, 2_000));
+    server.push('dashboard', metric(3, 3_000));
+    await waitFor('newest figures', () => received.length >= 3);
+    await sleep(20);
+
+    // Assess
+    expect(received.map((m) => (m.type === 'dashboard:metric' ? m.metrics.ordersToday : m.type))).toEqual(['subscribed', 2, 3]);
+  });
+
+  test('messages of channels without subscribers are ignored; refetch notices are delivered', async () => {
+    // Prepare
+    stock.set('p1', 5, 1);
+    const client = open();
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    await waitFor('snapshot', () => received.length === 1);
+    const connection = server.live[0];
+    if (!connection) throw new Error('no connection');
+
+    // Act
+    server.send(connection, stockUpdate('p2', 1, 9));
+    server.send(connection, { type: 'refetch', channel: 'product:p1', reason: 'too-large' });
+
+    // Assess
+    await waitFor('refetch', () => received.length === 2);
+    expect(received[1]).toEqual({ type: 'refetch', channel: 'product:p1', reason: 'too-large' });
+  });
+
+  test('server error messages reach on("error") listeners', async () => {
+    // Prepare
+    const client = open();
+    const errors: unknown[] = [];
+    client.on('error', (e) => errors.push(e));
+    await waitFor('connected', () => client.state === 'connected');
+    const connection = server.live[0];
+    if (!connection) throw new Error('no connection');
+
+    // Act
+    server.send(connection, { type: 'error', code: 'FORBIDDEN', message: 'not allowed to subscribe to order:o1' });
+
+    // Assess
+    await waitFor('error delivered', () => errors.length === 1);
+    expect(errors[0]).toEqual({ type: 'error', code: 'FORBIDDEN', message: 'not allowed to subscribe to order:o1' });
+    expect(client.state).toBe('connected');
+  });
+});
+
+describe('reconnection', () => {
+  test('a dropped connection is reopened with backoff, resubscribed, and ends with the latest state', async () => {
+    // Prepare
+    stock.set('p1', 10, 1);
+    server.snapshot = (channel) => stock.snapshot(channel);
+    const client = open();
+    const states = recordStates(client);
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    client.subscribe('order:o1', () => undefined);
+    await waitFor('snapshot', () => received.length === 1);
+
+    // Act: the server goes away, the stock changes meanwhile, then it accepts again.
+    server.refuse = { status: 503 };
+    server.dropAll();
+    await waitFor('three refused attempts', () => server.refusals.length >= 3);
+    expect(stock.set('p1', 7, 2)).toBe(0); // nobody is connected to hear it
+    stock.set('p1', 6, 3);
+    server.refuse = undefined;
+
+    // Assess
+    await waitFor('back with the latest state', () => stockVersions(received).includes(3));
+    expect(received.at(-1)).toMatchObject({ type: 'subscribed', snapshot: { stock: 6, version: 3 } });
+    expect(server.live).toHaveLength(1);
+    expect(server.live[0]?.received).toEqual(expect.arrayContaining([{ action: 'subscribe', channel: 'product:p1' }, { action: 'subscribe', channel: 'order:o1' }]));
+    expect(states.map(([s]) => s)).toEqual(['connected', 'reconnecting', 'connected']);
+    expect(states[1]?.[1].cause).toEqual(expect.any(String));
+    stock.set('p1', 5, 4);
+    await waitFor('live updates again', () => stockVersions(received).includes(4));
+  });
+
+  test('keeps trying without giving up, then recovers', async () => {
+    // Prepare
+    const client = open({ backoffCapMs: 20 });
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act
+    server.refuse = { status: 502 };
+    server.dropAll();
+    await waitFor('twenty refused attempts', () => server.refusals.length >= 20);
+    server.refuse = undefined;
+
+    // Assess
+    await waitFor('connected again', () => client.state === 'connected' && server.live.length === 1);
+  });
+
+  test('a snapshot with nothing newer than what the subscribers have is not delivered again', async () => {
+    // Prepare
+    stock.set('p1', 10, 4);
+    const client = open();
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    await waitFor('snapshot', () => received.length === 1);
+
+    // Act
+    server.dropAll();
+    await waitFor('resubscribed', () => server.sent('subscribe').length === 2 && server.live.length === 1);
+    stock.set('p1', 9, 5);
+
+    // Assess
+    await waitFor('next update', () => received.length === 2);
+    expect(stockVersions(received)).toEqual([4, 5]);
+  });
+
+  test('a server UNAUTHORIZED error (connection unknown to it) makes the client reconnect', async () => {
+    // Prepare
+    const client = open();
+    await waitFor('connected', () => client.state === 'connected');
+    const first = server.live[0];
+    if (!first) throw new Error('no connection');
+
+    // Act
+    server.send(first, { type: 'error', code: 'UNAUTHORIZED', message: 'connection unknown or expired; reconnect' });
+
+    // Assess
+    await waitFor('a second connection', () => server.live.length === 1 && server.live[0] !== first && client.state === 'connected');
+    expect(first.closedAt).toBeDefined();
+  });
+});
+
+describe('keeping the connection alive', () => {
+  test('pings on the interval', async () => {
+    // Prepare, Act
+    const client = open({ pingIntervalMs: 30 });
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Assess
+    await waitFor('three pings', () => server.sent('ping').length >= 3);
+    expect(server.connections).toHaveLength(1);
+  });
+
+  test('a connection that answers nothing to a ping is taken for dead and replaced', async () => {
+    // Prepare
+    const client = open({ pingIntervalMs: 30, pongTimeoutMs: 60 });
+    const states = recordStates(client);
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act
+    server.answerPings = false;
+
+    // Assess
+    await waitFor('a second connection', () => server.connections.length >= 2);
+    server.answerPings = true;
+    await waitFor('connected', () => client.state === 'connected');
+    expect(states.map(([s]) => s).slice(0, 2)).toEqual(['connected', 'reconnecting']);
+    expect(states[1]?.[1].cause).toBe('no reply to ping');
+  });
+
+  test('replaces the connection before its maximum age without losing or repeating a message', async () => {
+    // Prepare
+    stock.set('p1', 1_000, 1);
+    const client = open({ maxConnectionAgeMs: 150 });
+    const states = recordStates(client);
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    await waitFor('snapshot', () => received.length === 1);
+
+    // Act: a change every 2 ms, pushed to every connection subscribed at that moment.
+    let version = 1;
+    const writer = setInterval(() => {
+      version += 1;
+      stock.set('p1', 1_000 - version, version);
+    }, 2);
+    try {
+      await waitFor('three handovers', () => server.connections.length >= 4);
+    } finally {
+      clearInterval(writer);
+    }
+    const last = version;
+
+    // Assess
+    await waitFor('the last update', () => stockVersions(received).includes(last));
+    const versions = stockVersions(received);
+    expect(versions).toEqual(Array.from({ length: last }, (_, i) => i + 1)); // every version once, in order
+    expect(states.filter(([s]) => s !== 'connected')).toEqual([]);
+    // Each old connection was closed by the client, and only after its replacement was subscribed.
+    const [a, b] = server.connections;
+    expect(a?.closeCode).toBe(1000);
+    expect(b?.received[0]).toEqual({ action: 'subscribe', channel: 'product:p1' });
+    await waitFor('old connections closed', () => server.live.length === 1);
+  });
+});
+
+describe('refused tokens', () => {
+  test('a refused static token: offline with reason unauthorized, no retry', async () => {
+    // Prepare
+    server.refuse = { status: 401 };
+
+    // Act
+    const client = open();
+    const states = recordStates(client);
+
+    // Assess
+    await waitFor('offline', () => client.state === 'offline');
+    expect(states).toEqual([['offline', { reason: 'unauthorized' }]]);
+    await sleep(200);
+    expect(server.refusals).toHaveLength(1);
+  });
+
+  test('a token provider is asked again after a refusal and its fresh token is used', async () => {
+    // Prepare
+    server.refuse = { status: 401, when: (token) => token === 'expired' };
+    const requests: unknown[] = [];
+    const tokens = ['expired', 'fresh'];
+
+    // Act
+    const client = open({}, (request) => {
+      requests.push(request);
+      return tokens.shift() ?? 'fresh';
+    });
+
+    // Assess
+    await waitFor('connected', () => client.state === 'connected');
+    expect(requests).toEqual([{ reason: 'connect' }, { reason: 'refused', status: 401 }]);
+    expect(server.live[0]?.token).toBe('fresh');
+  });
+
+  test('a token provider asked again on reconnect; returning null gives up', async () => {
+    // Prepare
+    const requests: Array<{ reason: string }> = [];
+    const client = open({}, async (request) => {
+      requests.push(request);
+      return request.reason === 'connect' ? 'good-token' : null;
+    });
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act
+    server.dropAll();
+
+    // Assess
+    await waitFor('offline', () => client.state === 'offline');
+    expect(requests.map((r) => r.reason)).toEqual(['connect', 'reconnect']);
+    expect(server.connections).toHaveLength(1);
+  });
+
+  test('a failing token provider is retried with backoff', async () => {
+    // Prepare
+    let calls = 0;
+
+    // Act
+    const client = open({}, () => {
+      calls += 1;
+      if (calls < 3) throw new Error('identity provider unreachable');
+      return 'good-token';
+    });
+
+    // Assess
+    await waitFor('connected', () => client.state === 'connected');
+    expect(calls).toBe(3);
+  });
+});
