@@ -434,6 +434,118 @@ describe('keeping the connection alive', () => {
   });
 });
 
+describe('handover before the maximum connection age', () => {
+  test('the old connection stays until every subscription of the new one is answered', async () => {
+    // Prepare
+    stock.set('p1', 100, 1);
+    server.holdSubscribes = (connection) => connection.id === 2;
+    const client = open({ maxConnectionAgeMs: 100, handoverTimeoutMs: 10_000 });
+    const states = recordStates(client);
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    client.subscribe('dashboard', () => undefined);
+    await waitFor('snapshot', () => received.length === 1);
+
+    // Act
+    await waitFor('the replacement subscribing', () => server.heldSubscribes === 2);
+    stock.set('p1', 99, 2); // only the old connection is registered
+
+    // Assess
+    await waitFor('update through the old connection', () => stockVersions(received).includes(2));
+    await sleep(300); // several times the linger (50 ms) a replaced connection would get
+    const [old, replacement] = server.connections;
+    expect(old?.closedAt).toBeUndefined();
+    server.releaseSubscribes();
+    await waitFor('the old connection closed', () => old?.closedAt !== undefined);
+    expect(replacement?.closedAt).toBeUndefined();
+    expect(old?.closeCode).toBe(1000);
+    stock.set('p1', 98, 3);
+    await waitFor('update through the new connection', () => stockVersions(received).includes(3));
+    expect(stockVersions(received)).toEqual([1, 2, 3]);
+    expect(states).toEqual([['connected', {}]]);
+  });
+
+  test('a replacement not answered in time is abandoned and retried while the old connection carries on', async () => {
+    // Prepare
+    server.holdSubscribes = (connection) => connection.id === 2;
+    const client = open({ maxConnectionAgeMs: 100, handoverTimeoutMs: 100 });
+    const states = recordStates(client);
+    client.subscribe('order:o1', () => undefined);
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act
+    await waitFor('a third connection, subscribed', () => server.connections[2]?.subscriptions.has('order:o1') === true);
+
+    // Assess
+    const [first, second, third] = server.connections;
+    await waitFor('the first closed after the third took over', () => first?.closedAt !== undefined);
+    expect(second?.closedAt).toBeDefined(); // abandoned by the client
+    expect(third?.closedAt).toBeUndefined();
+    expect(states).toEqual([['connected', {}]]);
+  });
+
+  test('the old connection lost during a handover: the replacement takes over at once', async () => {
+    // Prepare
+    stock.set('p1', 100, 1);
+    server.holdSubscribes = (connection) => connection.id === 2;
+    const client = open({ maxConnectionAgeMs: 100, handoverTimeoutMs: 10_000 });
+    const states = recordStates(client);
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    await waitFor('the replacement subscribing', () => server.heldSubscribes === 1);
+
+    // Act
+    server.connections[0]?.ws.terminate();
+    await waitFor('the old one gone', () => server.connections[0]?.closedAt !== undefined);
+    stock.set('p1', 99, 2); // registered nowhere: the snapshot brings it
+    server.releaseSubscribes();
+
+    // Assess
+    await waitFor('up to date', () => stockVersions(received).includes(2));
+    expect(server.connections).toHaveLength(2);
+    expect(states.map(([s]) => s)).not.toContain('reconnecting');
+  });
+
+  test('a static token refused on the handover leaves the working connection in place', async () => {
+    // Prepare
+    const client = open({ maxConnectionAgeMs: 50 });
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act
+    server.refuse = { status: 401 };
+    await waitFor('the handover refused', () => server.refusals.length === 1);
+    await sleep(200);
+
+    // Assess
+    expect(server.refusals).toHaveLength(1); // no more handovers with a token that is refused
+    expect(client.state).toBe('connected');
+    expect(server.live).toHaveLength(1);
+    server.dropAll();
+    await waitFor('offline once the connection ends', () => client.state === 'offline');
+  });
+});
+
+describe('backoff', () => {
+  test('a stable connection resets the backoff', async () => {
+    // Prepare: many failed attempts drawn at 0 ms, so the next ceiling is the cap (10 s).
+    let draw = 0;
+    server.refuse = { status: 503 };
+    const client = open({ backoffBaseMs: 5, backoffCapMs: 10_000, stableAfterMs: 50, random: () => draw });
+    await waitFor('twelve refused attempts', () => server.refusals.length >= 12);
+    server.refuse = undefined;
+    await waitFor('connected', () => client.state === 'connected');
+    await sleep(150); // stable for longer than stableAfterMs
+    draw = 0.999; // from now on each wait is (almost) its ceiling
+
+    // Act
+    server.dropAll();
+
+    // Assess: the ceiling is back to 5 ms; without the reset the wait would be 10 s.
+    await waitFor('dropped', () => client.state === 'reconnecting');
+    await waitFor('reconnected', () => server.connections.length === 2 && client.state === 'connected', 3_000);
+  });
+});
+
 describe('refused tokens', () => {
   test('a refused static token: offline with reason unauthorized, no retry', async () => {
     // Prepare

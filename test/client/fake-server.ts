@@ -33,6 +33,9 @@ export class FakeServer {
   /** Refuse handshakes with this status (all, or those the predicate picks). */
   refuse: { status: number; when?: (token: string | null) => boolean } | undefined;
   answerPings = true;
+  /** Subscribes of the connections it picks wait (unregistered, unanswered) for releaseSubscribes(). */
+  holdSubscribes: ((connection: FakeConnection) => boolean) | undefined;
+  private held: Array<{ connection: FakeConnection; channel: string }> = [];
   snapshot: (channel: string) => unknown;
   private readonly wss = new WebSocketServer({ noServer: true });
   private nextId = 1;
@@ -73,6 +76,15 @@ export class FakeServer {
     connection.ws.send(JSON.stringify(message));
   }
 
+  /** Registers and answers the held subscribes. */
+  releaseSubscribes(): void {
+    for (const { connection, channel } of this.held.splice(0)) this.subscribe(connection, channel);
+  }
+
+  get heldSubscribes(): number {
+    return this.held.length;
+  }
+
   /** Cuts every open connection without a closing handshake (as a network failure would). */
   dropAll(): void {
     for (const c of this.live) c.ws.terminate();
@@ -96,6 +108,12 @@ export class FakeServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, token));
   }
 
+  private subscribe(connection: FakeConnection, channel: string): void {
+    if (connection.closedAt !== undefined) return;
+    connection.subscriptions.add(channel);
+    connection.ws.send(JSON.stringify({ type: 'subscribed', channel, snapshot: this.snapshot(channel) }));
+  }
+
   private attach(ws: WebSocket, token: string | null): void {
     const connection: FakeConnection = { id: this.nextId++, token, ws, received: [], subscriptions: new Set() };
     this.connections.push(connection);
@@ -114,8 +132,8 @@ export class FakeServer {
       const channel = String(message.channel);
       switch (message.action) {
         case 'subscribe':
-          connection.subscriptions.add(channel);
-          ws.send(JSON.stringify({ type: 'subscribed', channel, snapshot: this.snapshot(channel) }));
+          if (this.holdSubscribes?.(connection)) this.held.push({ connection, channel });
+          else this.subscribe(connection, channel);
           break;
         case 'unsubscribe':
           connection.subscriptions.delete(channel);
