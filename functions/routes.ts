@@ -216,7 +216,8 @@ export const WEBSOCKET_ROUTES: readonly WebSocketRoute[] = [
     name: 'WsSubscribe',
     routeKey: 'subscribe',
     entry: 'functions/handlers/ws/subscribe.ts',
-    needs: { redis: true, tables: [connectionsWrite, shopRead], manageConnections: true },
+    // Outside the VPC (it replies through the public management API): snapshots use the in-process cache.
+    needs: { redis: false, tables: [connectionsWrite, shopRead], manageConnections: true },
   },
   {
     name: 'WsUnsubscribe',
@@ -230,19 +231,19 @@ export const WEBSOCKET_ROUTES: readonly WebSocketRoute[] = [
 
 export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
   {
-    // Outside the VPC: needs the public management API, not Redis.
+    // Outside the VPC: needs the public management and CloudFront APIs, not Redis.
     name: 'FanOut',
     table: 'shop',
     entry: 'functions/handlers/streams/fan-out.ts',
-    needs: { redis: false, tables: [{ table: 'connections', access: 'write' }, shopWrite], manageConnections: true },
+    needs: { redis: false, tables: [{ table: 'connections', access: 'write' }, shopWrite], manageConnections: true, cdnInvalidation: true },
     batchSize: 100,
   },
   {
-    // In the VPC: bumps cache generations for every committed change, from any writer, and purges the CDN.
+    // In the VPC: bumps cache generations for every committed change, from any writer.
     name: 'Invalidate',
     table: 'shop',
     entry: 'functions/handlers/streams/invalidate.ts',
-    needs: { redis: true, tables: [], cdnInvalidation: true },
+    needs: { redis: true, tables: [] },
     batchSize: 100,
   },
 ];

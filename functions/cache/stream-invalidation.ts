@@ -1,7 +1,8 @@
 /**
- * Cache invalidation driven by the Shop table's stream: every committed product change, from any
- * writer (the API, a script, the console), bumps the generations of what it affects and purges the
- * CDN paths the contract names. Stock changes touch nothing: stock is never inside a cached body.
+ * Invalidation driven by the Shop table's stream: every committed product change, from any writer
+ * (the API, a script, the console), bumps the generations of what it affects (the in-VPC consumer),
+ * and purges the CDN paths the contract names (the fan-out, outside the VPC, where CloudFront's API
+ * is reachable). Stock changes touch nothing: stock is never inside a cached body.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import type { CdnPurger } from '../cdn/cdn-purger';
@@ -11,31 +12,30 @@ import type { ReadThroughCache } from './two-tier-cache';
 
 export const CDN_PATHS = { tenantProducts: '/api/products*', marketplace: '/api/marketplace/*' } as const;
 
-export async function invalidateFromStream(
-  records: readonly DynamoDBRecord[],
-  deps: { cache: ReadThroughCache; cdn: CdnPurger },
-): Promise<DynamoDBBatchResponse> {
-  const changes = records.map(changeOf).filter((c): c is Change => c?.kind === 'product');
-  if (changes.length === 0) return { batchItemFailures: [] };
+function productChanges(records: readonly DynamoDBRecord[]): Change[] {
+  return records.map(changeOf).filter((c): c is Change => c?.kind === 'product');
+}
+
+const touchesMarketplace = (change: Change) => change.before?.listed === true || change.after?.listed === true;
+
+export async function invalidateCacheFromStream(records: readonly DynamoDBRecord[], cache: ReadThroughCache): Promise<DynamoDBBatchResponse> {
+  const changes = productChanges(records);
   const generations = new Set<string>();
-  const paths = new Set<string>();
   for (const change of changes) {
     generations.add(generationKeys.product(change.tenantId, change.id));
     generations.add(generationKeys.productLists(change.tenantId));
-    paths.add(CDN_PATHS.tenantProducts);
-    if (change.before?.listed === true || change.after?.listed === true) {
-      generations.add(generationKeys.marketplace());
-      paths.add(CDN_PATHS.marketplace);
-    }
+    if (touchesMarketplace(change)) generations.add(generationKeys.marketplace());
   }
-  const first = changes[0] as Change;
-  const failAll = { batchItemFailures: [{ itemIdentifier: first.sequenceNumber }] };
-  // Counters first: they are what this container and every other read against.
-  if (!(await deps.cache.invalidate([...generations]))) return failAll;
-  try {
-    await deps.cdn.purge([...paths], Math.min(...changes.map((c) => c.committedAt)));
-  } catch {
-    return failAll; // retried by Lambda; bumping the counters again is harmless
-  }
-  return { batchItemFailures: [] };
+  if (generations.size === 0 || (await cache.invalidate([...generations]))) return { batchItemFailures: [] };
+  // Retried by Lambda from the first product change; bumping a counter twice is harmless.
+  return { batchItemFailures: [{ itemIdentifier: (changes[0] as Change).sequenceNumber }] };
+}
+
+/** The CDN paths a batch's product changes affect, coalesced; throws when the purge fails after retries. */
+export async function purgeCdnFromStream(records: readonly DynamoDBRecord[], cdn: CdnPurger): Promise<void> {
+  const changes = productChanges(records);
+  if (changes.length === 0) return;
+  const paths = new Set<string>([CDN_PATHS.tenantProducts]);
+  if (changes.some(touchesMarketplace)) paths.add(CDN_PATHS.marketplace);
+  await cdn.purge([...paths], Math.min(...changes.map((c) => c.committedAt)));
 }

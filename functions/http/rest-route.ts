@@ -12,7 +12,7 @@ import { appServices, type AppServices } from '../app';
 import { REST_ROUTES, type RestRoute } from '../routes';
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { requireId } from '../shared/ids';
-import { logger, metrics } from '../shared/observability';
+import { logger, metrics, metricsEnabled } from '../shared/observability';
 import { etagMatches } from '../catalog/catalog-service';
 import { CACHE_HEADERS } from './cache-control';
 import { callerOf, cacheHeaders, errorResponses, JSON_HEADERS, rateLimit, requirePermission, type Caller } from './middlewares';
@@ -119,9 +119,9 @@ export function restRoute(name: string, action: RestAction) {
     const request = requestOf(event, await appServices());
     return toResult(request, await action(request));
   };
-  const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
-    .use(injectLambdaContext(logger))
-    .use(logMetrics(metrics))
+  const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>().use(injectLambdaContext(logger));
+  if (metricsEnabled) handler.use(logMetrics(metrics, { captureColdStartMetric: true }));
+  handler
     .use(errorResponses())
     .use(cacheHeaders(CACHE_HEADERS[route.cacheClass]));
   if (route.permission) {

@@ -83,7 +83,9 @@ describe.each(TOPOLOGIES)('two-tier cache on a %s', (topology) => {
     origin.delayMs = 30;
     const connections = Array.from({ length: 5 }, () => connect(topology));
     try {
-      const containers = Array.from({ length: 200 }, (_, i) => cacheOn(connections[i % connections.length] as RedisClient).cache);
+      // Waiters wait for the lease holder, however slow a loaded CI machine makes it.
+      const patient = { leaseMs: 15_000, leaseWaitMs: 15_000 };
+      const containers = Array.from({ length: 200 }, (_, i) => cacheOn(connections[i % connections.length] as RedisClient, patient).cache);
       const entry = entries.product(tenant, 'hot');
       const results = await Promise.all(containers.map((c) => c.getOrLoad(entry, 'medium', origin.load)));
       expect(origin.reads).toBe(1);

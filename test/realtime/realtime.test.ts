@@ -1,0 +1,166 @@
+import type { LocalStack } from '../../local/stack';
+import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
+import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { dynamoDbEndpoint } from '../support';
+import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
+
+let stack: LocalStack;
+const clients: Received[] = [];
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await stack.stop();
+});
+
+async function client(tenant: string, permissions?: string[]): Promise<Received> {
+  const c = await openSocket(stack, await token(tenant, permissions));
+  clients.push(c);
+  return c;
+}
+
+async function product(tenant: string, id: string, stock: number) {
+  const bearer = await token(tenant);
+  expect((await rest(stack, 'POST', '/api/products', bearer, { id, name: `Product ${id}`, price: 500, category: 'demo' })).status).toBe(201);
+  if (stock) expect((await rest(stack, 'POST', `/api/products/${id}/stock-adjustments`, bearer, { delta: stock, reason: 'seed' })).status).toBe(200);
+}
+
+const stockUpdate = (productId: string, stock: number) => (m: Record<string, any>) => m.type === 'stock:update' && m.productId === productId && m.stock === stock;
+
+describe('subscriptions', () => {
+  it('answers a subscribe with a snapshot of the current stock and its version', async () => {
+    const tenant = tenantId();
+    await product(tenant, 'snap', 7);
+    const c = await client(tenant);
+    const reply = await subscribe(c, 'product:snap');
+    expect(reply).toMatchObject({ type: 'subscribed', channel: 'product:snap', snapshot: { productId: 'snap', stock: 7, availability: 'in_stock', version: 2, product: { id: 'snap' } } });
+  });
+
+  it("refuses another tenant's product and order with FORBIDDEN, exactly like a missing one", async () => {
+    const owner = tenantId('own');
+    await product(owner, 'mine', 1);
+    const intruder = await client(tenantId('int'));
+    const foreign = await subscribe(intruder, 'product:mine');
+    const missing = await subscribe(intruder, 'product:nothing-here');
+    expect(foreign).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    expect(missing.code).toBe(foreign.code);
+    expect(missing.message.replace('nothing-here', 'X')).toBe(foreign.message.replace('mine', 'X'));
+  });
+
+  it('checks the permission of each channel, and refuses malformed channels', async () => {
+    const tenant = tenantId();
+    const c = await client(tenant, ['products:read']);
+    expect(await subscribe(c, 'dashboard')).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    for (const bad of ['product:{x}', 'product:a:b', 'nonsense', 'order:' + 'x'.repeat(65)]) {
+      expect(await subscribe(c, bad)).toMatchObject({ type: 'error', code: 'BAD_REQUEST' });
+    }
+  });
+
+  it('answers ping with pong, unknown actions via $default, and unsubscribes', async () => {
+    const c = await client(tenantId());
+    c.send({ action: 'ping' });
+    await c.next((m) => m.type === 'pong');
+    c.send({ action: 'dance' });
+    await c.next((m) => m.type === 'error' && m.code === 'BAD_REQUEST');
+    c.send({ action: 'unsubscribe', channel: 'dashboard' });
+    await c.next((m) => m.type === 'unsubscribed' && m.channel === 'dashboard');
+  });
+
+  it('limits a connection to 100 messages a minute', async () => {
+    const c = await client(tenantId());
+    for (let i = 0; i < 101; i++) c.send({ action: 'ping' });
+    await c.next((m) => m.type === 'error' && m.code === 'RATE_LIMITED', 15_000);
+    // Replies may arrive in any order: wait for all 101, then count.
+    for (let waited = 0; c.messages.length < 101 && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    expect(c.messages.filter((m) => m.type === 'pong')).toHaveLength(100);
+    expect(c.messages.filter((m) => m.type === 'error')).toEqual([expect.objectContaining({ code: 'RATE_LIMITED' })]);
+  });
+});
+
+describe('fan-out', () => {
+  it('delivers a stock adjustment to every subscriber of that product, and to nobody else', async () => {
+    const a = tenantId('a');
+    const b = tenantId('b');
+    await product(a, 'shared-id', 5);
+    await product(a, 'other', 5);
+    await product(b, 'shared-id', 5);
+    const listeners = await Promise.all([client(a), client(a), client(a)]);
+    const otherProduct = await client(a);
+    const otherTenant = await client(b);
+    for (const l of listeners) await subscribe(l, 'product:shared-id');
+    await subscribe(otherProduct, 'product:other');
+    await subscribe(otherTenant, 'product:shared-id');
+
+    await rest(stack, 'POST', '/api/products/shared-id/stock-adjustments', await token(a), { delta: -2, reason: 'sale' });
+
+    const updates = await Promise.all(listeners.map((l) => l.next(stockUpdate('shared-id', 3))));
+    for (const u of updates) expect(u).toMatchObject({ availability: 'low_stock', version: 3, timestamp: expect.any(String) });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(otherProduct.messages.filter((m) => m.type === 'stock:update')).toEqual([]);
+    expect(otherTenant.messages.filter((m) => m.type === 'stock:update')).toEqual([]);
+  });
+
+  it('pushes order status changes and today\'s dashboard figures', async () => {
+    const tenant = tenantId();
+    const bearer = await token(tenant);
+    await product(tenant, 'gift', 10);
+    const dashboard = await client(tenant);
+    const before = await subscribe(dashboard, 'dashboard');
+    expect(before.snapshot.metrics).toMatchObject({ ordersToday: 0, revenueToday: 0 });
+
+    const placed = await rest(stack, 'POST', '/api/orders', bearer, { lines: [{ productId: 'gift', quantity: 2 }] });
+    expect(placed.status).toBe(201);
+    const figures = await dashboard.next((m) => m.type === 'dashboard:metric' && m.metrics.ordersToday === 1);
+    expect(figures).toMatchObject({ tenantId: tenant, metrics: { ordersToday: 1, revenueToday: 1000 } });
+
+    const watcher = await client(tenant);
+    expect(await subscribe(watcher, `order:${placed.body.data.id}`)).toMatchObject({ snapshot: { status: 'placed', version: 1 } });
+    await rest(stack, 'PATCH', `/api/orders/${placed.body.data.id}`, bearer, { status: 'paid' });
+    expect(await watcher.next((m) => m.type === 'order:update')).toMatchObject({ orderId: placed.body.data.id, status: 'paid', version: 2 });
+  });
+
+  it('counts low-stock products on the dashboard as stock crosses the threshold', async () => {
+    const tenant = tenantId();
+    await product(tenant, 'plenty', 50);
+    const dashboard = await client(tenant);
+    await subscribe(dashboard, 'dashboard');
+    await rest(stack, 'POST', '/api/products/plenty/stock-adjustments', await token(tenant), { delta: -48, reason: 'sale' });
+    await dashboard.next((m) => m.type === 'dashboard:metric' && m.metrics.lowStockCount === 1);
+    await rest(stack, 'POST', '/api/products/plenty/stock-adjustments', await token(tenant), { delta: 20, reason: 'restock' });
+    await dashboard.next((m) => m.type === 'dashboard:metric' && m.metrics.lowStockCount === 0);
+  });
+
+  it('removes a connection that vanished without $disconnect on the next push (410)', async () => {
+    const tenant = tenantId();
+    await product(tenant, 'ghosted', 3);
+    const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+    const store = new ConnectionStore(db, stack.tableNames.connections);
+    const ghost = { connectionId: 'ghostConnection0', tenantId: tenant, userId: 'u', permissions: ['products:read'], connectedAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 3600 };
+    await store.put(ghost);
+    expect(await store.subscribe(ghost, 'product:ghosted')).toBe('subscribed');
+    const live = await client(tenant);
+    await subscribe(live, 'product:ghosted');
+
+    await rest(stack, 'POST', '/api/products/ghosted/stock-adjustments', await token(tenant), { delta: 1, reason: 'x' });
+    await live.next(stockUpdate('ghosted', 4));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await store.get('ghostConnection0')).toBeUndefined();
+    expect((await store.subscribers(tenant, 'product:ghosted')).connectionIds).toHaveLength(1);
+    db.destroy();
+  });
+
+  it('delivers exactly one update to each of 100 connections on one product', async () => {
+    const tenant = tenantId();
+    await product(tenant, 'popular', 100);
+    const bearer = await token(tenant);
+    const many = await Promise.all(Array.from({ length: 100 }, () => openSocket(stack, bearer)));
+    clients.push(...many);
+    await Promise.all(many.map((c) => subscribe(c, 'product:popular')));
+    await rest(stack, 'POST', '/api/products/popular/stock-adjustments', bearer, { delta: -1, reason: 'sale' });
+    await Promise.all(many.map((c) => c.next(stockUpdate('popular', 99), 10_000)));
+    await new Promise((r) => setTimeout(r, 500));
+    for (const c of many) expect(c.messages.filter((m) => m.type === 'stock:update')).toHaveLength(1);
+  });
+});
