@@ -174,13 +174,17 @@ class Client implements ShopEdgeClient {
     private readonly token: string | TokenProvider,
     options: ClientOptions,
   ) {
-    new URL(url); // throws on a malformed URL now, not on every retry
+    new URL(url, baseUrl()); // throws on a malformed URL now, not on every retry
     const WebSocketClass = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WebSocketClass) throw new Error('no WebSocket in this runtime: pass options.WebSocket (e.g. the ws package)');
     this.WebSocketClass = WebSocketClass;
     this.tokenProvider = typeof token === 'function' ? token : undefined;
     const { WebSocket: _ctor, random, ...intervals } = options;
     const defined = Object.fromEntries(Object.entries(intervals).filter(([, value]) => value !== undefined));
+    for (const [name, value] of Object.entries(defined)) {
+      if (!(name in DEFAULTS)) throw new Error(`unknown option ${name}`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`option ${name} must be a positive number of milliseconds, not ${String(value)}`);
+    }
     this.settings = { ...DEFAULTS, ...defined, random: random ?? Math.random };
     this.open('connect');
   }
@@ -253,7 +257,7 @@ class Client implements ShopEdgeClient {
   }
 
   private attach(connection: Connection, token: string): void {
-    const address = new URL(this.url);
+    const address = new URL(this.url, baseUrl());
     address.searchParams.set('token', token);
     let socket: WebSocketLike;
     try {
@@ -496,6 +500,11 @@ function invoke<A extends unknown[]>(listener: (...args: A) => void, ...args: A)
         throw error;
       });
   }
+}
+
+/** In a page, a URL relative to it (`/ws`) is allowed, as the WebSocket constructor allows it. */
+function baseUrl(): string | undefined {
+  return (globalThis as { location?: { href?: string } }).location?.href;
 }
 
 function describe(error: unknown): string {

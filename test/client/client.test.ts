@@ -92,6 +92,13 @@ describe('connection', () => {
     expect(states.map(([s]) => s)).toEqual(['connected']);
   });
 
+  test('misuse throws at once: a malformed URL, an interval that is not a positive number', () => {
+    expect(() => connect('not a url', 't', { WebSocket })).toThrow(/Invalid URL/);
+    expect(() => connect(server.url, 't', { WebSocket, pingIntervalMs: -1 })).toThrow('option pingIntervalMs must be a positive number of milliseconds, not -1');
+    expect(() => connect(server.url, 't', { WebSocket, backoffCapMs: Number.NaN })).toThrow(/backoffCapMs/);
+    expect(() => connect(server.url, 't', { WebSocket, ...({ pingMs: 5 } as ClientOptions) })).toThrow('unknown option pingMs');
+  });
+
   test('close() closes the socket, goes offline for good and never reconnects', async () => {
     // Prepare
     const client = open();

@@ -98,6 +98,7 @@ export class FakeServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => undefined); // a client that gives up mid-handshake resets the socket
     const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
     const refuse = this.refuse;
     if (refuse && (!refuse.when || refuse.when(token))) {
@@ -117,6 +118,7 @@ export class FakeServer {
   private attach(ws: WebSocket, token: string | null): void {
     const connection: FakeConnection = { id: this.nextId++, token, ws, received: [], subscriptions: new Set() };
     this.connections.push(connection);
+    ws.on('error', () => undefined); // resets from clients that drop: the close event records them
     ws.on('close', (code) => {
       connection.closedAt = Date.now();
       connection.closeCode = code;
