@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * CDK entry point (cdk.json "app"). Pick the environment with -c env=dev|prod; see
- * lib/README-deploy.md for every context key.
+ * docs/deploy.md for every context key.
  */
 import { createShopEdgeApp } from '../lib/shop-edge';
 
