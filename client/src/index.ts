@@ -81,6 +81,11 @@ export interface ClientOptions {
   readonly handoverTimeoutMs?: number;
   /** The replaced connection stays open this long, so nothing in flight on it is lost. @default 5_000 */
   readonly handoverLingerMs?: number;
+  /**
+   * The last callback of a channel leaving waits this long before `unsubscribe` is sent: a callback
+   * joining meanwhile (a component remounting) keeps the subscription, with no churn. @default 1_000
+   */
+  readonly unsubscribeDelayMs?: number;
   /** [0, 1), for the jitter. @default Math.random */
   readonly random?: () => number;
 }
@@ -90,7 +95,8 @@ export interface ShopEdgeClient {
   /**
    * Sends one `subscribe` per channel however many callbacks it has; a callback joining a channel
    * already subscribed first receives the current state (the snapshot and newer updates).
-   * Returns the function that removes this callback (the last one sends `unsubscribe`).
+   * Returns the function that removes this callback (after the last one, `unsubscribe` is sent
+   * once `unsubscribeDelayMs` has passed without a callback joining).
    */
   subscribe<C extends Channel>(channel: C, onMessage: (message: ChannelMessage<C>) => void): () => void;
   /** Connection state changes. Returns the function that removes the listener. */
@@ -115,6 +121,7 @@ const DEFAULTS = {
   maxConnectionAgeMs: 110 * 60_000,
   handoverTimeoutMs: 15_000,
   handoverLingerMs: 5_000,
+  unsubscribeDelayMs: 1_000,
 } as const;
 
 type Settings = { -readonly [K in keyof typeof DEFAULTS]: number } & { random: () => number };
@@ -146,6 +153,8 @@ interface Subscriber {
 interface ChannelEntry {
   readonly subscribers: Set<Subscriber>;
   readonly versions: ChannelVersions;
+  /** Set while the channel has no callback left and its `unsubscribe` waits. */
+  idle?: Timer;
 }
 
 class Client implements ShopEdgeClient {
@@ -197,6 +206,8 @@ class Client implements ShopEdgeClient {
       this.channels.set(channel, entry);
       this.sendToLive({ action: 'subscribe', channel });
     } else {
+      clearTimeout(entry.idle);
+      entry.idle = undefined;
       const current = entry.versions.replay();
       const joined = entry;
       if (current.length > 0) {
@@ -210,9 +221,11 @@ class Client implements ShopEdgeClient {
     const owner = entry;
     return () => {
       if (!owner.subscribers.delete(subscriber) || owner.subscribers.size > 0) return;
-      if (this.channels.get(channel) !== owner) return;
-      this.channels.delete(channel);
-      this.sendToLive({ action: 'unsubscribe', channel });
+      owner.idle = setTimeout(() => {
+        if (owner.subscribers.size > 0 || this.channels.get(channel) !== owner) return;
+        this.channels.delete(channel);
+        this.sendToLive({ action: 'unsubscribe', channel });
+      }, this.settings.unsubscribeDelayMs);
     };
   }
 
@@ -395,6 +408,7 @@ class Client implements ShopEdgeClient {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.stableTimer);
+    for (const entry of this.channels.values()) clearTimeout(entry.idle);
     for (const connection of [this.primary, this.candidate]) if (connection) this.end(connection);
     this.primary = undefined;
     this.candidate = undefined;

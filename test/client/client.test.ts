@@ -14,6 +14,7 @@ const FAST: ClientOptions = {
   stableAfterMs: 50,
   connectTimeoutMs: 2_000,
   handoverLingerMs: 50,
+  unsubscribeDelayMs: 20,
 };
 
 /** The live stock of the fake shop: snapshots read it, updates write it and push. */
@@ -159,6 +160,30 @@ describe('subscriptions', () => {
     expect(server.sent('unsubscribe', 'product:p1')).toHaveLength(1);
     expect(first).toHaveLength(1);
     expect(stockVersions(second)).toEqual([1, 2]);
+  });
+
+  test('a callback leaving and another joining at once keep the subscription (a component remounting)', async () => {
+    // Prepare
+    stock.set('p1', 5, 1);
+    const client = open({ unsubscribeDelayMs: 200 });
+    const first: ServerMessage[] = [];
+    const stopFirst = client.subscribe('product:p1', (m) => first.push(m));
+    await waitFor('snapshot', () => first.length === 1);
+
+    // Act: unmount and mount again in one go, as React's StrictMode does.
+    stopFirst();
+    const again: ServerMessage[] = [];
+    const stopAgain = client.subscribe('product:p1', (m) => again.push(m));
+
+    // Assess
+    await waitFor('current state replayed', () => again.length === 1);
+    await sleep(300); // past the delay: no unsubscribe went out
+    expect(server.sent('unsubscribe')).toEqual([]);
+    expect(server.sent('subscribe')).toHaveLength(1);
+    stopAgain();
+    await waitFor('unsubscribe after the delay', () => server.sent('unsubscribe').length === 1);
+    client.subscribe('product:p1', () => undefined);
+    await waitFor('a new subscribe', () => server.sent('subscribe').length === 2);
   });
 
   test('subscribing before the connection is open sends the subscribe once it is', async () => {
