@@ -52,7 +52,6 @@ export interface ReadThroughCache {
 
 interface L1Entry {
   readonly envelope: Envelope<unknown>;
-  readonly generationKeys: readonly string[];
 }
 
 export interface TwoTierCacheOptions {
@@ -300,7 +299,7 @@ export class TwoTierCache implements ReadThroughCache {
   }
 
   private fillL1(entry: EntrySpec, envelope: Envelope<unknown>): void {
-    this.l1?.set(entry.key, { envelope, generationKeys: entry.generations });
+    this.l1?.set(entry.key, { envelope });
   }
 
   private remember(keys: readonly string[], values: readonly string[]): void {

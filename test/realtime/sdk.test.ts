@@ -1,0 +1,113 @@
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import WebSocket from 'ws';
+import { connect, type ShopEdgeClient } from '../../client/src';
+import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { FanOut } from '../../functions/realtime/fan-out';
+import { ManagementApiNotifier } from '../../functions/realtime/notifier';
+import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
+import type { LocalStack } from '../../local/stack';
+import { dynamoDbEndpoint } from '../support';
+import { rest, startStack, tenantId, token } from './realtime-fixtures';
+
+let stack: LocalStack;
+const clients: ShopEdgeClient[] = [];
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await stack.stop();
+});
+
+function sdk(bearer: string): ShopEdgeClient {
+  const client = connect(stack.wsUrl, bearer, { WebSocket: WebSocket as never, backoffBaseMs: 50, backoffCapMs: 500 });
+  clients.push(client);
+  return client;
+}
+
+async function until(condition: () => boolean, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function productWithStock(tenant: string, id: string, stock: number) {
+  const bearer = await token(tenant);
+  await rest(stack, 'POST', '/api/products', bearer, { id, name: id, price: 100, category: 'c' });
+  await rest(stack, 'POST', `/api/products/${id}/stock-adjustments`, bearer, { delta: stock, reason: 'seed' });
+  return bearer;
+}
+
+it('a client whose connection is killed reconnects and ends with the latest state', async () => {
+  const tenant = tenantId();
+  const bearer = await productWithStock(tenant, 'lamp', 10);
+  const client = sdk(bearer);
+  let shown: number | undefined;
+  client.subscribe('product:lamp', (m) => {
+    if (m.type === 'subscribed') shown = m.snapshot.stock;
+    if (m.type === 'stock:update') shown = m.stock;
+  });
+  await until(() => shown === 10);
+
+  // The server drops every connection (as API Gateway does on a deploy); stock changes meanwhile.
+  const killed = new ManagementApiNotifier({ endpoint: stack.managementEndpoint });
+  const states: string[] = [];
+  client.on('state', (s) => states.push(s));
+  for (const id of await connectionIdsOf(tenant)) await killed.disconnect(id);
+  await rest(stack, 'POST', '/api/products/lamp/stock-adjustments', bearer, { delta: -3, reason: 'sale' });
+  await rest(stack, 'POST', '/api/products/lamp/stock-adjustments', bearer, { delta: -2, reason: 'sale' });
+
+  await until(() => shown === 5);
+  expect(states).toContain('reconnecting');
+  expect(client.state).toBe('connected');
+});
+
+it('a stream batch processed twice gives each client one visible update', async () => {
+  const tenant = tenantId();
+  const bearer = await productWithStock(tenant, 'mug', 4);
+  const seen: number[] = [];
+  const client = sdk(bearer);
+  let subscribed = false;
+  client.subscribe('product:mug', (m) => {
+    if (m.type === 'subscribed') subscribed = true;
+    if (m.type === 'stock:update') seen.push(m.version);
+  });
+  await until(() => subscribed);
+
+  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const fanOut = new FanOut({
+    connections: new ConnectionStore(db, stack.tableNames.connections),
+    repo: new DynamoShopRepository(db, stack.tableNames.shop),
+    notifier: new ManagementApiNotifier({ endpoint: stack.managementEndpoint }),
+  });
+  const record: DynamoDBRecord = {
+    eventName: 'MODIFY',
+    dynamodb: {
+      SequenceNumber: '900',
+      ApproximateCreationDateTime: Date.now() / 1000,
+      Keys: marshall({ pk: `T#${tenant}`, sk: 'S#mug' }) as never,
+      OldImage: marshall({ pk: `T#${tenant}`, sk: 'S#mug', stock: 4, version: 2, lowStockThreshold: 5 }) as never,
+      NewImage: marshall({ pk: `T#${tenant}`, sk: 'S#mug', stock: 3, version: 3, lowStockThreshold: 5 }) as never,
+    },
+  };
+  const first = await fanOut.handle([record]);
+  const replay = await fanOut.handle([record]);
+  expect(first.delivered).toBe(1);
+  expect(replay.delivered).toBe(1); // delivered again by the server...
+  await new Promise((r) => setTimeout(r, 300));
+  expect(seen).toEqual([3]); // ...but shown once
+  db.destroy();
+});
+
+async function connectionIdsOf(tenant: string): Promise<string[]> {
+  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const store = new ConnectionStore(db, stack.tableNames.connections);
+  const { connectionIds } = await store.subscribers(tenant, 'product:lamp');
+  db.destroy();
+  return [...connectionIds];
+}
