@@ -9,8 +9,8 @@ import { DynamoShopRepository, type ShopRepository } from './catalog/shop-reposi
 import { RateLimiter } from './http/rate-limiter';
 import { ConnectionStore } from './realtime/connection-store';
 import { RealtimeService } from './realtime/realtime-service';
-import { sharedDocumentClient } from './shared/clients/dynamodb';
-import { sharedRedis } from './shared/clients/redis';
+import { closeSharedDocumentClient, sharedDocumentClient } from './shared/clients/dynamodb';
+import { closeSharedRedis, sharedRedis } from './shared/clients/redis';
 import { appConfig, cacheConfig, tablesConfig } from './shared/config';
 import { metricsCacheObserver } from './shared/observability';
 
@@ -76,4 +76,12 @@ export function realtimeServices(): Promise<RealtimeServices> {
 
 export function setRealtimeServices(value: RealtimeServices | undefined): void {
   realtime = value ? Promise.resolve(value) : undefined;
+}
+
+/** Drops the container's services and closes their connections (the local stack's shutdown). */
+export async function closeAppServices(): Promise<void> {
+  services = undefined;
+  realtime = undefined;
+  await closeSharedRedis();
+  closeSharedDocumentClient();
 }

@@ -21,6 +21,8 @@ import { DEMO_TENANTS, seedDemoData, type SeedSummary } from './seed';
 import { StreamPoller } from './stream-poller';
 import { mintDevToken } from './tokens';
 import { startWebSocketFront, type WebSocketFront } from './ws-front';
+import { openApiDocument } from '../openapi/document';
+import { createWebHandler } from '../web/dev-server';
 
 export interface LocalStackOptions {
   /** REST port; 0 picks a free one. @default 3000 */
@@ -63,6 +65,8 @@ export interface LocalStackOptions {
   readonly logRequests?: boolean;
   /** A logger per part ('dynamodb', 'redis', 'rest', 'ws', 'streams', 'seed'). @default silent */
   readonly logger?: (part: string) => Logger;
+  /** Serve the live page (/), /openapi.json and /dev/tokens on the REST front (web/dev-server.ts). @default true */
+  readonly web?: boolean;
 }
 
 export interface LocalStack {
@@ -88,6 +92,10 @@ export interface LocalStack {
   readonly seedError: string | undefined;
   /** Dev tokens with every permission, one per demo tenant. */
   readonly tokens: Readonly<Record<string, string>>;
+  /** Closes the WebSocket front (its connections get 1001 and $disconnect), as an outage would. */
+  stopWebSocketFront(): Promise<void>;
+  /** Starts the WebSocket front again, on the same port. */
+  startWebSocketFront(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -158,26 +166,34 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const client: DynamoDBClient = localDynamoDbClient(dynamoDbEndpoint);
     stops.push(async () => client.destroy());
+    // The handlers' own connections (Redis, DynamoDB), once the fronts and pollers are closed.
+    stops.push(async () => (await import('../functions/app')).closeAppServices());
     await createTables(client, tableNames);
     log('dynamodb').info(`tables ${tableNames.shop}, ${tableNames.connections}`);
 
     const loadHandler = options.loadHandler ?? createHandlerLoader();
     const authorizer = options.authorizer ?? AUTHORIZER;
 
-    const ws: WebSocketFront = await startWebSocketFront({
-      routes: options.webSocketRoutes ?? WEBSOCKET_ROUTES,
-      loadHandler,
-      authorizer,
-      host,
-      port: wsPort,
-      stage,
-      logger: log('ws'),
-      logRequests: options.logRequests ?? false,
-      ...(options.managementLatencyMs !== undefined ? { managementLatencyMs: options.managementLatencyMs } : {}),
-      ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
-      ...(options.maxConnectionMs !== undefined ? { maxConnectionMs: options.maxConnectionMs } : {}),
+    const startWs = (port: number) =>
+      startWebSocketFront({
+        routes: options.webSocketRoutes ?? WEBSOCKET_ROUTES,
+        loadHandler,
+        authorizer,
+        host,
+        port,
+        stage,
+        logger: log('ws'),
+        logRequests: options.logRequests ?? false,
+        ...(options.managementLatencyMs !== undefined ? { managementLatencyMs: options.managementLatencyMs } : {}),
+        ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+        ...(options.maxConnectionMs !== undefined ? { maxConnectionMs: options.maxConnectionMs } : {}),
+      });
+    const ws: WebSocketFront = await startWs(wsPort);
+    let wsRunning: WebSocketFront | undefined = ws;
+    stops.push(async () => {
+      await wsRunning?.close();
+      wsRunning = undefined;
     });
-    stops.push(() => ws.close());
 
     const pollers: StreamPoller[] = [];
     if (options.streams ?? true) {
@@ -208,6 +224,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stage,
       logger: log('rest'),
       logRequests: options.logRequests ?? false,
+      ...((options.web ?? true)
+        ? {
+            extra: createWebHandler({
+              wsUrl: ws.url,
+              devTokens: async () =>
+                Object.fromEntries(await Promise.all(DEMO_TENANTS.map(async (t) => [t.tenantId, await mintDevToken({ tenantId: t.tenantId })]))),
+              openApi: (serverUrl) => openApiDocument({ serverUrl, routes: options.restRoutes ?? REST_ROUTES }),
+              onError: (message) => log('rest').warn(message),
+            }),
+          }
+        : {}),
     });
     stops.push(() => rest.close());
 
@@ -247,6 +274,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       seed,
       seedError,
       tokens,
+      stopWebSocketFront: async () => {
+        const running = wsRunning;
+        wsRunning = undefined;
+        await running?.close();
+      },
+      startWebSocketFront: async () => {
+        if (wsRunning === undefined) wsRunning = await startWs(ws.port);
+      },
       stop: stopAll,
     };
   } catch (error) {

@@ -6,7 +6,7 @@ export type ServerMessage =
   | { type: 'subscribed'; channel: string; snapshot: unknown }
   | { type: 'unsubscribed'; channel: string }
   | { type: 'pong' }
-  | { type: 'error'; code: string; message: string }
+  | { type: 'error'; code: string; message: string; channel?: string }
   | { type: 'stock:update'; productId: string; stock: number; availability: Availability; version: number; timestamp: string }
   | { type: 'product:updated'; productId: string; product: Product | null; version: number; timestamp: string }
   | { type: 'order:update'; orderId: string; status: string; version: number; timestamp: string }

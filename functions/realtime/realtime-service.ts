@@ -19,7 +19,8 @@ export interface Identity {
 
 export const MESSAGES_PER_MINUTE = 100;
 
-const error = (code: string, message: string): ServerMessage => ({ type: 'error', code, message });
+/** Errors of a subscribe or unsubscribe name the channel, so a client can tell which one failed. */
+const error = (code: string, message: string, channel?: string): ServerMessage => ({ type: 'error', code, message, ...(channel ? { channel } : {}) });
 
 export class RealtimeService {
   constructor(
@@ -54,20 +55,20 @@ export class RealtimeService {
 
   async subscribe(connection: ConnectionRecord, channelName: unknown): Promise<ServerMessage> {
     const channel = parseChannel(channelName);
-    if (!channel) return error('BAD_REQUEST', 'channel must be product:<id>, order:<id> or dashboard');
+    if (!channel) return error('BAD_REQUEST', 'channel must be product:<id>, order:<id> or dashboard', typeof channelName === 'string' && channelName.length <= 80 ? channelName : undefined);
     if (!connection.permissions.includes(CHANNEL_PERMISSION[channel.kind])) {
-      return error('FORBIDDEN', `missing permission ${CHANNEL_PERMISSION[channel.kind]}`);
+      return error('FORBIDDEN', `missing permission ${CHANNEL_PERMISSION[channel.kind]}`, channel.name);
     }
     let snapshot: unknown;
     try {
       snapshot = await this.snapshot(connection.tenantId, channel);
     } catch (e) {
       // Another tenant's entity and a missing one look the same: no hint that it exists.
-      if (e instanceof NotFoundError) return error('FORBIDDEN', `not allowed to subscribe to ${channel.name}`);
+      if (e instanceof NotFoundError) return error('FORBIDDEN', `not allowed to subscribe to ${channel.name}`, channel.name);
       throw e;
     }
     const outcome = await this.connections.subscribe(connection, channel.name);
-    if (outcome === 'limit-reached') return error('BAD_REQUEST', 'at most 50 subscriptions per connection');
+    if (outcome === 'limit-reached') return error('BAD_REQUEST', 'at most 50 subscriptions per connection', channel.name);
     if (outcome === 'no-connection') return error('UNAUTHORIZED', 'connection unknown or expired; reconnect');
     return { type: 'subscribed', channel: channel.name, snapshot };
   }
@@ -92,7 +93,7 @@ export class RealtimeService {
       }
       case 'dashboard': {
         const message = dashboardMessage(tenantId, await this.repo.getDashboard(tenantId));
-        return message.type === 'dashboard:metric' ? { tenantId, metrics: message.metrics } : undefined;
+        return message.type === 'dashboard:metric' ? { tenantId, metrics: message.metrics, timestamp: message.timestamp } : undefined;
       }
     }
   }

@@ -28,3 +28,8 @@ export function sharedDocumentClient(): DynamoDBDocumentClient {
   }
   return shared;
 }
+
+export function closeSharedDocumentClient(): void {
+  shared?.destroy();
+  shared = undefined;
+}

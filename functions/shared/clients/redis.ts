@@ -91,3 +91,11 @@ async function readSecret(arn: string): Promise<string> {
   }
   return out.SecretString;
 }
+
+/** Closes the container's connection (the local stack and tests, on shutdown). */
+export async function closeSharedRedis(): Promise<void> {
+  const pending = shared;
+  shared = undefined;
+  const client = await pending?.catch(() => undefined);
+  if (client) await client.quit().catch(() => client.disconnect());
+}
