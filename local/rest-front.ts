@@ -61,6 +61,11 @@ export interface RestFrontOptions {
   readonly logRequests?: boolean;
   /** @default silent */
   readonly logger?: Logger;
+  /**
+   * Consulted before the route table: a request it answers (resolves true) reaches no route. The
+   * local stack serves the page, /openapi.json and /dev/tokens with it (web/dev-server.ts).
+   */
+  readonly extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
 
 export interface RestFront {
@@ -102,6 +107,11 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       sendGatewayError(res, error, requestId, extraHeaders);
       if (options.logRequests) logger.info(`${verb} ${url.pathname} ${error.status} (${label}, ${Date.now() - started} ms)`);
     };
+
+    if (options.extra !== undefined && (await options.extra(req, res, url))) {
+      if (options.logRequests) logger.info(`${verb} ${url.pathname} ${res.statusCode} (local only, ${Date.now() - started} ms)`);
+      return;
+    }
 
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxRequestBytes) {

@@ -103,6 +103,7 @@ function printBanner(stack: LocalStack, usesDevSecret: boolean): void {
     `REST       ${stack.restUrl}   (${REST_ROUTES.length} routes of functions/routes.ts)`,
     `WebSocket  ${stack.wsUrl}   (${WEBSOCKET_ROUTES.length} routes; @connections at ${stack.managementEndpoint})`,
     `Redis      ${stack.redisUrl ?? 'none (L1 cache only)'}`,
+    `Page       ${stack.restUrl}/   (live dashboard, dev tokens from /dev/tokens; OpenAPI at ${stack.restUrl}/openapi.json)`,
     '',
     `Dev tokens, every permission, valid 12 h (HS256, ${usesDevSecret ? 'the dev secret of local/dev-defaults.ts' : 'JWT_SECRET'}, iss ${jwt.issuer}, aud ${jwt.audience}):`,
     ...Object.entries(stack.tokens).map(([tenant, token]) => `  export ${variable(tenant)}=${token}`),

@@ -54,7 +54,10 @@ const at = (pointer: string, ...segments: (string | number)[]) => `${pointer}/${
 
 export function validateOpenApi(document: unknown): string[] {
   const problems: string[] = [];
-  const problem = (pointer: string, message: string) => problems.push(`${pointer || '#'}: ${message}`);
+  const problem = (pointer: string, message: string): undefined => {
+    problems.push(`${pointer || '#'}: ${message}`);
+    return undefined;
+  };
   if (!isObject(document)) return ['#: the document is not an object'];
   const doc = document;
 
