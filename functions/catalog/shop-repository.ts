@@ -91,6 +91,7 @@ interface OrderItem extends Order {
 }
 
 const PAGE_READ_LIMIT = 10;
+const ORDER_CONFLICT_ATTEMPTS = 5;
 
 export function toProduct(item: Record<string, unknown>): Product {
   const p = item as unknown as ProductItem;
@@ -451,63 +452,77 @@ export class DynamoShopRepository implements ShopRepository {
       createdAt: now,
       updatedAt: now,
     };
-    try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            ...lines.flatMap((line) => [
-              {
-                // The price we charge is the price of the version we read.
-                ConditionCheck: {
-                  TableName: this.tableName,
-                  Key: { pk, sk: shopKeys.product(line.productId) },
-                  ConditionExpression: 'version = :v AND attribute_not_exists(deletedAt)',
-                  ExpressionAttributeValues: { ':v': (products.get(line.productId) as Product).version },
-                },
-              },
-              {
-                Update: {
-                  TableName: this.tableName,
-                  Key: { pk, sk: shopKeys.stock(line.productId) },
-                  UpdateExpression: 'SET stock = stock - :q, version = version + :one, lastUpdated = :now',
-                  ConditionExpression: 'attribute_exists(pk) AND stock >= :q',
-                  ExpressionAttributeValues: { ':q': line.quantity, ':one': 1, ':now': now },
-                },
-              },
-            ]),
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { pk, sk: shopKeys.order(orderId), entity: 'order', ...order },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
+    const transactItems = {
+      TransactItems: [
+        ...lines.flatMap((line) => [
+          {
+            // The price we charge is the price of the version we read.
+            ConditionCheck: {
+              TableName: this.tableName,
+              Key: { pk, sk: shopKeys.product(line.productId) },
+              ConditionExpression: 'version = :v AND attribute_not_exists(deletedAt)',
+              ExpressionAttributeValues: { ':v': (products.get(line.productId) as Product).version },
             },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: { pk, sk: shopKeys.metrics(today()) },
-                UpdateExpression: 'SET entity = :m, tenantId = :t, #day = :day ADD ordersToday :one, revenueToday :total',
-                ExpressionAttributeNames: { '#day': 'day' },
-                ExpressionAttributeValues: { ':m': 'metrics', ':t': tenantId, ':day': today(), ':one': 1, ':total': total },
-              },
+          },
+          {
+            Update: {
+              TableName: this.tableName,
+              Key: { pk, sk: shopKeys.stock(line.productId) },
+              UpdateExpression: 'SET stock = stock - :q, version = version + :one, lastUpdated = :now',
+              ConditionExpression: 'attribute_exists(pk) AND stock >= :q',
+              ExpressionAttributeValues: { ':q': line.quantity, ':one': 1, ':now': now },
             },
-          ],
-        }),
-      );
-    } catch (error) {
-      const reasons = cancellationReasons(error);
-      if (reasons) {
-        const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
-        if (failed >= 0 && failed < lines.length * 2) {
-          const line = lines[Math.floor(failed / 2)] as OrderLine;
-          if (failed % 2 === 0) throw new ConflictError(`product ${line.productId} changed while ordering, retry`);
-          throw new ConflictError(`not enough stock for product ${line.productId}`);
+          },
+        ]),
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { pk, sk: shopKeys.order(orderId), entity: 'order', ...order },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: { pk, sk: shopKeys.metrics(today()) },
+            UpdateExpression: 'SET entity = :m, tenantId = :t, #day = :day ADD ordersToday :one, revenueToday :total',
+            ExpressionAttributeNames: { '#day': 'day' },
+            ExpressionAttributeValues: { ':m': 'metrics', ':t': tenantId, ':day': today(), ':one': 1, ':total': total },
+          },
+        },
+      ],
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // The token makes the SDK's own retries of this attempt idempotent (no double order).
+        await this.db.send(new TransactWriteCommand({ ...transactItems, ClientRequestToken: `${orderId}-${attempt}` }));
+        return order;
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        // Another order holds the same stock items right now: try again shortly, a few times.
+        const conflictOnly = reasons?.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+        if (conflictOnly && attempt < ORDER_CONFLICT_ATTEMPTS) {
+          await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+          continue;
         }
-        if (reasons.some((r) => r.Code === 'TransactionConflict')) throw new ConflictError('a concurrent order touched the same stock, retry');
+        throw this.orderFailure(error, lines);
       }
-      throw error;
     }
-    return order;
+  }
+
+  /** The contract's 409 for a refused order; anything else as it was. */
+  private orderFailure(error: unknown, lines: readonly OrderLine[]): unknown {
+    const reasons = cancellationReasons(error);
+    if (reasons) {
+      const failed = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
+      if (failed >= 0 && failed < lines.length * 2) {
+        const line = lines[Math.floor(failed / 2)] as OrderLine;
+        if (failed % 2 === 0) return new ConflictError(`product ${line.productId} changed while ordering, retry`);
+        return new ConflictError(`not enough stock for product ${line.productId}`);
+      }
+      if (reasons.some((r) => r.Code === 'TransactionConflict')) return new ConflictError('concurrent orders touched the same stock, retry');
+    }
+    return error;
   }
 
   async getOrder(tenantId: string, orderId: string): Promise<Order | null> {
