@@ -3,6 +3,7 @@
  * Every key is built from validated ids by shopKeys; tenant isolation follows from the
  * partition key: another tenant's item simply is not there.
  */
+import { createHash } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   TransactionCanceledException,
@@ -163,6 +164,11 @@ function cancellationReasons(error: unknown): CancellationReason[] | undefined {
     return (error as TransactionCanceledException).CancellationReasons ?? [];
   }
   return undefined;
+}
+
+/** DynamoDB's idempotency tokens are at most 36 characters. */
+function requestToken(seed: string): string {
+  return createHash('sha256').update(seed).digest('hex').slice(0, 36);
 }
 
 export function today(now = new Date()): string {
@@ -495,7 +501,7 @@ export class DynamoShopRepository implements ShopRepository {
     for (let attempt = 1; ; attempt++) {
       try {
         // The token makes the SDK's own retries of this attempt idempotent (no double order).
-        await this.db.send(new TransactWriteCommand({ ...transactItems, ClientRequestToken: `${orderId}-${attempt}` }));
+        await this.db.send(new TransactWriteCommand({ ...transactItems, ClientRequestToken: requestToken(`${orderId}/${attempt}`) }));
         return order;
       } catch (error) {
         const reasons = cancellationReasons(error);
