@@ -5,7 +5,7 @@ import { cacheOn, CountingOrigin, quit } from './cache-fixtures';
 
 const breaker = { cooldownMs: 200, minCalls: 3, windowMs: 5000 };
 
-async function until(condition: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
+async function until(condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return;
