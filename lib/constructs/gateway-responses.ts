@@ -4,18 +4,10 @@
  * (so no cache ever keeps an error).
  */
 import { ResponseType, type RestApiBase } from 'aws-cdk-lib/aws-apigateway';
+import type { ErrorCode as ContractErrorCode } from '../../functions/shared/errors';
 
 /** The error codes of the REST contract ("Errors"), with their statuses. */
-export type ErrorCode =
-  | 'BAD_REQUEST'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  | 'PRECONDITION_FAILED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'RATE_LIMITED'
-  | 'UNAVAILABLE';
+export type ErrorCode = Exclude<ContractErrorCode, 'INTERNAL'>;
 
 export const ERROR_STATUS: Readonly<Record<ErrorCode, string>> = {
   BAD_REQUEST: '400',
