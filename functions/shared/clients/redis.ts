@@ -66,15 +66,33 @@ export function sharedRedis(): Promise<RedisClient | undefined> {
     const config = redisConfig();
     if (!config.url) return undefined;
     const authToken = config.authSecretArn ? await readSecret(config.authSecretArn) : config.authToken;
-    return createRedisClient({
+    const client = createRedisClient({
       url: config.url,
       cluster: config.cluster,
       ...(authToken ? { authToken } : {}),
       commandTimeoutMs: config.commandTimeoutMs,
       connectTimeoutMs: config.connectTimeoutMs,
     });
+    // Connect during init, so the first request's commands do not spend their short timeout
+    // waiting for the handshake. Past the connect timeout, go on: the breaker handles an outage.
+    await waitUntilReady(client, config.connectTimeoutMs);
+    return client;
   })();
   return shared;
+}
+
+function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref?.();
+    client.once('ready', done);
+  });
 }
 
 async function readSecret(arn: string): Promise<string> {
