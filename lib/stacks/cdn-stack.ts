@@ -4,20 +4,37 @@
  * tenant data is cached per Authorization header and full query string, the marketplace is a
  * shared public cache, everything else (stock, orders, writes, health, unknown paths) is never
  * cached. HTTPS only, compression, security headers, access logs, WAF opt-in.
+ *
+ * With `page`, the live page (web/) is deployed into the bucket under assets/ by a
+ * BucketDeployment, with a config.json naming the WebSocket URL, and the assets' CSP lets it
+ * connect there. Its files carry content hashes in their names, so the one-year immutable rule
+ * of /assets/* is safe for them; the two entry files with stable names (index.html, config.json)
+ * are revalidated by browsers (a viewer-response function) and invalidated on the CDN by every
+ * deployment.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { AssetHashType, Aws, DefaultStackSynthesizer, DockerImage, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import { RestApiOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
 import { REST_ROUTES } from '../../functions/routes';
+import { WEB_ROOT, writePage } from '../../web/build';
+import { ASSETS_PREFIX, ENTRY_FILES, type PageConfig } from '../../web/config';
+import { pageCsp } from '../../web/csp';
 import { deriveCdnBehaviours, type CdnCaching } from '../constructs/cdn-behaviours';
-import { acknowledge } from '../nag';
+import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag';
 
 export interface CdnStackProps extends StackProps {
   readonly restApi: RestApiBase;
+  /**
+   * Deploy the live page (web/) as /assets/index.html, connecting to this WebSocket stage URL
+   * (wss://…/stage: its config.json and its CSP connect-src).
+   * @default - no page: the assets bucket is left as it is
+   */
+  readonly page?: { readonly webSocketUrl: string };
   /**
    * ARN of a WAFv2 web ACL with scope CLOUDFRONT (created in us-east-1) to attach.
    * @default - no web ACL
@@ -76,7 +93,7 @@ export class CdnStack extends Stack {
     });
     const assetHeaders = new cloudfront.ResponseHeadersPolicy(this, 'AssetHeaders', {
       comment: 'shop-edge assets: security headers, immutable for a year',
-      securityHeadersBehavior: securityHeaders("default-src 'self'; frame-ancestors 'none'"),
+      securityHeadersBehavior: securityHeaders(props.page ? pageCsp(props.page.webSocketUrl) : "default-src 'self'; frame-ancestors 'none'"),
       customHeadersBehavior: {
         customHeaders: [{ header: 'Cache-Control', value: `public, max-age=${ASSETS_TTL.toSeconds()}, immutable`, override: true }],
       },
@@ -133,6 +150,25 @@ export class CdnStack extends Stack {
       compress: true,
     });
 
+    // Viewer-response functions run after the response headers policy (which sets the immutable
+    // Cache-Control): the entry files, whose names never change, are revalidated instead (S3
+    // answers If-None-Match with 304).
+    const entryPaths = ENTRY_FILES.map((file) => `${ASSETS_PREFIX}${file}`);
+    const entryHeaders = props.page && new cloudfront.Function(this, 'PageEntryHeaders', {
+      comment: 'shop-edge page: index.html and config.json revalidate, hashed assets stay immutable',
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      code: cloudfront.FunctionCode.fromInline(
+        [
+          'function handler(event) {',
+          `  if (${JSON.stringify(entryPaths)}.indexOf(event.request.uri) >= 0) {`,
+          "    event.response.headers['cache-control'] = { value: 'no-cache' };",
+          '  }',
+          '  return event.response;',
+          '}',
+        ].join('\n'),
+      ),
+    });
+
     const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {
       '/assets/*': {
         origin: S3BucketOrigin.withOriginAccessControl(this.assetsBucket),
@@ -140,6 +176,7 @@ export class CdnStack extends Stack {
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         cachePolicy: assetsPolicy,
         responseHeadersPolicy: assetHeaders,
+        ...(entryHeaders ? { functionAssociations: [{ function: entryHeaders, eventType: cloudfront.FunctionEventType.VIEWER_RESPONSE }] } : {}),
         compress: true,
       },
     };
@@ -170,6 +207,8 @@ export class CdnStack extends Stack {
       })),
     });
 
+    if (props.page) this.deployPage(props.page.webSocketUrl, entryPaths);
+
     acknowledge(this.distribution, {
       id: 'AwsSolutions-CFR1',
       reason: 'The shops sell to customers in any country; no geographic restriction is wanted.',
@@ -188,6 +227,70 @@ export class CdnStack extends Stack {
           'Without a custom domain the distribution uses the *.cloudfront.net certificate, whose minimum protocol CloudFront fixes; with -c domainName/certificateArn the minimum is TLSv1.2_2021.',
       });
     }
+  }
+
+  /**
+   * The page (web/, built by esbuild during synthesis, no Docker) and its config.json into
+   * assets/. Old hashed files stay (prune: false): a page loaded before a deployment still finds
+   * its script; the entry files are invalidated on the CDN.
+   */
+  private deployPage(webSocketUrl: string, entryPaths: readonly string[]): void {
+    const config: PageConfig = { apiBaseUrl: '', wsUrl: webSocketUrl };
+    new BucketDeployment(this, 'Page', {
+      sources: [
+        Source.asset(WEB_ROOT, {
+          // The bundle also holds client/src: hash what is built, not web/ alone.
+          assetHashType: AssetHashType.OUTPUT,
+          bundling: {
+            image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:24-slim'), // never pulled: local bundling
+            local: {
+              tryBundle(outputDir: string) {
+                writePage(outputDir);
+                return true;
+              },
+            },
+          },
+        }),
+        Source.jsonData('config.json', config),
+      ],
+      destinationBucket: this.assetsBucket,
+      destinationKeyPrefix: ASSETS_PREFIX.slice(1),
+      prune: false,
+      distribution: this.distribution,
+      distributionPaths: [...entryPaths],
+    });
+
+    // The deployment's handler is aws-cdk-lib's own singleton function, created at the stack's root.
+    const handler = this.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
+    if (handler === undefined) throw new Error('the BucketDeployment handler was not found (aws-cdk-lib changed its id?)');
+    const synthesizer = this.synthesizer;
+    const qualifier = (synthesizer instanceof DefaultStackSynthesizer ? synthesizer.bootstrapQualifier : undefined) ?? DefaultStackSynthesizer.DEFAULT_QUALIFIER;
+    const cdkAssets = `arn:${Aws.PARTITION}:s3:::cdk-${qualifier}-assets-${this.account}-${this.region}/*`;
+    const why = "aws-cdk-lib's BucketDeployment handler, which copies the page from the CDK asset bucket into the assets bucket";
+    acknowledge(
+      handler,
+      {
+        id: managedPolicyFinding(handler, `arn:${Aws.PARTITION}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole`),
+        reason: `${why}: the managed policy only lets it write its own logs.`,
+      },
+      { id: 'AwsSolutions-L1', reason: `${why}: aws-cdk-lib pins its runtime and moves it with aws-cdk-lib upgrades.` },
+      ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map((action) => ({
+        id: `AwsSolutions-IAM5[Action::${action}]`,
+        reason: `${why}: aws-cdk-lib grants read on the source and read-write on the destination bucket with these action groups.`,
+      })),
+      {
+        id: wildcardResourceFinding(handler, this.assetsBucket.arnForObjects('*')),
+        reason: `${why}: it writes any object of the private assets bucket (the page's hashed file names are not known before the build).`,
+      },
+      {
+        id: wildcardResourceFinding(handler, cdkAssets),
+        reason: `${why}: it reads the page's zip from the bootstrap asset bucket, whose object keys are content hashes.`,
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: `${why}: cloudfront:CreateInvalidation and GetInvalidation (for index.html and config.json) take no resource ARN in aws-cdk-lib's grant.`,
+      },
+    );
   }
 }
 
