@@ -212,6 +212,7 @@ describe('the live page', () => {
 
   it('saves a screenshot under test/artifacts/', async () => {
     await page.evaluate(() => window.scrollTo(0, 0));
+    await page.mouse.move(1, 1); // no hover highlight
     await page.waitForTimeout(1000); // the highlight animations end
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     const file = path.join(ARTIFACTS, 'dashboard.png');
