@@ -88,6 +88,8 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
   const cdn = new CdnStack(app, id('Cdn'), {
     ...common('CloudFront distribution and assets'),
     restApi: api.api,
+    // The live dashboard page, deployed under /assets/ with the WebSocket URL in its config.json.
+    page: { webSocketUrl: realtime.stage.url },
     webAclArn: config.webAclArn,
     customDomain: config.customDomain,
     accessLogDays: config.logRetention,
