@@ -27,6 +27,9 @@ export interface Tagged<T> {
   readonly etag: string;
 }
 
+/** A product with its live stock; `version` stays the product's, `stockVersion` is the stock's. */
+export type ProductWithStock = Product & Omit<StockLevel, 'productId' | 'version'> & { readonly stockVersion: number };
+
 export interface CatalogSettings {
   readonly lowStockThreshold: number;
   readonly currency: string;
@@ -46,7 +49,7 @@ export class CatalogService {
   }
 
   /** The cached product plus live stock (the design document's "cached product + real-time stock"). */
-  async getProductWithStock(tenantId: string, productId: string): Promise<Tagged<Product & Omit<StockLevel, 'productId'>>> {
+  async getProductWithStock(tenantId: string, productId: string): Promise<Tagged<ProductWithStock>> {
     const [{ data: product }, stock] = await Promise.all([this.getProduct(tenantId, productId), this.getStock(tenantId, productId)]);
     const data = { ...product, stock: stock.stock, availability: stock.availability, stockVersion: stock.version, lastUpdated: stock.lastUpdated };
     return { data, etag: strongEtag(data) };
