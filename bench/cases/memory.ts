@@ -1,0 +1,129 @@
+/**
+ * Memory: RSS and heap of a fresh process that reads 1M distinct keys through the cache module
+ * (TwoTierCache with Redis as L2, every key read once, so 1M distinct entries pass through L1 and
+ * 1M distinct counters through the generation map). To keep it fast, L2 is filled beforehand by a
+ * Lua loop inside Redis: each read is then an L2 hit (one MGET) that fills L1. Bounded means:
+ * after the first tenth the heap no longer grows with the number of keys, and L1 never holds more
+ * than its cap. Run at the deployed L1 cap and at a 100x larger one: memory follows the cap.
+ */
+import { entries, generationKeys } from '../../functions/cache/keys';
+import { startChild } from '../lib/child';
+import type { BenchCase, CaseResult, FloorCheck, Table } from '../lib/report';
+import { plainRedis, ready, startBenchRedis } from '../lib/services';
+import { deployedCacheSettings, syntheticProduct, TENANT } from '../lib/fixtures';
+import { fmtInt, fmtMiB, sizeLabel } from '../lib/stats';
+
+interface Sample {
+  readonly keysRead: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly externalBytes: number;
+  readonly l1Entries: number;
+  readonly generationEntries: number;
+  readonly seconds: number;
+}
+
+interface ChildReport {
+  readonly samples: Sample[];
+  readonly wrong: number;
+  readonly fromOrigin: number;
+  readonly cap: number;
+  readonly keys: number;
+  readonly inFlight: number;
+  readonly generationsCap: number;
+}
+
+const IN_FLIGHT = 256;
+
+export const memory: BenchCase = {
+  id: 'memory',
+  title: 'Memory',
+  description:
+    `A fresh node process (\`--expose-gc\`) reads N distinct product keys through \`TwoTierCache\` with Redis as L2 (the production client; deployed settings except the L1 cap under test and a 60 s L1 TTL, so nothing leaves L1 by age), ${IN_FLIGHT} reads in flight, each key once. ` +
+    'To keep 1M reads fast, L2 is filled first by a Lua loop inside Redis (valid envelopes under current generation counters), so each read is an L2 hit: one MGET, then an L1 fill. RSS and heap (after a full GC) sampled every tenth. Run at the deployed L1 cap and at a 100x larger cap.',
+  async run(ctx): Promise<CaseResult> {
+    const keys = ctx.quick ? 20_000 : 1_000_000;
+    const deployedCap = deployedCacheSettings().l1MaxEntries;
+    const caps = [deployedCap, deployedCap * 100];
+    const reports: ChildReport[] = [];
+    for (const cap of caps) {
+      const redis = await startBenchRedis();
+      try {
+        await fillL2(redis, keys);
+        ctx.log(`${sizeLabel(keys)} keys, L1 cap ${fmtInt(cap)}`);
+        const child = await startChild<ChildReport>('cases/memory-child.ts', [redis.url, String(keys), String(cap), String(IN_FLIGHT)], {
+          nodeArgs: ['--expose-gc'],
+          timeoutMs: 900_000,
+        });
+        reports.push(child.info);
+        await child.stop();
+      } finally {
+        await redis.stop();
+      }
+    }
+    const rows = reports.flatMap((r) =>
+      r.samples
+        .filter((_, i) => i === 0 || i === 1 || i === 5 || i === r.samples.length - 1)
+        .map((s) => [fmtInt(r.cap), fmtInt(s.keysRead), fmtMiB(s.rssBytes), fmtMiB(s.heapUsedBytes), fmtMiB(s.externalBytes), fmtInt(s.l1Entries), fmtInt(s.generationEntries), `${s.seconds.toFixed(1)} s`]),
+    );
+    const floors: FloorCheck[] = [];
+    const summary = reports.map((r) => {
+      const tenth = r.samples[1] as Sample;
+      const end = r.samples[r.samples.length - 1] as Sample;
+      const peakRss = Math.max(...r.samples.map((s) => s.rssBytes));
+      const heapGrowth = end.heapUsedBytes - tenth.heapUsedBytes;
+      const maxL1 = Math.max(...r.samples.map((s) => s.l1Entries));
+      return { r, tenth, end, peakRss, heapGrowth, maxL1 };
+    });
+    for (const s of summary) {
+      // Unbounded would mean ~0.9 x keys more entries: hundreds of MiB. Allow GC noise.
+      const bounded = s.maxL1 <= s.r.cap && s.heapGrowth < 16 * 1024 * 1024;
+      floors.push({
+        floor: `bounded by the L1 size setting (cap ${fmtInt(s.r.cap)})`,
+        measured: `after ${fmtInt(s.r.keys)} keys: RSS ${fmtMiB(s.end.rssBytes)} (peak ${fmtMiB(s.peakRss)}), heap ${fmtMiB(s.end.heapUsedBytes)}; heap ${s.heapGrowth >= 0 ? '+' : ''}${fmtMiB(s.heapGrowth)} from ${fmtInt(s.tenth.keysRead)} to ${fmtInt(s.end.keysRead)} keys; L1 at most ${fmtInt(s.maxL1)} entries`,
+        met: bounded,
+      });
+    }
+    const table: Table = {
+      title: `Memory while reading ${sizeLabel(keys)} distinct keys (after a full GC at each sample)`,
+      columns: ['L1 cap', 'keys read', 'RSS', 'heap used', 'external', 'L1 entries', 'generation map entries', 'elapsed'],
+      rows,
+      notes: [
+        `The generation map (last counter values seen) is an LRU capped at max(1000, 4 × L1 cap): ${summary.map((s) => fmtInt(s.r.generationsCap)).join(' and ')}.`,
+        `${summary.map((s) => `cap ${fmtInt(s.r.cap)}: ${s.r.wrong} wrong answers, ${s.r.fromOrigin} reads that went to the origin`).join('; ')}.`,
+      ],
+    };
+    return {
+      headline: summary.map((s) => `L1 cap ${fmtInt(s.r.cap)}: RSS ${fmtMiB(s.end.rssBytes)} after ${sizeLabel(s.r.keys)} distinct keys (heap ${fmtMiB(s.end.heapUsedBytes)}).`),
+      tables: [table],
+      floors,
+      data: { keys, inFlight: IN_FLIGHT, reports },
+    };
+  },
+};
+
+/** Valid entries for keys m0..m(n-1) and their generation counters, written by Lua inside Redis (100k per script). */
+async function fillL2(server: Parameters<typeof plainRedis>[0], keys: number): Promise<void> {
+  const admin = plainRedis(server);
+  try {
+    await ready(admin);
+    const sample = entries.product(TENANT, 'ID0');
+    const tenantGeneration = generationKeys.tenant(TENANT);
+    const now = Date.now();
+    const template = JSON.stringify({ v: syntheticProduct('ID0'), g: ['1', '1'], c: now, s: now + 86_400_000, e: '"bench"' });
+    const lua = `
+      redis.call('SET', ARGV[1], '1')
+      for i = tonumber(ARGV[5]), tonumber(ARGV[6]) - 1 do
+        local id = 'm' .. i
+        redis.call('SET', string.gsub(ARGV[2], 'ID0', id), '1')
+        redis.call('SET', string.gsub(ARGV[3], 'ID0', id), (string.gsub(ARGV[4], 'ID0', id)))
+      end
+      return 1`;
+    const productGeneration = generationKeys.product(TENANT, 'ID0');
+    for (let from = 0; from < keys; from += 100_000) {
+      await admin.eval(lua, 0, tenantGeneration, productGeneration, sample.key, template, String(from), String(Math.min(keys, from + 100_000)));
+    }
+  } finally {
+    admin.disconnect();
+  }
+}
