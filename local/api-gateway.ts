@@ -77,7 +77,8 @@ export interface ParsedHeaders {
 
 /** Headers with their names as sent (API Gateway keeps the case); `headers` keeps the last value. */
 export function parseHeaders(rawHeaders: readonly string[], extra: Record<string, string> = {}): ParsedHeaders {
-  const multiValueHeaders: Record<string, string[]> = {};
+  // Prototype-less maps: a header or parameter named __proto__ or constructor is just a name.
+  const multiValueHeaders: Record<string, string[]> = Object.create(null);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const value = rawHeaders[i + 1] as string;
@@ -88,7 +89,7 @@ export function parseHeaders(rawHeaders: readonly string[], extra: Record<string
     if (existing === undefined) multiValueHeaders[name] = [value];
     else multiValueHeaders[existing] = [value];
   }
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = Object.create(null);
   for (const [name, values] of Object.entries(multiValueHeaders)) headers[name] = values[values.length - 1] as string;
   return { headers, multiValueHeaders };
 }
@@ -106,10 +107,10 @@ export interface ParsedQuery {
 
 /** Query parameters, decoded; `queryStringParameters` keeps the last value; null when none. */
 export function parseQuery(search: URLSearchParams): ParsedQuery {
-  const multi: Record<string, string[]> = {};
+  const multi: Record<string, string[]> = Object.create(null);
   for (const [name, value] of search) (multi[name] ??= []).push(value);
   if (Object.keys(multi).length === 0) return { queryStringParameters: null, multiValueQueryStringParameters: null };
-  const single: Record<string, string> = {};
+  const single: Record<string, string> = Object.create(null);
   for (const [name, values] of Object.entries(multi)) single[name] = values[values.length - 1] as string;
   return { queryStringParameters: single, multiValueQueryStringParameters: multi };
 }

@@ -113,9 +113,27 @@ export type CreateOrderInput = z.infer<typeof createOrderSchema>;
 
 export const updateOrderSchema = z.strictObject({ status: z.enum(ORDER_STATUSES) });
 
+/** Cursors are opaque to clients: base64url of the last returned position (ids joined by '/'). */
+export function encodeCursor(parts: readonly string[]): string {
+  return Buffer.from(parts.join('/')).toString('base64url');
+}
+
+/** The position a cursor names, or undefined when it is not one of ours. */
+export function decodeCursor(cursor: string, count: number): string[] | undefined {
+  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('/');
+  return parts.length === count && parts.every((p) => ID_PATTERN.test(p)) ? parts : undefined;
+}
+
+/** Checked with the rest of the query, before any cache or table is read. */
+const cursorOf = (parts: number) =>
+  z
+    .string()
+    .max(200)
+    .refine((c) => decodeCursor(c, parts) !== undefined, 'is not a cursor this API issued');
+
 export const listProductsQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional(),
+  cursor: cursorOf(1).optional(),
   category: idSchema.optional(),
   q: z.string().trim().min(1).max(100).optional(),
 });
@@ -123,7 +141,7 @@ export type ListProductsQuery = z.infer<typeof listProductsQuerySchema>;
 
 export const marketplaceQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(200).optional(),
+  cursor: cursorOf(2).optional(),
 });
 export type MarketplaceQuery = z.infer<typeof marketplaceQuerySchema>;
 

@@ -20,9 +20,10 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { shopKeys } from '../shared/tables';
 import { BadRequestError, ConflictError, NotFoundError, PreconditionFailedError } from '../shared/errors';
-import { isValidId } from '../shared/ids';
 import {
   availabilityOf,
+  decodeCursor,
+  encodeCursor,
   ORDER_TRANSITIONS,
   type CreateProductInput,
   type DashboardFigures,
@@ -137,13 +138,9 @@ export function toOrder(item: Record<string, unknown>): Order {
   };
 }
 
-/** Cursors are opaque to clients: base64url of the last returned position, validated on the way back. */
-function encodeCursor(parts: readonly string[]): string {
-  return Buffer.from(parts.join('/')).toString('base64url');
-}
-function decodeCursor(cursor: string, count: number): string[] {
-  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('/');
-  if (parts.length !== count || !parts.every(isValidId)) throw new BadRequestError('cursor is not valid');
+function positionOf(cursor: string, count: number): string[] {
+  const parts = decodeCursor(cursor, count);
+  if (!parts) throw new BadRequestError('cursor is not valid');
   return parts;
 }
 
@@ -190,7 +187,7 @@ export class DynamoShopRepository implements ShopRepository {
   }
 
   async listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>> {
-    const after = query.cursor ? decodeCursor(query.cursor, 1)[0] : undefined;
+    const after = query.cursor ? positionOf(query.cursor, 1)[0] : undefined;
     const needle = query.q?.toLowerCase();
     const base: QueryCommandInput = query.category
       ? {
@@ -224,7 +221,7 @@ export class DynamoShopRepository implements ShopRepository {
   }
 
   async listMarketplace(query: MarketplaceQuery): Promise<Page<Product>> {
-    const after = query.cursor ? decodeCursor(query.cursor, 2) : undefined;
+    const after = query.cursor ? positionOf(query.cursor, 2) : undefined;
     const input: QueryCommandInput = {
       TableName: this.tableName,
       IndexName: 'gsi2',

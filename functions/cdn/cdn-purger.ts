@@ -37,7 +37,7 @@ export class CloudFrontPurger implements CdnPurger {
 
   static create(distributionId: string): CloudFrontPurger {
     return new CloudFrontPurger(
-      new CloudFrontClient({ maxAttempts: 1, requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000 }) }),
+      new CloudFrontClient({ maxAttempts: 1, requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true }) }),
       distributionId,
     );
   }

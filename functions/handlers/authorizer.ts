@@ -19,7 +19,10 @@ function stageWideArn(methodArn: string): string {
 }
 
 export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
-  const token = bearerToken(header(event, 'authorization')) ?? event.queryStringParameters?.token ?? undefined;
+  // The query parameter is for the WebSocket handshake only: on REST a token in the URL would end
+  // up in access logs and caches.
+  const onWebSocket = event.methodArn.endsWith('/$connect');
+  const token = onWebSocket ? (event.queryStringParameters?.token ?? undefined) : bearerToken(header(event, 'authorization'));
   try {
     if (!token) throw new Error('no token');
     const identity = await tokenVerifier()(token);

@@ -57,7 +57,7 @@ export class ManagementApiNotifier implements ConnectionNotifier {
       endpoint: options.endpoint,
       // Throttling is retried below with our own backoff; the SDK retries nothing else either.
       maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(1000, timeout), requestTimeout: timeout }),
+      requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(1000, timeout), requestTimeout: timeout, throwOnRequestTimeout: true }),
     });
     this.maxAttempts = options.maxAttempts ?? 5;
     this.baseDelayMs = options.baseDelayMs ?? 50;
