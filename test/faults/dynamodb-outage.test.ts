@@ -144,11 +144,10 @@ describe("the order's transaction fails while reads work", () => {
 
   it('refused (connection reset before it reaches the table): 503 UNAVAILABLE with Retry-After and no partial order', () => orderAndCancelFail('reset'));
 
-  it.failing(
-    // KNOWN DEFECT (functions/shared/clients/dynamodb.ts): NodeHttpHandler's requestTimeout only
-    // logs a warning in @smithy/node-http-handler 4.x unless throwOnRequestTimeout: true is set, so
-    // a DynamoDB request that is never answered is never timed out: the function hangs until the
-    // integration timeout (API Gateway: 29 s, then 504) instead of answering 503 after its retries.
+  // Was a defect (functions/shared/clients/dynamodb.ts: requestTimeout only warned in
+  // @smithy/node-http-handler 4.x, so the function hung until the 29 s integration timeout, 504),
+  // fixed in 642a45d with throwOnRequestTimeout.
+  it(
     'hanging (never answered): 503 UNAVAILABLE with Retry-After within 3 s, and no partial order',
     () => orderAndCancelFail('hang'),
   );

@@ -110,6 +110,17 @@ describe.each(OUTAGES)('Redis %s', (_label, breakRedis, healRedis) => {
       15_000,
       'cache hits after recovery',
     );
-    expect((await api.call('GET', '/health')).status).toBe(200);
+    let health = '';
+    await until(
+      async () => {
+        const response = await api.call('GET', '/health');
+        health = `${response.status} ${await response.text()}`;
+        return response.status === 200;
+      },
+      5000,
+      'health 200 after recovery',
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; last answer: ${health}`);
+    });
   });
 });

@@ -227,17 +227,15 @@ describe('where the REST token may come from', () => {
   // The contract: REST requests carry "Authorization: Bearer <JWT>"; the token query parameter
   // is the WebSocket's (browsers cannot set headers there). A token in a REST URL ends up in
   // access logs and CDN logs.
-  it.failing(
-    // KNOWN DEFECT (functions/handlers/authorizer.ts): the authorizer falls back to
-    // queryStringParameters.token on REST requests too, so a non-Bearer Authorization header plus
-    // ?token=<JWT> is accepted. Flip to `it` once REST takes the token from the header only.
+  // Was a defect (functions/handlers/authorizer.ts fell back to ?token= on REST too), fixed in 642a45d.
+  it(
     'refuses a REST request whose only valid token is in the ?token= query parameter',
     async () => {
       const tenant = tenantId('qs');
       const token = await api.token(tenant);
       const created = await api.call('POST', '/api/products', { token, body: { id: 'p1', name: 'Lamp', price: 100, category: 'misc' } });
       expect(created.status).toBe(201);
-      // A route that reads no query parameters: today it answers 200 with the tenant's stock.
+      // A route that reads no query parameters (it answered 200 with the tenant's stock).
       const response = await api.call('GET', `/api/products/p1/stock?token=${token}`, { headers: { Authorization: 'Basic Zm9vOmJhcg==' } });
       await expectContractError(response, 401);
     },

@@ -1,7 +1,7 @@
 /**
- * Bad input the property suite (bad-input.property.test.ts) leaves out because it breaks
- * something today: each case is a known defect, kept as `it.failing` naming the defect, next to a
- * passing test that shows where the gap is (the handler given the same input directly).
+ * Bad input that broke something when these suites were written, each next to a test that shows
+ * where the gap was (the handler given the same input directly). Cases still open are
+ * `it.failing` naming the defect; fixed ones say which commit fixed them.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { handler as createProduct } from '../../functions/handlers/products/create';
@@ -50,10 +50,9 @@ describe('query and header names that are members of Object.prototype', () => {
     }
   });
 
-  it.failing(
-    // KNOWN DEFECT (local/api-gateway.ts parseQuery): `(multi[name] ??= []).push(value)` on a plain
-    // object finds Object.prototype members for names such as __proto__, constructor or toString,
-    // throws, and the REST front answers 502 INTERNAL instead of the handler's 400.
+  // Was a defect (local/api-gateway.ts parseQuery: `(multi[name] ??= []).push(value)` on a plain
+  // object found Object.prototype members and the front answered 502), fixed in 642a45d.
+  it(
     'through the REST front, ?__proto__=, ?constructor= and ?toString= are 400, not 502',
     async () => {
       const token = await api.token(tenantId('proto'));
@@ -64,9 +63,8 @@ describe('query and header names that are members of Object.prototype', () => {
     },
   );
 
-  it.failing(
-    // KNOWN DEFECT (local/api-gateway.ts parseHeaders): the same `??= []` on a plain object for
-    // header names; a request carrying a header named "constructor" or "__proto__" answers 502.
+  // Was a defect (local/api-gateway.ts parseHeaders, the same `??= []`: 502), fixed in 642a45d.
+  it(
     'through the REST front, a header named constructor or __proto__ does not break the request',
     async () => {
       const token = await api.token(tenantId('proto'));
@@ -126,11 +124,9 @@ describe('a cursor no server issued', () => {
     expect((await json(list)).data).toEqual([]);
   });
 
-  it.failing(
-    // KNOWN DEFECT (low; functions/catalog/shop-repository.ts decodeCursor via catalog-service's
-    // cache load): the cursor is validated inside the repository, i.e. after a cache lookup and a
-    // lease (SET NX PX + release) keyed by the bad cursor, contrary to rest-route.ts ("validated
-    // before any Redis or DynamoDB call"). Every distinct garbage cursor costs Redis writes.
+  // Was a defect (the cursor was decoded in the repository, after a cache lookup and a lease keyed
+  // by the bad cursor), fixed in 642a45d: cursors are validated with the query schema.
+  it(
     'is refused before any Redis call or repository call',
     async () => {
       const tenant = tenantId('cur');
