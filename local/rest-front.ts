@@ -5,6 +5,7 @@
  * API Gateway); the handler's result is written back as API Gateway would.
  */
 import { randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
@@ -219,8 +220,10 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
       stageVariables: null,
       requestContext,
-      body: body.length > 0 ? body.toString('utf8') : null,
-      isBase64Encoded: false,
+      // Text as text; bytes that are not UTF-8 go base64-encoded, so the handler sees them as sent
+      // (decoding them would turn them into U+FFFD behind its back).
+      body: body.length > 0 ? (isUtf8(body) ? body.toString('utf8') : body.toString('base64')) : null,
+      isBase64Encoded: body.length > 0 && !isUtf8(body),
     };
 
     let result: unknown;

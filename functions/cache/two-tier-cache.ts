@@ -69,7 +69,8 @@ export class TwoTierCache implements ReadThroughCache {
   private readonly l1: LRUCache<string, L1Entry> | undefined;
   /** Last generation values this container saw, per counter key (bounded). */
   private readonly generations: LRUCache<string, string>;
-  private readonly inFlight = new Map<string, Promise<Cached<unknown>>>();
+  /** Loads in progress in this container, by entry key, with the generations they depend on. */
+  private readonly inFlight = new Map<string, { readonly work: Promise<Cached<unknown>>; readonly generations: readonly string[] }>();
   private readonly breaker: CircuitBreaker;
   private readonly observer: CacheObserver;
   private readonly random: () => number;
@@ -98,14 +99,24 @@ export class TwoTierCache implements ReadThroughCache {
     const hit = this.fromL1<T>(entry);
     if (hit) return hit;
     const pending = this.inFlight.get(entry.key);
-    if (pending) return pending as Promise<Cached<T>>;
-    const work = this.fromL2OrOrigin(entry, ttl, load).finally(() => this.inFlight.delete(entry.key));
-    this.inFlight.set(entry.key, work);
-    return work;
+    if (pending) return pending.work as Promise<Cached<T>>;
+    const flight = {
+      work: this.fromL2OrOrigin(entry, ttl, load).finally(() => {
+        if (this.inFlight.get(entry.key) === flight) this.inFlight.delete(entry.key);
+      }),
+      generations: entry.generations,
+    };
+    this.inFlight.set(entry.key, flight);
+    return flight.work as Promise<Cached<T>>;
   }
 
   async invalidate(generationKeys: readonly string[]): Promise<boolean> {
     const { l2 } = this.options;
+    // Reads that start from now on must not join a load that began before this write.
+    const bumped = new Set(generationKeys);
+    for (const [key, flight] of this.inFlight) {
+      if (flight.generations.some((g) => bumped.has(g))) this.inFlight.delete(key);
+    }
     if (!l2) {
       for (const key of generationKeys) this.generations.set(key, `local:${++this.localGeneration}`);
       return true;

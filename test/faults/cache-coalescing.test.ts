@@ -57,11 +57,8 @@ it('control: after invalidate() resolves, a new read in another container shows 
   expect((await before).value).toEqual({ version: 1 }); // began before the write: may be old
 });
 
-it.failing(
-  // KNOWN DEFECT (functions/cache/two-tier-cache.ts getOrLoad/invalidate): a miss joins the
-  // container's in-flight load of the same key (inFlight map), and invalidate() does not detach
-  // in-flight loads, so a read that starts after invalidate() resolved gets the value loaded
-  // before the write. Flip to `it` once invalidate() makes later reads start a load of their own.
+it(
+  // Fixed: invalidate() detaches in-flight loads of the generations it bumps.
   'in the same container, a read that starts after invalidate() resolved does not get a value loaded before it',
   async () => {
     const tenant = tenantId('coal');

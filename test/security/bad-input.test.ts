@@ -93,11 +93,8 @@ describe('invalid UTF-8 inside a JSON string of an otherwise valid body', () => 
     expect((await post(bodyWith([0xc3, 0xa9]))).statusCode).toBe(201);
   });
 
-  it.failing(
-    // KNOWN DEFECT (local/rest-front.ts): the front turns the request body into text with
-    // body.toString('utf8') and sends isBase64Encoded: false, so invalid bytes become U+FFFD
-    // before the handler's fatal UTF-8 check can see them; the product is created with a
-    // replacement character in its name (201). The contract's bodies are JSON, which is UTF-8.
+  it(
+    // Fixed: the front passes bytes that are not UTF-8 base64-encoded, as sent.
     'through the REST front is 400 and creates nothing',
     async () => {
       const tenant = tenantId('utf8');
