@@ -4,7 +4,6 @@
  * circuit breaker in front so an outage costs nothing per request.
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { redisConfig } from '../config';
 
 export type RedisClient = Redis | Cluster;
@@ -96,6 +95,8 @@ function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<void> {
 }
 
 async function readSecret(arn: string): Promise<string> {
+  // Loaded only where a secret is configured: most of the init cost of a client is its import.
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   const client = new SecretsManagerClient({});
   const out = await client.send(new GetSecretValueCommand({ SecretId: arn }), { abortSignal: AbortSignal.timeout(3000) });
   if (!out.SecretString) throw new Error('Redis auth secret has no SecretString');
