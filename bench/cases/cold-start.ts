@@ -6,20 +6,25 @@
  *  - as deployed: what lib/constructs/shop-function.ts asks of NodejsFunction (the same, but
  *    @aws-sdk/* left to the runtime and a linked source map read with --enable-source-maps);
  *    the SDK then loads from node_modules, standing in for the runtime's copy.
- * The esbuild metafile says which clients each bundle carries, checked against the route's `needs`.
+ * The esbuild metafile says which clients each function loads at init, checked against the
+ * route's `needs`. Diagnostics: GetProduct with the clients it should not load stubbed out, and
+ * GetProduct's init split by package (cumulative bundles of its heavy dependencies).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { builtinModules } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import { AUTHORIZER, REST_ROUTES, STREAM_CONSUMERS, WEBSOCKET_ROUTES, type FunctionNeeds } from '../../functions/routes';
-import type { BenchCase, CaseResult, FloorCheck } from '../lib/report';
+import type { BenchCase, CaseResult, FloorCheck, Table } from '../lib/report';
 import { fmtBytes, fmtMs, summarize } from '../lib/stats';
 
 const REPO = path.resolve(__dirname, '..', '..');
-const QUICK_TIMED = ['EmptyHandler', AUTHORIZER.name, 'GetProduct', 'FanOut'];
 const TARGET = 'node24';
+/** Timed in both bundlings (and the only ones timed in quick mode); the others self-contained only, to keep the run short. */
+const KEY_FUNCTIONS = ['EmptyHandler', AUTHORIZER.name, 'GetProduct', 'FanOut'];
+const STUBBED = 'GetProduct, unused clients stubbed';
 
 interface Fn {
   readonly name: string;
@@ -37,37 +42,63 @@ const CLIENTS: { readonly pkg: string; readonly label: string; readonly allowed:
   { pkg: '@aws-sdk/client-cloudfront', label: 'cloudfront', allowed: (n) => n.cdnInvalidation === true },
 ];
 
+/** GetProduct's heavy dependencies, in the order the attribution adds them. */
+const ATTRIBUTION_STEPS: { readonly label: string; readonly imports: readonly string[] }[] = [
+  { label: 'zod', imports: ['zod'] },
+  { label: '+ Powertools logger and metrics, middy', imports: ['@aws-lambda-powertools/logger', '@aws-lambda-powertools/metrics', '@middy/core'] },
+  { label: '+ ioredis', imports: ['ioredis'] },
+  { label: '+ DynamoDB client and document client', imports: ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb'] },
+  { label: '+ Secrets Manager client', imports: ['@aws-sdk/client-secrets-manager'] },
+];
+
 interface Bundle {
   readonly file: string;
   readonly bytes: number;
   readonly metafile: Metafile;
 }
 
-function packageOf(input: string): string | undefined {
-  const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
-  return m?.[1];
+const BUILTINS = new Set(builtinModules);
+
+function packageName(specifier: string): string {
+  return specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 }
 
-/** Packages in a bundle: bundled inputs, plus external imports (the deployed bundling leaves @aws-sdk/* out). */
+/**
+ * What a bundle loads: packages with code in the output (tree-shaken imports leave none), and
+ * external packages it require()s at init (esbuild keeps an external require even when unused).
+ */
 function packagesIn(metafile: Metafile): { bundled: Map<string, number>; external: Set<string> } {
   const bundled = new Map<string, number>();
   const external = new Set<string>();
   for (const output of Object.values(metafile.outputs)) {
     for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
-      const pkg = packageOf(input);
-      if (pkg) bundled.set(pkg, (bundled.get(pkg) ?? 0) + bytesInOutput);
+      const pkg = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
+      if (pkg && bytesInOutput > 0) bundled.set(pkg, (bundled.get(pkg) ?? 0) + bytesInOutput);
     }
     for (const imp of output.imports) {
-      if (imp.external && !imp.path.startsWith('node:')) external.add(imp.path.split('/').slice(0, imp.path.startsWith('@') ? 2 : 1).join('/'));
+      if (imp.external && !imp.path.startsWith('node:') && !BUILTINS.has(imp.path)) external.add(packageName(imp.path));
     }
   }
   return { bundled, external };
 }
 
-async function bundle(fn: Fn, outdir: string, deployed: boolean): Promise<Bundle> {
-  const file = path.join(outdir, fn.name, 'index.js');
+/** Resolves these packages to a stub whose every export is an empty class (nothing of theirs runs at init). */
+function stubPackages(pkgs: readonly string[]): Plugin {
+  return {
+    name: 'stub-unused-clients',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) => (pkgs.includes(args.path) ? { path: args.path, namespace: 'stub' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+        contents: 'module.exports = new Proxy({}, { get: (_t, k) => (k === "__esModule" ? false : class Stub {}) });',
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+async function bundle(entry: string | { contents: string }, file: string, deployed: boolean, stub: readonly string[] = []): Promise<Bundle> {
   const result = await build({
-    entryPoints: [path.join(REPO, fn.entry)],
+    ...(typeof entry === 'string' ? { entryPoints: [path.join(REPO, entry)] } : { stdin: { contents: entry.contents, resolveDir: REPO, loader: 'ts' as const } }),
     outfile: file,
     bundle: true,
     platform: 'node',
@@ -77,6 +108,7 @@ async function bundle(fn: Fn, outdir: string, deployed: boolean): Promise<Bundle
     metafile: true,
     logLevel: 'silent',
     absWorkingDir: REPO,
+    ...(stub.length ? { plugins: [stubPackages(stub)] } : {}),
     ...(deployed ? { external: ['@aws-sdk/*'], sourcemap: 'linked' as const, sourcesContent: false } : {}),
   });
   return { file, bytes: fs.statSync(file).size, metafile: result.metafile };
@@ -89,7 +121,7 @@ function initTime(file: string, deployed: boolean): number {
     encoding: 'utf8',
     env: {
       ...process.env,
-      // What Lambda and the stack set; the handlers read them lazily, Powertools at import.
+      // What Lambda and the stack set; the handlers read their config lazily, Powertools at import.
       AWS_REGION: 'us-east-1',
       AWS_LAMBDA_FUNCTION_NAME: 'bench-cold-start',
       AWS_ACCESS_KEY_ID: 'local',
@@ -106,12 +138,15 @@ function initTime(file: string, deployed: boolean): number {
   return ms;
 }
 
+const fileName = (name: string) => name.replace(/[^A-Za-z0-9]+/g, '-');
+
 export const coldStart: BenchCase = {
   id: 'cold-start',
   title: 'Cold start',
   description:
     `Every function of the route table bundled with esbuild (platform node, target ${TARGET}, cjs, minify, bundle) and \`require()\`d in a fresh node process: module init only, median of the runs, all bundles interleaved. ` +
-    'Two bundlings: self-contained (`@aws-sdk/*` bundled) and as deployed by lib/constructs/shop-function.ts (`@aws-sdk/*` external, loaded from node_modules in place of the runtime copy; linked source map with `--enable-source-maps`). Baseline: an empty handler bundled the same way. Which clients each bundle carries comes from the esbuild metafile, checked against the route\'s `needs`.',
+    'Two bundlings: self-contained (`@aws-sdk/*` bundled) and as deployed by lib/constructs/shop-function.ts (`@aws-sdk/*` external, loaded from node_modules in place of the runtime copy; linked source map with `--enable-source-maps`). Baseline: an empty handler bundled the same way. ' +
+    "Which clients each function loads at init comes from the esbuild metafiles (code in the self-contained output; external `require`s kept in the deployed one), checked against the route's `needs`.",
   async run(ctx): Promise<CaseResult> {
     const runs = ctx.quick ? 3 : 10;
     const fns: Fn[] = [
@@ -131,99 +166,164 @@ export const coldStart: BenchCase = {
       const self = new Map<string, Bundle>();
       const deployed = new Map<string, Bundle>();
       for (const fn of fns) {
-        self.set(fn.name, await bundle(fn, dirs.self, false));
-        deployed.set(fn.name, await bundle(fn, dirs.deployed, true));
+        self.set(fn.name, await bundle(fn.entry, path.join(dirs.self, fileName(fn.name), 'index.js'), false));
+        deployed.set(fn.name, await bundle(fn.entry, path.join(dirs.deployed, fileName(fn.name), 'index.js'), true));
       }
-      const times = new Map<string, { self: number[]; deployed: number[] }>(fns.map((f) => [f.name, { self: [], deployed: [] }]));
-      // Quick mode times a few functions only; every bundle is still built and checked.
-      const timed = ctx.quick ? fns.filter((f) => QUICK_TIMED.includes(f.name)) : fns;
+      const getProductFn = fns.find((f) => f.name === 'GetProduct') as Fn;
+      const unusedByGetProduct = CLIENTS.filter((c) => !c.allowed(getProductFn.needs)).map((c) => c.pkg);
+      const stubbed = {
+        self: await bundle(getProductFn.entry, path.join(dirs.self, fileName(STUBBED), 'index.js'), false, unusedByGetProduct),
+        deployed: await bundle(getProductFn.entry, path.join(dirs.deployed, fileName(STUBBED), 'index.js'), true, unusedByGetProduct),
+      };
+      // Cumulative bundles of GetProduct's heavy dependencies (full mode only).
+      const steps = ctx.quick
+        ? []
+        : await Promise.all(
+            ATTRIBUTION_STEPS.map(async (step, i) => {
+              const imports = ATTRIBUTION_STEPS.slice(0, i + 1).flatMap((s) => s.imports);
+              const contents = imports.map((p, j) => `import * as m${j} from '${p}';`).join('\n') + `\nexport const all = [${imports.map((_, j) => `m${j}`).join(', ')}];\n`;
+              return { label: step.label, bundle: await bundle({ contents }, path.join(dirs.self, `attribution-${i}`, 'index.js'), false) };
+            }),
+          );
+
+      const times = new Map<string, { self: number[]; deployed: number[] }>();
+      const timesOf = (name: string) => {
+        if (!times.has(name)) times.set(name, { self: [], deployed: [] });
+        return times.get(name) as { self: number[]; deployed: number[] };
+      };
+      // Quick mode times the key functions only; every bundle is still built and checked.
+      const timedSelf = ctx.quick ? fns.filter((f) => KEY_FUNCTIONS.includes(f.name)) : fns;
       for (let run = 0; run < runs; run++) {
-        for (const fn of timed) {
-          const t = times.get(fn.name) as { self: number[]; deployed: number[] };
-          t.self.push(initTime((self.get(fn.name) as Bundle).file, false));
-          t.deployed.push(initTime((deployed.get(fn.name) as Bundle).file, true));
+        for (const fn of timedSelf) {
+          timesOf(fn.name).self.push(initTime((self.get(fn.name) as Bundle).file, false));
+          if (KEY_FUNCTIONS.includes(fn.name)) timesOf(fn.name).deployed.push(initTime((deployed.get(fn.name) as Bundle).file, true));
         }
+        timesOf(STUBBED).self.push(initTime(stubbed.self.file, false));
+        timesOf(STUBBED).deployed.push(initTime(stubbed.deployed.file, true));
+        for (const step of steps) timesOf(step.label).self.push(initTime(step.bundle.file, false));
         ctx.log(`init run ${run + 1}/${runs} done`);
       }
-      const emptySelf = summarize(times.get('EmptyHandler')?.self ?? []).median;
-      const emptyDeployed = summarize(times.get('EmptyHandler')?.deployed ?? []).median;
+      const med = (name: string, which: 'self' | 'deployed') => summarize(times.get(name)?.[which] ?? []).median;
+      const emptySelf = med('EmptyHandler', 'self');
+      const emptyDeployed = med('EmptyHandler', 'deployed');
+      const loads = (s: Bundle, d: Bundle) => {
+        const { bundled } = packagesIn(s.metafile);
+        const { external } = packagesIn(d.metafile);
+        return { bundled, external, carried: CLIENTS.filter((c) => bundled.has(c.pkg) || external.has(c.pkg)) };
+      };
       const analysis = fns.map((fn) => {
         const s = self.get(fn.name) as Bundle;
         const d = deployed.get(fn.name) as Bundle;
-        const { bundled } = packagesIn(s.metafile);
-        const { external } = packagesIn(d.metafile);
-        const carried = CLIENTS.filter((c) => bundled.has(c.pkg) || external.has(c.pkg));
+        const { bundled, external, carried } = loads(s, d);
         const unexpected = fn.name === 'EmptyHandler' ? [] : carried.filter((c) => !c.allowed(fn.needs));
-        const t = times.get(fn.name) as { self: number[]; deployed: number[] };
-        const initSelf = summarize(t.self);
-        const initDeployed = summarize(t.deployed);
-        const top = [...bundled].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([p, b]) => `${p} ${fmtBytes(b)}`);
-        return { fn, s, d, carried, unexpected, initSelf, initDeployed, top, bundledPackages: Object.fromEntries(bundled), externalPackages: [...external] };
+        const top = [...bundled].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([p, b]) => `${p} ${fmtBytes(b)}`);
+        return { fn, s, d, bundled, external, carried, unexpected, top };
       });
-      const over = (a: (typeof analysis)[number], value: number, empty: number) =>
-        a.fn.name === 'EmptyHandler' ? '(baseline)' : Number.isFinite(value) ? `+${fmtMs(value - empty)}` : 'not timed';
+      const ms = (value: number) => (Number.isFinite(value) ? fmtMs(value) : 'not timed');
+      const over = (name: string, value: number, empty: number) => (name === 'EmptyHandler' ? '(baseline)' : Number.isFinite(value) ? `+${fmtMs(value - empty)}` : '');
+      const carriedLabel = (carried: typeof CLIENTS, bundled: Map<string, number>) =>
+        carried.map((c) => (bundled.has(c.pkg) ? c.label : `${c.label} (as deployed only)`)).join(', ') || '-';
       const rows = analysis.map((a) => [
         a.fn.name,
         fmtBytes(a.s.bytes),
-        fmtMs(a.initSelf.median),
-        over(a, a.initSelf.median, emptySelf),
+        ms(med(a.fn.name, 'self')),
+        over(a.fn.name, med(a.fn.name, 'self'), emptySelf),
         fmtBytes(a.d.bytes),
-        fmtMs(a.initDeployed.median),
-        over(a, a.initDeployed.median, emptyDeployed),
-        a.carried.map((c) => c.label).join(', ') || '-',
+        ms(med(a.fn.name, 'deployed')),
+        over(a.fn.name, med(a.fn.name, 'deployed'), emptyDeployed),
+        carriedLabel(a.carried, a.bundled),
         a.fn.name === 'EmptyHandler' ? '' : a.unexpected.length ? `**NO**: ${a.unexpected.map((c) => c.label).join(', ')}` : 'yes',
+      ]);
+      const stubbedLoads = loads(stubbed.self, stubbed.deployed);
+      rows.push([
+        `_${STUBBED}_ (diagnostic)`,
+        fmtBytes(stubbed.self.bytes),
+        ms(med(STUBBED, 'self')),
+        over(STUBBED, med(STUBBED, 'self'), emptySelf),
+        fmtBytes(stubbed.deployed.bytes),
+        ms(med(STUBBED, 'deployed')),
+        over(STUBBED, med(STUBBED, 'deployed'), emptyDeployed),
+        carriedLabel(stubbedLoads.carried, stubbedLoads.bundled),
+        '',
       ]);
       const authorizer = analysis.find((a) => a.fn.name === AUTHORIZER.name);
       const authorizerCarries = authorizer?.carried.filter((c) => c.pkg === 'ioredis' || c.pkg === '@aws-sdk/client-dynamodb').map((c) => c.label) ?? [];
       const getProduct = analysis.find((a) => a.fn.name === 'GetProduct');
-      const getDelta = (getProduct?.initSelf.median ?? NaN) - emptySelf;
-      const getDeltaDeployed = (getProduct?.initDeployed.median ?? NaN) - emptyDeployed;
+      const getDelta = med('GetProduct', 'self') - emptySelf;
+      const getDeltaDeployed = med('GetProduct', 'deployed') - emptyDeployed;
       const offenders = analysis.filter((a) => a.unexpected.length > 0);
       const floors: FloorCheck[] = [
         {
           floor: 'each function imports only what it uses (clients vs its `needs` in functions/routes.ts)',
-          measured: offenders.length ? offenders.map((a) => `${a.fn.name} carries ${a.unexpected.map((c) => c.label).join(', ')}`).join('; ') : `all ${analysis.length - 1} functions`,
+          measured: offenders.length
+            ? `${offenders.length} of ${analysis.length - 1} do not: ${offenders.map((a) => `${a.fn.name} (${a.unexpected.map((c) => c.label).join(', ')})`).join('; ')}`
+            : `all ${analysis.length - 1} functions`,
           met: offenders.length === 0,
         },
-        { floor: 'the authorizer carries no Redis or DynamoDB client', measured: authorizerCarries.length ? `carries ${authorizerCarries.join(', ')}` : `neither (bundle ${fmtBytes(authorizer?.s.bytes ?? 0)})`, met: authorizerCarries.length === 0 },
+        {
+          floor: 'the authorizer carries no Redis or DynamoDB client',
+          measured: authorizerCarries.length ? `carries ${authorizerCarries.join(', ')}` : `neither (${fmtBytes(authorizer?.s.bytes ?? 0)}: ${authorizer?.top.join(', ')})`,
+          met: authorizerCarries.length === 0,
+        },
         {
           floor: 'the product-read function adds at most 150 ms of init over the empty handler',
-          measured: `GetProduct +${fmtMs(getDelta)} self-contained (${fmtMs(getProduct?.initSelf.median ?? NaN)} vs ${fmtMs(emptySelf)}), +${fmtMs(getDeltaDeployed)} as deployed`,
+          measured: `GetProduct +${fmtMs(getDelta)} self-contained (${fmtMs(med('GetProduct', 'self'))} vs ${fmtMs(emptySelf)}), +${fmtMs(getDeltaDeployed)} as deployed`,
           met: getDelta <= 150 && getDeltaDeployed <= 150,
         },
       ];
+      const tables: Table[] = [
+        {
+          title: `Cold start: minified bundle size and module init (median of ${runs} fresh processes; ${ctx.quick ? `quick mode times ${KEY_FUNCTIONS.join(', ')} only` : `as deployed, only ${KEY_FUNCTIONS.join(', ')} are timed`})`,
+          columns: ['function', 'size, self-contained', 'init', 'over empty', 'size, as deployed', 'init', 'over empty', 'clients loaded at init', 'only what it uses'],
+          rows,
+          notes: [
+            '"as deployed" leaves @aws-sdk/* to the Lambda runtime: its size excludes the SDK, its init includes loading the SDK from node_modules. esbuild keeps the `require` of an external package even when nothing of it is used, so a client tree-shaken out of the self-contained bundle can still load at init as deployed.',
+            'Init is `require()` of the bundle only (no handler call, no runtime bootstrap); Lambda adds its own runtime start to both.',
+            `The diagnostic row is GetProduct bundled with the clients its \`needs\` do not allow (${unusedByGetProduct.join(', ')}) replaced by an empty stub: its init if it loaded only what it uses.`,
+          ],
+        },
+      ];
+      if (steps.length) {
+        tables.push({
+          title: `What GetProduct's init is made of: bundles of its heavy dependencies alone, added one group at a time (median of ${runs})`,
+          columns: ['bundle', 'size', 'init', 'over empty', 'added by this step'],
+          rows: [
+            ...steps.map((step, i) => {
+              const value = med(step.label, 'self');
+              const before = i === 0 ? emptySelf : med((steps[i - 1] as (typeof steps)[number]).label, 'self');
+              return [step.label, fmtBytes(step.bundle.bytes), fmtMs(value), `+${fmtMs(value - emptySelf)}`, `+${fmtMs(value - before)}`];
+            }),
+            ['GetProduct (the rest: our code, lru-cache, smithy http handler...)', fmtBytes(getProduct?.s.bytes ?? 0), fmtMs(med('GetProduct', 'self')), `+${fmtMs(getDelta)}`, `+${fmtMs(med('GetProduct', 'self') - med((steps[steps.length - 1] as (typeof steps)[number]).label, 'self'))}`],
+          ],
+          notes: ['Each bundle imports the packages of its row and of every row above it (`import * as`), bundled like the functions.'],
+        });
+      }
+      tables.push({
+        title: 'Largest packages per self-contained bundle (bytes in output)',
+        columns: ['function', 'largest packages'],
+        rows: analysis.map((a) => [a.fn.name, a.top.join(', ') || '-']),
+      });
       return {
-        headline: [`GetProduct: ${fmtBytes(getProduct?.s.bytes ?? 0)} self-contained, init +${fmtMs(getDelta)} over an empty handler (${fmtBytes(getProduct?.d.bytes ?? 0)} and +${fmtMs(getDeltaDeployed)} as deployed).`],
-        tables: [
-          {
-            title: `Cold start: minified bundle size and module init (median of ${runs} fresh processes${ctx.quick ? `; quick mode times ${QUICK_TIMED.join(', ')} only` : ''})`,
-            columns: ['function', 'size, self-contained', 'init', 'over empty', 'size, as deployed', 'init', 'over empty', 'clients carried', 'only what it uses'],
-            rows,
-            notes: [
-              '"as deployed" leaves @aws-sdk/* to the Lambda runtime, so its size excludes the SDK but its init includes loading the SDK from node_modules.',
-              'Init is `require()` of the bundle only (no handler call, no runtime bootstrap); Lambda adds its own runtime start to both.',
-            ],
-          },
-          {
-            title: 'Largest packages per self-contained bundle',
-            columns: ['function', 'largest packages (bytes in output)'],
-            rows: analysis.map((a) => [a.fn.name, a.top.join(', ') || '-']),
-          },
+        headline: [
+          `GetProduct: ${fmtBytes(getProduct?.s.bytes ?? 0)} self-contained, init +${fmtMs(getDelta)} over an empty handler (${fmtBytes(getProduct?.d.bytes ?? 0)} and +${fmtMs(getDeltaDeployed)} as deployed). Authorizer: ${fmtBytes(authorizer?.s.bytes ?? 0)}, +${fmtMs(med(AUTHORIZER.name, 'self') - emptySelf)}.`,
         ],
+        tables,
         floors,
         data: {
           runs,
           target: TARGET,
+          getProductStubbed: { stubbed: unusedByGetProduct, bytes: stubbed.self.bytes, deployedBytes: stubbed.deployed.bytes, samples: times.get(STUBBED) },
+          attribution: steps.map((s) => ({ label: s.label, bytes: s.bundle.bytes, samples: times.get(s.label)?.self })),
           functions: analysis.map((a) => ({
             name: a.fn.name,
             entry: a.fn.entry,
             needs: a.fn.needs,
-            selfContained: { bytes: a.s.bytes, init: a.initSelf, samples: times.get(a.fn.name)?.self },
-            deployed: { bytes: a.d.bytes, init: a.initDeployed, samples: times.get(a.fn.name)?.deployed },
+            selfContained: { bytes: a.s.bytes, init: summarize(times.get(a.fn.name)?.self ?? []), samples: times.get(a.fn.name)?.self },
+            deployed: { bytes: a.d.bytes, init: summarize(times.get(a.fn.name)?.deployed ?? []), samples: times.get(a.fn.name)?.deployed },
             carried: a.carried.map((c) => c.pkg),
             unexpected: a.unexpected.map((c) => c.pkg),
-            bundledPackages: a.bundledPackages,
-            externalPackages: a.externalPackages,
+            bundledPackages: Object.fromEntries(a.bundled),
+            externalPackages: [...a.external],
           })),
         },
       };

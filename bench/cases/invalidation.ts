@@ -16,7 +16,7 @@ import { DesignDocCacheService, designDocPatterns } from '../baselines/design-do
 import { deployedCacheSettings, TENANT } from '../lib/fixtures';
 import type { BenchCase, CaseResult, FloorCheck, Table } from '../lib/report';
 import { plainRedis, ready, startBenchRedis } from '../lib/services';
-import { fmtInt, fmtMs, fmtRatio, median, sizeLabel, summarize, type Summary } from '../lib/stats';
+import { fmtInt, fmtMs, fmtRatio, median, oursVs, sizeLabel, summarize, type Summary } from '../lib/stats';
 
 /** Keys each pattern matches when an invalidation runs (the tenant's cached lists, searches...). */
 const MATCHING_PER_PATTERN = 25;
@@ -120,7 +120,7 @@ export const invalidation: BenchCase = {
           fmtInt(s.n),
           fmtMs(s.median),
           fmtMs(s.p99),
-          v.name === 'ours' ? '-' : `ours ${fmtRatio(s.median / ours.median)} faster`,
+          v.name === 'ours' ? '-' : oursVs(ours.median, s.median),
           fmtRatio(s.median / stat(first, v.name).median),
           fmtMs(wait(size, v.name)),
         ];

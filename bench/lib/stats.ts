@@ -76,3 +76,13 @@ export function sizeLabel(n: number): string {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * "ours 3.10x faster" / "ours 1.25x slower": how ours compares with a baseline, from two
+ * quantities where lower is better (durations) or, with higherIsBetter, higher is (throughput).
+ */
+export function oursVs(ours: number, baseline: number, higherIsBetter = false): string {
+  const speedup = higherIsBetter ? ours / baseline : baseline / ours;
+  if (!Number.isFinite(speedup)) return 'n/a';
+  return speedup >= 1 ? `ours ${fmtRatio(speedup)} faster` : `ours ${fmtRatio(1 / speedup)} slower`;
+}
