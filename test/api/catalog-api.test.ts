@@ -266,9 +266,10 @@ describe('bad input', () => {
     const token = await api.token(tenant);
     const counting = countingRepository(api.repo);
     api.rewire({ repo: counting.repo });
-    const monitor = api.redis.duplicate();
     const seen: string[] = [];
-    await monitor.monitor().then((m) => m.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' '))));
+    const monitor = await api.redis.monitor();
+    monitor.on('error', () => undefined); // busy servers can confuse a MONITOR stream's bookkeeping
+    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
     try {
       const bad = ['a}b', '{x}', 'a*b', 'a:b', 'x'.repeat(65), 'ünï', 'a%20b'];
       for (const id of bad) {

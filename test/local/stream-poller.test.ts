@@ -55,7 +55,7 @@ const putAll = (pks: string[]) =>
 
 const pkOf = (record: DynamoDBRecord) => record.dynamodb?.Keys?.pk?.S as string;
 
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<number> {
+async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<number> {
   const started = Date.now();
   while (!condition()) {
     if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
