@@ -50,6 +50,7 @@ const ATTRIBUTION_STEPS: { readonly label: string; readonly imports: readonly st
   { label: '+ DynamoDB client and document client', imports: ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb'] },
   { label: '+ Secrets Manager client', imports: ['@aws-sdk/client-secrets-manager'] },
 ];
+// A step whose packages GetProduct does not load at init (e.g. behind a dynamic import) is left out.
 
 interface Bundle {
   readonly file: string;
@@ -63,23 +64,54 @@ function packageName(specifier: string): string {
   return specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
 }
 
+interface Loads {
+  /** Bundled packages evaluated at init (reached from the entry by static imports), bytes in output. */
+  readonly bundled: Map<string, number>;
+  /** External packages require()d at init (esbuild keeps an external require even when nothing of it is used). */
+  readonly external: Set<string>;
+  /** Packages reached only through a dynamic import(): loaded on first use, not at init. */
+  readonly lazy: Set<string>;
+}
+
 /**
- * What a bundle loads: packages with code in the output (tree-shaken imports leave none), and
- * external packages it require()s at init (esbuild keeps an external require even when unused).
+ * What a bundle loads at init, from its metafile: everything reachable from the entry through
+ * static imports and requires (dynamic `import()` defers a module to its first use), keeping only
+ * bundled modules that left code in the output (tree-shaken ones run nothing).
  */
-function packagesIn(metafile: Metafile): { bundled: Map<string, number>; external: Set<string> } {
-  const bundled = new Map<string, number>();
-  const external = new Set<string>();
+function loadsOf(metafile: Metafile, entry: string): Loads {
+  const inOutput = new Map<string, number>();
   for (const output of Object.values(metafile.outputs)) {
-    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
-      const pkg = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
-      if (pkg && bytesInOutput > 0) bundled.set(pkg, (bundled.get(pkg) ?? 0) + bytesInOutput);
-    }
-    for (const imp of output.imports) {
-      if (imp.external && !imp.path.startsWith('node:') && !BUILTINS.has(imp.path)) external.add(packageName(imp.path));
-    }
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) inOutput.set(input, (inOutput.get(input) ?? 0) + bytesInOutput);
   }
-  return { bundled, external };
+  const packageOf = (input: string) => /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
+  const walk = (followDynamic: boolean) => {
+    const seen = new Set<string>([entry]);
+    const external = new Set<string>();
+    const queue = [entry];
+    while (queue.length) {
+      const current = queue.shift() as string;
+      for (const imp of metafile.inputs[current]?.imports ?? []) {
+        if (!followDynamic && imp.kind === 'dynamic-import') continue;
+        if (imp.external) {
+          if (!imp.path.startsWith('node:') && !BUILTINS.has(imp.path)) external.add(packageName(imp.path));
+        } else if (!seen.has(imp.path)) {
+          seen.add(imp.path);
+          queue.push(imp.path);
+        }
+      }
+    }
+    const bundled = new Map<string, number>();
+    for (const input of seen) {
+      const pkg = packageOf(input);
+      const bytes = inOutput.get(input) ?? 0;
+      if (pkg && bytes > 0) bundled.set(pkg, (bundled.get(pkg) ?? 0) + bytes);
+    }
+    return { bundled, external };
+  };
+  const eager = walk(false);
+  const all = walk(true);
+  const lazy = new Set([...all.bundled.keys(), ...all.external].filter((p) => !eager.bundled.has(p) && !eager.external.has(p)));
+  return { ...eager, lazy };
 }
 
 /** Resolves these packages to a stub whose every export is an empty class (nothing of theirs runs at init). */
@@ -175,12 +207,14 @@ export const coldStart: BenchCase = {
         self: await bundle(getProductFn.entry, path.join(dirs.self, fileName(STUBBED), 'index.js'), false, unusedByGetProduct),
         deployed: await bundle(getProductFn.entry, path.join(dirs.deployed, fileName(STUBBED), 'index.js'), true, unusedByGetProduct),
       };
-      // Cumulative bundles of GetProduct's heavy dependencies (full mode only).
+      // Cumulative bundles of GetProduct's heavy dependencies that it loads at init (full mode only).
+      const getProductEager = loadsOf((self.get('GetProduct') as Bundle).metafile, getProductFn.entry).bundled;
+      const attributionSteps = ATTRIBUTION_STEPS.map((step) => ({ ...step, imports: step.imports.filter((p) => getProductEager.has(p)) })).filter((step) => step.imports.length > 0);
       const steps = ctx.quick
         ? []
         : await Promise.all(
-            ATTRIBUTION_STEPS.map(async (step, i) => {
-              const imports = ATTRIBUTION_STEPS.slice(0, i + 1).flatMap((s) => s.imports);
+            attributionSteps.map(async (step, i) => {
+              const imports = attributionSteps.slice(0, i + 1).flatMap((s) => s.imports);
               const contents = imports.map((p, j) => `import * as m${j} from '${p}';`).join('\n') + `\nexport const all = [${imports.map((_, j) => `m${j}`).join(', ')}];\n`;
               return { label: step.label, bundle: await bundle({ contents }, path.join(dirs.self, `attribution-${i}`, 'index.js'), false) };
             }),
@@ -206,23 +240,29 @@ export const coldStart: BenchCase = {
       const med = (name: string, which: 'self' | 'deployed') => summarize(times.get(name)?.[which] ?? []).median;
       const emptySelf = med('EmptyHandler', 'self');
       const emptyDeployed = med('EmptyHandler', 'deployed');
-      const loads = (s: Bundle, d: Bundle) => {
-        const { bundled } = packagesIn(s.metafile);
-        const { external } = packagesIn(d.metafile);
-        return { bundled, external, carried: CLIENTS.filter((c) => bundled.has(c.pkg) || external.has(c.pkg)) };
+      const loads = (entry: string, s: Bundle, d: Bundle) => {
+        const selfLoads = loadsOf(s.metafile, entry);
+        const deployedLoads = loadsOf(d.metafile, entry);
+        const { bundled } = selfLoads;
+        const { external } = deployedLoads;
+        const lazy = new Set([...selfLoads.lazy, ...deployedLoads.lazy]);
+        return { bundled, external, lazy, carried: CLIENTS.filter((c) => bundled.has(c.pkg) || external.has(c.pkg)) };
       };
       const analysis = fns.map((fn) => {
         const s = self.get(fn.name) as Bundle;
         const d = deployed.get(fn.name) as Bundle;
-        const { bundled, external, carried } = loads(s, d);
+        const { bundled, external, lazy, carried } = loads(fn.entry, s, d);
         const unexpected = fn.name === 'EmptyHandler' ? [] : carried.filter((c) => !c.allowed(fn.needs));
         const top = [...bundled].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([p, b]) => `${p} ${fmtBytes(b)}`);
-        return { fn, s, d, bundled, external, carried, unexpected, top };
+        return { fn, s, d, bundled, external, lazy, carried, unexpected, top };
       });
       const ms = (value: number) => (Number.isFinite(value) ? fmtMs(value) : 'not timed');
       const over = (name: string, value: number, empty: number) => (name === 'EmptyHandler' ? '(baseline)' : Number.isFinite(value) ? `+${fmtMs(value - empty)}` : '');
-      const carriedLabel = (carried: typeof CLIENTS, bundled: Map<string, number>) =>
-        carried.map((c) => (bundled.has(c.pkg) ? c.label : `${c.label} (as deployed only)`)).join(', ') || '-';
+      const carriedLabel = (carried: typeof CLIENTS, bundled: Map<string, number>, lazy: Set<string>) =>
+        [
+          ...carried.map((c) => (bundled.has(c.pkg) ? c.label : `${c.label} (as deployed only)`)),
+          ...CLIENTS.filter((c) => lazy.has(c.pkg) && !carried.includes(c)).map((c) => `_${c.label} on first use_`),
+        ].join(', ') || '-';
       const rows = analysis.map((a) => [
         a.fn.name,
         fmtBytes(a.s.bytes),
@@ -231,10 +271,10 @@ export const coldStart: BenchCase = {
         fmtBytes(a.d.bytes),
         ms(med(a.fn.name, 'deployed')),
         over(a.fn.name, med(a.fn.name, 'deployed'), emptyDeployed),
-        carriedLabel(a.carried, a.bundled),
+        carriedLabel(a.carried, a.bundled, a.lazy),
         a.fn.name === 'EmptyHandler' ? '' : a.unexpected.length ? `**NO**: ${a.unexpected.map((c) => c.label).join(', ')}` : 'yes',
       ]);
-      const stubbedLoads = loads(stubbed.self, stubbed.deployed);
+      const stubbedLoads = loads(getProductFn.entry, stubbed.self, stubbed.deployed);
       rows.push([
         `_${STUBBED}_ (diagnostic)`,
         fmtBytes(stubbed.self.bytes),
@@ -243,7 +283,7 @@ export const coldStart: BenchCase = {
         fmtBytes(stubbed.deployed.bytes),
         ms(med(STUBBED, 'deployed')),
         over(STUBBED, med(STUBBED, 'deployed'), emptyDeployed),
-        carriedLabel(stubbedLoads.carried, stubbedLoads.bundled),
+        carriedLabel(stubbedLoads.carried, stubbedLoads.bundled, stubbedLoads.lazy),
         '',
       ]);
       const authorizer = analysis.find((a) => a.fn.name === AUTHORIZER.name);
@@ -278,6 +318,7 @@ export const coldStart: BenchCase = {
           rows,
           notes: [
             '"as deployed" leaves @aws-sdk/* to the Lambda runtime: its size excludes the SDK, its init includes loading the SDK from node_modules. esbuild keeps the `require` of an external package even when nothing of it is used, so a client tree-shaken out of the self-contained bundle can still load at init as deployed.',
+            '"Clients loaded at init": reached from the entry through static imports (code left in the output, or an external require); a client behind a dynamic `import()` is listed in italics as loaded on first use.',
             'Init is `require()` of the bundle only (no handler call, no runtime bootstrap); Lambda adds its own runtime start to both.',
             `The diagnostic row is GetProduct bundled with the clients its \`needs\` do not allow (${unusedByGetProduct.join(', ')}) replaced by an empty stub: its init if it loaded only what it uses.`,
           ],
@@ -324,6 +365,7 @@ export const coldStart: BenchCase = {
             unexpected: a.unexpected.map((c) => c.pkg),
             bundledPackages: Object.fromEntries(a.bundled),
             externalPackages: [...a.external],
+            lazyPackages: [...a.lazy],
           })),
         },
       };

@@ -52,7 +52,8 @@ export function fmtRatio(r: number): string {
   if (!Number.isFinite(r)) return 'n/a';
   if (r >= 100) return `${r.toFixed(0)}x`;
   if (r >= 10) return `${r.toFixed(1)}x`;
-  return `${r.toFixed(2)}x`;
+  if (r >= 0.1) return `${r.toFixed(2)}x`;
+  return `${r.toPrecision(2)}x`;
 }
 
 export function fmtInt(n: number): string {
