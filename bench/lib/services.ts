@@ -2,6 +2,7 @@
  * The services a benchmark run uses, all its own: one DynamoDB Local for the run, a fresh
  * redis-server per case (on free ports; the machine's 127.0.0.1:6379 is never touched).
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Redis } from 'ioredis';
@@ -9,9 +10,17 @@ import { localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal } from '../
 import { startRedisServer, type RedisServer } from '../../local/services/redis-server';
 import { createTables, type TableNames } from '../../local/services/tables';
 
+let redisMajor: number | undefined;
+
 /** A redis-server for one case; DEBUG is allowed (local connections only) so keyspaces fill fast. */
 export function startBenchRedis(): Promise<RedisServer> {
-  return startRedisServer({ args: ['--enable-debug-command', 'local', '--maxmemory-policy', 'noeviction'] });
+  if (redisMajor === undefined) {
+    const version = /v=(\d+)/.exec(execFileSync('redis-server', ['--version'], { encoding: 'utf8' }))?.[1];
+    redisMajor = Number(version ?? 0);
+  }
+  // Redis 7 refuses DEBUG unless enabled; older servers allow it and do not know the option.
+  const debug = redisMajor >= 7 ? ['--enable-debug-command', 'local'] : [];
+  return startRedisServer({ args: [...debug, '--maxmemory-policy', 'noeviction'] });
 }
 
 /** A plain ioredis connection with default options (the baselines' client, and admin work). */
