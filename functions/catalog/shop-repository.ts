@@ -434,7 +434,7 @@ export class DynamoShopRepository implements ShopRepository {
     const quantities = new Map<string, number>();
     for (const line of requested) quantities.set(line.productId, (quantities.get(line.productId) ?? 0) + line.quantity);
     const pk = shopKeys.tenant(tenantId);
-    const ids = [...quantities.keys()];
+    const ids = Array.from(quantities, ([productId]) => productId);
     const products = await this.batchGetProducts(tenantId, ids);
     const missing = ids.filter((id) => !products.has(id));
     if (missing.length > 0) throw new NotFoundError(`product ${missing[0]} not found`);
