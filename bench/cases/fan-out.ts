@@ -231,6 +231,7 @@ export const fanOut: BenchCase = {
           }
           if (latency > 0 && size === sizes[sizes.length - 1] && !ctx.quick) {
             for (const concurrency of [32, 128]) {
+              // One run each: is the default far from the best?
               const r = await measure(notifier, size, runOurs(fanOutWith(concurrency)));
               sweep.push({ concurrency, lastMs: r.lastMs, errors: r.errors });
               ctx.log(`concurrency ${concurrency}: ${fmtMs(r.lastMs)}`);

@@ -3,7 +3,7 @@
  * keys through a TwoTierCache over Redis (the parent filled L2, so each read is one MGET and an L1
  * fill; a key missing from L2 would go to the origin), `inFlight` reads at once, and samples RSS
  * and the heap (after a full GC) along the way.
- * argv: redisUrl keys l1MaxEntries inFlight
+ * argv: redisUrl keys l1MaxEntries inFlight [early]: samples every tenth of the keys, and after `early` keys
  */
 import { entries } from '../../functions/cache/keys';
 import { RedisL2Store } from '../../functions/cache/l2-store';
@@ -17,6 +17,7 @@ interface Sample {
   readonly keysRead: number;
   readonly rssBytes: number;
   readonly heapUsedBytes: number;
+  readonly heapTotalBytes: number;
   readonly externalBytes: number;
   readonly l1Entries: number;
   readonly generationEntries: number;
@@ -24,7 +25,7 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const [url, keysArg, capArg, inFlightArg] = process.argv.slice(2);
+  const [url, keysArg, capArg, inFlightArg, earlyArg] = process.argv.slice(2);
   const keys = Number(keysArg);
   const cap = Number(capArg);
   const inFlight = Number(inFlightArg);
@@ -40,10 +41,11 @@ async function main(): Promise<void> {
   const sample = (keysRead: number) => {
     gc();
     const m = process.memoryUsage();
-    samples.push({ keysRead, rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, l1Entries: internals.l1?.size ?? 0, generationEntries: internals.generations.size, seconds: (performance.now() - started) / 1000 });
+    samples.push({ keysRead, rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, l1Entries: internals.l1?.size ?? 0, generationEntries: internals.generations.size, seconds: (performance.now() - started) / 1000 });
   };
   sample(0);
   const checkpoints = new Set(Array.from({ length: 10 }, (_, i) => Math.round((keys * (i + 1)) / 10)));
+  if (Number(earlyArg) > 0) checkpoints.add(Number(earlyArg));
   let next = 0;
   let done = 0;
   let wrong = 0;
