@@ -8,6 +8,8 @@
  *   npm run bench -- --quick           small sizes, about a minute (CI runs this)
  *   npm run bench -- --only=read-path,stampede
  *   npm run bench -- --dynamodb=http://127.0.0.1:8000   use a running DynamoDB Local
+ *   npm run bench -- --only=fan-out --full-sequential   measure the 10k sequential loop at 20 ms (~4 min) instead of projecting it
+ *   npm run bench -- --only=fan-out --fan-out-sweep     also time FanOut at other concurrencies
  */
 import fs from 'node:fs';
 import os from 'node:os';

@@ -67,7 +67,7 @@ export const httpHitPath: BenchCase = {
     'Baselines, each its own process, interleaved rounds in the same run: the same stack with the cache off (no Redis, L1 disabled: every read is a DynamoDB Local GetItem; so also no rate-limit call), and a minimal Node `http` server answering the same status, headers and body. ' +
     'Diagnostics: the stack without Redis (L1 only: no rate-limit round trip), CPU time per request of each server process, and the GetProduct handler invoked in-process without the front.',
   async run(ctx): Promise<CaseResult> {
-    const seconds = ctx.quick ? 1 : 4;
+    const seconds = ctx.quick ? 1 : 3;
     const rounds = ctx.quick ? 1 : 3;
     const redis = await startBenchRedis();
     const children: BenchChild<{ url: string; token?: string }>[] = [];
