@@ -1,5 +1,5 @@
 /** The machine a run happened on: printed above the tables and stored with every result. */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 
 export interface Machine {
@@ -14,13 +14,10 @@ export interface Machine {
   readonly loadAtStart: number;
 }
 
+/** stdout and stderr of a command (`java -version` writes to stderr), or 'unknown'. */
 function tryRun(cmd: string, args: string[]): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch (error) {
-    const e = error as { stderr?: string };
-    return (e.stderr ?? '').trim() || 'unknown';
-  }
+  const out = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${out.stdout ?? ''}${out.stderr ?? ''}`.trim() || 'unknown';
 }
 
 export function describeMachine(): Machine {
