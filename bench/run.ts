@@ -10,6 +10,7 @@
  *   npm run bench -- --dynamodb=http://127.0.0.1:8000   use a running DynamoDB Local
  *   npm run bench -- --only=fan-out --full-sequential   measure the 10k sequential loop at 20 ms (~4 min) instead of projecting it
  *   npm run bench -- --only=fan-out --fan-out-sweep     also time FanOut at other concurrencies
+ *   npm run bench -- --out=some/dir                     write the JSON and report.md there instead
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
   const unknown = only?.filter((id) => !CASES.some((c) => c.id === id)) ?? [];
   if (unknown.length) throw new Error(`unknown case ${unknown.join(', ')}; cases: ${CASES.map((c) => c.id).join(', ')}`);
   const selected = CASES.filter((c) => !only || only.includes(c.id));
-  const resultsDir = path.join(__dirname, 'results', ...(quick ? ['quick'] : []));
+  const resultsDir = typeof flags.out === 'string' ? path.resolve(flags.out) : path.join(__dirname, 'results', ...(quick ? ['quick'] : []));
   const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
   setLocalAwsEnvironment();
