@@ -59,7 +59,8 @@ async function main(): Promise<void> {
     '',
   ];
   process.stdout.write(out.join('\n') + '\n');
-  if (machine.loadAtStart > machine.cores * 0.75) log(`warning: load average ${machine.loadAtStart} on ${machine.cores} cores: other work will skew the figures`);
+  if (machine.loadAtStart > machine.cores * 0.75)
+    log(`warning: load average ${machine.loadAtStart} on ${machine.cores} cores: other work will skew the figures`);
 
   log('starting DynamoDB Local');
   const dynamo = await startDynamo(typeof flags.dynamodb === 'string' ? flags.dynamodb : undefined);
@@ -69,7 +70,14 @@ async function main(): Promise<void> {
     for (const bench of selected) {
       const caseStarted = Date.now();
       log(`case ${bench.id}: started (load average ${os.loadavg()[0]?.toFixed(2)})`);
-      const record: CaseRecord = { case: bench.id, title: bench.title, mode: quick ? 'quick' : 'full', startedAt: new Date(caseStarted).toISOString(), seconds: 0, machine };
+      const record: CaseRecord = {
+        case: bench.id,
+        title: bench.title,
+        mode: quick ? 'quick' : 'full',
+        startedAt: new Date(caseStarted).toISOString(),
+        seconds: 0,
+        machine,
+      };
       let text: string;
       try {
         const result = await bench.run({ quick, flags, dynamo, log: (line) => log(`${bench.id}: ${line}`) });
@@ -93,7 +101,11 @@ async function main(): Promise<void> {
   const summary = [
     '## Every floor',
     '',
-    markdownTable({ ...floorsTable(allFloors), columns: ['case', 'floor', 'measured', 'met'], rows: allFloors.map((f) => [f.case, f.floor, f.measured, f.met ? 'yes' : '**NO**']) }),
+    markdownTable({
+      ...floorsTable(allFloors),
+      columns: ['case', 'floor', 'measured', 'met'],
+      rows: allFloors.map((f) => [f.case, f.floor, f.measured, f.met ? 'yes' : '**NO**']),
+    }),
     '',
     `Total: ${((Date.now() - started) / 1000).toFixed(0)} s.`,
     '',

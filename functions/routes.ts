@@ -5,14 +5,7 @@
  */
 import type { TableKey } from './shared/tables';
 
-export const PERMISSIONS = [
-  'products:read',
-  'products:write',
-  'stock:write',
-  'orders:read',
-  'orders:write',
-  'dashboard:read',
-] as const;
+export const PERMISSIONS = ['products:read', 'products:write', 'stock:write', 'orders:read', 'orders:write', 'dashboard:read'] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 /**
@@ -97,7 +90,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     permission: 'products:read',
     cacheClass: 'product-list',
     needs: { redis: true, tables: [shopRead] },
-    summary: 'List a tenant\'s products (limit, cursor, category, q)',
+    summary: "List a tenant's products (limit, cursor, category, q)",
   },
   {
     name: 'GetProduct',
@@ -210,8 +203,18 @@ export const REST_ROUTES: readonly RestRoute[] = [
 ];
 
 export const WEBSOCKET_ROUTES: readonly WebSocketRoute[] = [
-  { name: 'WsConnect', routeKey: '$connect', entry: 'functions/handlers/ws/connect.ts', needs: { redis: false, tables: [connectionsWrite] } },
-  { name: 'WsDisconnect', routeKey: '$disconnect', entry: 'functions/handlers/ws/disconnect.ts', needs: { redis: false, tables: [connectionsWrite] } },
+  {
+    name: 'WsConnect',
+    routeKey: '$connect',
+    entry: 'functions/handlers/ws/connect.ts',
+    needs: { redis: false, tables: [connectionsWrite] },
+  },
+  {
+    name: 'WsDisconnect',
+    routeKey: '$disconnect',
+    entry: 'functions/handlers/ws/disconnect.ts',
+    needs: { redis: false, tables: [connectionsWrite] },
+  },
   {
     name: 'WsSubscribe',
     routeKey: 'subscribe',
@@ -225,8 +228,18 @@ export const WEBSOCKET_ROUTES: readonly WebSocketRoute[] = [
     entry: 'functions/handlers/ws/unsubscribe.ts',
     needs: { redis: false, tables: [connectionsWrite], manageConnections: true },
   },
-  { name: 'WsPing', routeKey: 'ping', entry: 'functions/handlers/ws/ping.ts', needs: { redis: false, tables: [connectionsWrite], manageConnections: true } },
-  { name: 'WsDefault', routeKey: '$default', entry: 'functions/handlers/ws/default.ts', needs: { redis: false, tables: [], manageConnections: true } },
+  {
+    name: 'WsPing',
+    routeKey: 'ping',
+    entry: 'functions/handlers/ws/ping.ts',
+    needs: { redis: false, tables: [connectionsWrite], manageConnections: true },
+  },
+  {
+    name: 'WsDefault',
+    routeKey: '$default',
+    entry: 'functions/handlers/ws/default.ts',
+    needs: { redis: false, tables: [], manageConnections: true },
+  },
 ];
 
 export const STREAM_CONSUMERS: readonly StreamConsumer[] = [

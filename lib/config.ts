@@ -43,8 +43,14 @@ const profileSchema = z.strictObject({
     replicasPerShard: z.coerce.number().int().min(0).max(5),
     multiAz: z.boolean(),
     snapshotRetentionDays: z.coerce.number().int().min(0).max(35),
-    snapshotWindow: z.string().regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/).optional(),
-    maintenanceWindow: z.string().regex(/^[a-z]{3}:\d{2}:\d{2}-[a-z]{3}:\d{2}:\d{2}$/).optional(),
+    snapshotWindow: z
+      .string()
+      .regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/)
+      .optional(),
+    maintenanceWindow: z
+      .string()
+      .regex(/^[a-z]{3}:\d{2}:\d{2}-[a-z]{3}:\d{2}:\d{2}$/)
+      .optional(),
     port: z.coerce.number().int().min(1024).max(65535).default(6380),
     engineVersion: z.string().default('8.1'),
   }),
@@ -178,7 +184,9 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
   }
   const { issuer, audience, jwksUrl } = p.jwt;
   if (issuer === undefined || audience === undefined || jwksUrl === undefined) {
-    problems.push(`JWT settings missing: pass -c ${CONTEXT_KEYS.jwtIssuer}=... -c ${CONTEXT_KEYS.jwtAudience}=... -c ${CONTEXT_KEYS.jwtJwksUrl}=https://...`);
+    problems.push(
+      `JWT settings missing: pass -c ${CONTEXT_KEYS.jwtIssuer}=... -c ${CONTEXT_KEYS.jwtAudience}=... -c ${CONTEXT_KEYS.jwtJwksUrl}=https://...`,
+    );
   }
   if ((p.domainName === undefined) !== (p.certificateArn === undefined)) {
     problems.push(`${CONTEXT_KEYS.domainName} and ${CONTEXT_KEYS.certificateArn} go together`);

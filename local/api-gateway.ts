@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULT_REGION, LOCAL_ACCOUNT_ID } from './dev-defaults';
 
-export type GatewayErrorCode = 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'INTERNAL';
+export type GatewayErrorCode =
+  'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'INTERNAL';
 
 /** The contract's error body: {"error":{"code","message"}}. */
 export function errorBody(code: GatewayErrorCode, message: string): string {
@@ -16,7 +17,12 @@ export function errorBody(code: GatewayErrorCode, message: string): string {
 /** API Gateway's own answers (not the integration's), with the contract's error body. */
 export const GATEWAY_ERRORS = {
   unauthorized: { status: 401, type: 'UnauthorizedException', code: 'UNAUTHORIZED', message: 'Unauthorized' },
-  accessDenied: { status: 403, type: 'AccessDeniedException', code: 'FORBIDDEN', message: 'User is not authorized to access this resource' },
+  accessDenied: {
+    status: 403,
+    type: 'AccessDeniedException',
+    code: 'FORBIDDEN',
+    message: 'User is not authorized to access this resource',
+  },
   missingToken: { status: 403, type: 'MissingAuthenticationTokenException', code: 'FORBIDDEN', message: 'Missing Authentication Token' },
   notFound: { status: 404, type: 'ResourceNotFoundException', code: 'NOT_FOUND', message: 'Not Found' },
   tooLarge: { status: 413, type: 'RequestTooLargeException', code: 'PAYLOAD_TOO_LARGE', message: 'Request Too Long' },
@@ -27,7 +33,12 @@ export const GATEWAY_ERRORS = {
 
 export type GatewayError = (typeof GATEWAY_ERRORS)[keyof typeof GATEWAY_ERRORS];
 
-export function sendGatewayError(res: ServerResponse, error: GatewayError, requestId: string, extraHeaders: Record<string, string> = {}): void {
+export function sendGatewayError(
+  res: ServerResponse,
+  error: GatewayError,
+  requestId: string,
+  extraHeaders: Record<string, string> = {},
+): void {
   const body = errorBody(error.code, error.message);
   res.writeHead(error.status, {
     'Content-Type': 'application/json',

@@ -133,6 +133,9 @@ function toList(value: string | string[] | undefined): string[] {
 
 /** IAM wildcards: `*` any run of characters, `?` one character. */
 function wildcard(pattern: string, value: string): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.');
   return new RegExp(`^${source}$`).test(value);
 }

@@ -26,7 +26,8 @@ function registerFallback(register: (hooks: { resolve: ResolveHook }) => unknown
       try {
         return nextResolve(specifier, context);
       } catch (error) {
-        const bare = !specifier.startsWith('.') && !specifier.startsWith('/') && !specifier.startsWith('node:') && !specifier.startsWith('file:');
+        const bare =
+          !specifier.startsWith('.') && !specifier.startsWith('/') && !specifier.startsWith('node:') && !specifier.startsWith('file:');
         const conditions = [...(context.conditions ?? [])];
         if (!bare || conditions.includes('import') || (error as { code?: string }).code !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw error;
         try {
@@ -44,4 +45,8 @@ interface ResolveContext {
   [key: string]: unknown;
 }
 type ResolveResult = { url: string; format?: string | null; shortCircuit?: boolean };
-type ResolveHook = (specifier: string, context: ResolveContext, nextResolve: (specifier: string, context?: ResolveContext) => ResolveResult) => ResolveResult;
+type ResolveHook = (
+  specifier: string,
+  context: ResolveContext,
+  nextResolve: (specifier: string, context?: ResolveContext) => ResolveResult,
+) => ResolveResult;

@@ -296,7 +296,8 @@ function malformed(result: unknown): string | undefined {
   if (!Number.isInteger(r.statusCode) || (r.statusCode as number) < 100 || (r.statusCode as number) > 599) return 'statusCode';
   if (r.body !== undefined && r.body !== null && typeof r.body !== 'string') return 'body is not a string';
   if (r.headers !== undefined && r.headers !== null && typeof r.headers !== 'object') return 'headers';
-  if (r.multiValueHeaders !== undefined && r.multiValueHeaders !== null && typeof r.multiValueHeaders !== 'object') return 'multiValueHeaders';
+  if (r.multiValueHeaders !== undefined && r.multiValueHeaders !== null && typeof r.multiValueHeaders !== 'object')
+    return 'multiValueHeaders';
   if (Buffer.byteLength(JSON.stringify(result)) > MAX_RESPONSE_BYTES) return 'response exceeds 6 MB';
   return undefined;
 }
@@ -314,7 +315,10 @@ function writeResult(res: ServerResponse, result: APIGatewayProxyResult, request
     if (!Array.isArray(values)) continue;
     merged.set(name.toLowerCase(), { name, values: values.map(String) });
   }
-  const body = result.body === undefined || result.body === null ? Buffer.alloc(0) : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+  const body =
+    result.body === undefined || result.body === null
+      ? Buffer.alloc(0)
+      : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
   const noBody = verb === 'HEAD' || result.statusCode === 204 || result.statusCode === 304;
   if (!merged.has('content-type') && !noBody) merged.set('content-type', { name: 'Content-Type', values: ['application/json'] });
   merged.set('x-amzn-requestid', { name: 'x-amzn-RequestId', values: [requestId] });

@@ -6,7 +6,15 @@
  * loaded by their `entry` after the environment they read is set.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { AUTHORIZER, REST_ROUTES, STREAM_CONSUMERS, WEBSOCKET_ROUTES, type RestRoute, type StreamConsumer, type WebSocketRoute } from '../functions/routes';
+import {
+  AUTHORIZER,
+  REST_ROUTES,
+  STREAM_CONSUMERS,
+  WEBSOCKET_ROUTES,
+  type RestRoute,
+  type StreamConsumer,
+  type WebSocketRoute,
+} from '../functions/routes';
 import { resetConfig } from '../functions/shared/config';
 import { findExecutable } from './services/child';
 import { localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal } from './services/dynamodb-local';
@@ -124,7 +132,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       dynamo = await startDynamoDbLocal(options.persistDir !== undefined ? { dbPath: options.persistDir } : {});
       stops.push(() => (dynamo as DynamoDbLocal).stop());
       dynamoDbEndpoint = dynamo.endpoint;
-      log('dynamodb').info(`DynamoDB Local on ${dynamoDbEndpoint} (${options.persistDir !== undefined ? `data kept in ${options.persistDir}` : 'in memory'})`);
+      log('dynamodb').info(
+        `DynamoDB Local on ${dynamoDbEndpoint} (${options.persistDir !== undefined ? `data kept in ${options.persistDir}` : 'in memory'})`,
+      );
     } else {
       log('dynamodb').info(`using DynamoDB at ${dynamoDbEndpoint} (DYNAMODB_ENDPOINT: none started)`);
     }
@@ -229,7 +239,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             extra: createWebHandler({
               wsUrl: ws.url,
               devTokens: async () =>
-                Object.fromEntries(await Promise.all(DEMO_TENANTS.map(async (t) => [t.tenantId, await mintDevToken({ tenantId: t.tenantId })]))),
+                Object.fromEntries(
+                  await Promise.all(DEMO_TENANTS.map(async (t) => [t.tenantId, await mintDevToken({ tenantId: t.tenantId })])),
+                ),
               openApi: (serverUrl) => openApiDocument({ serverUrl, routes: options.restRoutes ?? REST_ROUTES }),
               onError: (message) => log('rest').warn(message),
             }),

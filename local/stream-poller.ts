@@ -123,7 +123,12 @@ export class StreamPoller {
     this.ownsClient = options.streams === undefined;
     this.streams =
       options.streams ??
-      new DynamoDBStreamsClient({ endpoint: options.endpoint, region: process.env.AWS_REGION || DEFAULT_REGION, credentials: FAKE_CREDENTIALS, maxAttempts: 2 });
+      new DynamoDBStreamsClient({
+        endpoint: options.endpoint,
+        region: process.env.AWS_REGION || DEFAULT_REGION,
+        credentials: FAKE_CREDENTIALS,
+        maxAttempts: 2,
+      });
   }
 
   get functionName(): string {
@@ -155,7 +160,8 @@ export class StreamPoller {
   private async lookUpStreamArn(): Promise<string> {
     const table = await (this.options.dynamoDb as DynamoDBClient).send(new DescribeTableCommand({ TableName: this.options.tableName }));
     const arn = table.Table?.LatestStreamArn;
-    if (!arn || !table.Table?.StreamSpecification?.StreamEnabled) throw new Error(`StreamPoller: table ${this.options.tableName} has no stream`);
+    if (!arn || !table.Table?.StreamSpecification?.StreamEnabled)
+      throw new Error(`StreamPoller: table ${this.options.tableName} has no stream`);
     return arn;
   }
 
@@ -259,7 +265,11 @@ export class StreamPoller {
         continue;
       }
       if (records.length > 0) {
-        await this.deliver(state, records.map((r) => this.toLambdaRecord(r)), 1);
+        await this.deliver(
+          state,
+          records.map((r) => this.toLambdaRecord(r)),
+          1,
+        );
         state.checkpoint = records[records.length - 1]?.dynamodb?.SequenceNumber ?? state.checkpoint;
       }
       iterator = next;

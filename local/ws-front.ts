@@ -16,7 +16,17 @@ import type { Duplex } from 'node:stream';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { WebSocketServer } from 'ws';
 import { AUTHORIZER, WEBSOCKET_ROUTES, type WebSocketRoute } from '../functions/routes';
-import { GATEWAY_ERRORS, errorBody, parseHeaders, routeArn, parseQuery, requestTime, shortId, sourceIp, type GatewayError } from './api-gateway';
+import {
+  GATEWAY_ERRORS,
+  errorBody,
+  parseHeaders,
+  routeArn,
+  parseQuery,
+  requestTime,
+  shortId,
+  sourceIp,
+  type GatewayError,
+} from './api-gateway';
 import { LocalAuthorizer, type AuthorizerContext } from './authorizer';
 import { createConnectionsEndpoint, type ConnectionRegistry, type LiveConnection } from './connections-endpoint';
 import { DEFAULT_HOST, DEFAULT_STAGE, LOCAL_WS_API_ID } from './dev-defaults';
@@ -89,7 +99,12 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
   const authorizer =
     authorizerSettings === null
       ? undefined
-      : new LocalAuthorizer({ functionName: authorizerSettings.name, handler: () => loadHandler(authorizerSettings.entry), timeoutMs, logger });
+      : new LocalAuthorizer({
+          functionName: authorizerSettings.name,
+          handler: () => loadHandler(authorizerSettings.entry),
+          timeoutMs,
+          logger,
+        });
 
   const live = new Map<string, LiveConnection>();
   const issued = new Set<string>();
@@ -111,7 +126,15 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     return id;
   };
 
-  const baseContext = (connectionId: string, routeKey: string, eventType: RouteEventType, connectedAt: number, domainName: string, ip: string, userAgent: string | undefined) => {
+  const baseContext = (
+    connectionId: string,
+    routeKey: string,
+    eventType: RouteEventType,
+    connectedAt: number,
+    domainName: string,
+    ip: string,
+    userAgent: string | undefined,
+  ) => {
     const now = Date.now();
     const requestId = shortId();
     return {
@@ -137,7 +160,10 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     return invoke(handler, event, { functionName: route.name, timeoutMs });
   };
 
-  const refuse = (socket: Duplex, error: GatewayError | { status: number; code: 'FORBIDDEN' | 'INTERNAL' | 'UNAUTHORIZED'; message: string; type?: string }) => {
+  const refuse = (
+    socket: Duplex,
+    error: GatewayError | { status: number; code: 'FORBIDDEN' | 'INTERNAL' | 'UNAUTHORIZED'; message: string; type?: string },
+  ) => {
     if (socket.destroyed) return;
     const body = errorBody(error.code, error.message);
     socket.end(
@@ -287,7 +313,18 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
       clearTimeout(maxTimer);
       live.delete(id);
       log(`DISCONNECT ${id} (${code})`);
-      void track(disconnect(id, connection.connectedAt, domainName, connection.sourceIp, connection.userAgent || undefined, authorizerContext, code, reason.toString()));
+      void track(
+        disconnect(
+          id,
+          connection.connectedAt,
+          domainName,
+          connection.sourceIp,
+          connection.userAgent || undefined,
+          authorizerContext,
+          code,
+          reason.toString(),
+        ),
+      );
     });
   };
 
@@ -302,7 +339,15 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     const routeKey = selectRoute(text, routes);
     const route = routes.get(routeKey);
     const requestContext = {
-      ...baseContext(connection.id, routeKey, 'MESSAGE', connection.connectedAt, domainName, connection.sourceIp, connection.userAgent || undefined),
+      ...baseContext(
+        connection.id,
+        routeKey,
+        'MESSAGE',
+        connection.connectedAt,
+        domainName,
+        connection.sourceIp,
+        connection.userAgent || undefined,
+      ),
       messageId: shortId(),
       ...(authorizerContext ? { authorizer: authorizerContext } : {}),
     };
@@ -331,7 +376,13 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
   };
 
   const registry: ConnectionRegistry = { get: (id) => live.get(id) };
-  const management = createConnectionsEndpoint({ registry, stage, latencyMs: options.managementLatencyMs ?? 0, maxMessageBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES, logger });
+  const management = createConnectionsEndpoint({
+    registry,
+    stage,
+    latencyMs: options.managementLatencyMs ?? 0,
+    maxMessageBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+    logger,
+  });
 
   const server = createServer((req, res) => {
     if (management.handles(req)) {
@@ -407,6 +458,12 @@ function bodyOf(result: unknown): string | undefined {
 }
 
 function statusText(status: number): string {
-  const texts: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 502: 'Bad Gateway' };
+  const texts: Record<number, string> = {
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    500: 'Internal Server Error',
+    502: 'Bad Gateway',
+  };
   return texts[status] ?? 'Error';
 }

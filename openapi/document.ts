@@ -191,7 +191,13 @@ function tagOf(route: RestRoute): string {
 function parameters(route: RestRoute, spec: OperationSpec): Json[] {
   const out: Json[] = [];
   for (const name of route.path.match(/\{[^}]+\}/g) ?? []) {
-    out.push({ name: name.slice(1, -1), in: 'path', required: true, description: 'An id: 1 to 64 of A-Z a-z 0-9 _ -', schema: inlineSchema(idSchema) });
+    out.push({
+      name: name.slice(1, -1),
+      in: 'path',
+      required: true,
+      description: 'An id: 1 to 64 of A-Z a-z 0-9 _ -',
+      schema: inlineSchema(idSchema),
+    });
   }
   if (spec.query) {
     const query = inlineSchema(spec.query) as { properties?: Record<string, Json>; required?: string[] };
@@ -207,10 +213,22 @@ function parameters(route: RestRoute, spec: OperationSpec): Json[] {
     }
   }
   if (spec.conditional) {
-    out.push({ name: 'If-None-Match', in: 'header', required: false, description: 'An ETag from an earlier answer: 304 when it still matches', schema: { type: 'string' } });
+    out.push({
+      name: 'If-None-Match',
+      in: 'header',
+      required: false,
+      description: 'An ETag from an earlier answer: 304 when it still matches',
+      schema: { type: 'string' },
+    });
   }
   if (spec.ifMatch) {
-    out.push({ name: 'If-Match', in: 'header', required: false, description: 'The ETag the change is based on: 412 when the product has changed since', schema: { type: 'string' } });
+    out.push({
+      name: 'If-Match',
+      in: 'header',
+      required: false,
+      description: 'The ETag the change is based on: 412 when the product has changed since',
+      schema: { type: 'string' },
+    });
   }
   return out;
 }
@@ -233,7 +251,10 @@ function successResponse(route: RestRoute, spec: OperationSpec): Json {
     const body = success.list
       ? {
           type: 'object',
-          properties: { data: { type: 'array', items: data }, nextCursor: { type: ['string', 'null'], description: 'Pass as cursor for the next page; null on the last' } },
+          properties: {
+            data: { type: 'array', items: data },
+            nextCursor: { type: ['string', 'null'], description: 'Pass as cursor for the next page; null on the last' },
+          },
           required: ['data', 'nextCursor'],
         }
       : { type: 'object', properties: { data }, required: ['data'] };
@@ -270,9 +291,7 @@ function operation(route: RestRoute, spec: OperationSpec): Json {
       : { description: 'Public: no token.', security: [] }),
     'x-cache-class': route.cacheClass,
     ...(params.length > 0 ? { parameters: params } : {}),
-    ...(spec.body
-      ? { requestBody: { required: true, content: { 'application/json': { schema: ref(spec.body) } } } }
-      : {}),
+    ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: ref(spec.body) } } } } : {}),
     responses,
   };
 }
@@ -319,7 +338,9 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         'Prices and totals are integer minor units. The WebSocket protocol (live stock, orders, dashboard) is in shared/docs/contract.md.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
-    servers: [{ url: options.serverUrl ?? DEFAULT_SERVER_URL, description: 'The local stack (npm start); in AWS, the CloudFront distribution' }],
+    servers: [
+      { url: options.serverUrl ?? DEFAULT_SERVER_URL, description: 'The local stack (npm start); in AWS, the CloudFront distribution' },
+    ],
     tags: [
       { name: 'products', description: "A tenant's catalogue and live stock" },
       { name: 'orders', description: 'Orders, reserving stock' },
@@ -335,7 +356,8 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
-          description: 'Claims: sub, tenantId, permissions (products:read, products:write, stock:write, orders:read, orders:write, dashboard:read); iss, aud and exp are checked.',
+          description:
+            'Claims: sub, tenantId, permissions (products:read, products:write, stock:write, orders:read, orders:write, dashboard:read); iss, aud and exp are checked.',
         },
       },
     },

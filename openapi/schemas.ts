@@ -87,7 +87,18 @@ export const healthSchema = z.object({ status: z.literal('ok'), redis: part, dyn
 
 export const errorSchema = z.object({
   error: z.object({
-    code: z.enum(['BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'PRECONDITION_FAILED', 'PAYLOAD_TOO_LARGE', 'RATE_LIMITED', 'UNAVAILABLE', 'INTERNAL']),
+    code: z.enum([
+      'BAD_REQUEST',
+      'UNAUTHORIZED',
+      'FORBIDDEN',
+      'NOT_FOUND',
+      'CONFLICT',
+      'PRECONDITION_FAILED',
+      'PAYLOAD_TOO_LARGE',
+      'RATE_LIMITED',
+      'UNAVAILABLE',
+      'INTERNAL',
+    ]),
     message: z.string(),
   }),
 });

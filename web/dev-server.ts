@@ -36,7 +36,14 @@ export function createWebHandler(options: WebHandlerOptions): ExtraHandler {
   const built = new Map<string, PageFile>();
   const csp = pageCsp(options.wsUrl);
 
-  const send = (res: ServerResponse, req: IncomingMessage, status: number, type: string, body: Buffer | string, headers: Record<string, string> = {}) => {
+  const send = (
+    res: ServerResponse,
+    req: IncomingMessage,
+    status: number,
+    type: string,
+    body: Buffer | string,
+    headers: Record<string, string> = {},
+  ) => {
     const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
     res.writeHead(status, { 'Content-Type': type, 'Content-Length': bytes.length, 'X-Content-Type-Options': 'nosniff', ...headers });
     res.end(req.method === 'HEAD' ? undefined : bytes);
@@ -56,7 +63,11 @@ export function createWebHandler(options: WebHandlerOptions): ExtraHandler {
       send(res, req, 500, 'text/plain; charset=utf-8', `The page does not build:\n\n${message}\n`, { 'Cache-Control': 'no-store' });
       return;
     }
-    send(res, req, 200, index.contentType, index.contents, { 'Cache-Control': REVALIDATE, 'Content-Security-Policy': csp, 'X-Frame-Options': 'DENY' });
+    send(res, req, 200, index.contentType, index.contents, {
+      'Cache-Control': REVALIDATE,
+      'Content-Security-Policy': csp,
+      'X-Frame-Options': 'DENY',
+    });
   };
 
   return async (req, res, url) => {

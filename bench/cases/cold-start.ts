@@ -47,7 +47,10 @@ const CLIENTS: { readonly pkg: string; readonly label: string; readonly allowed:
 /** GetProduct's heavy dependencies, in the order the attribution adds them. */
 const ATTRIBUTION_STEPS: { readonly label: string; readonly imports: readonly string[] }[] = [
   { label: 'zod', imports: ['zod'] },
-  { label: '+ Powertools logger and metrics, middy', imports: ['@aws-lambda-powertools/logger', '@aws-lambda-powertools/metrics', '@middy/core'] },
+  {
+    label: '+ Powertools logger and metrics, middy',
+    imports: ['@aws-lambda-powertools/logger', '@aws-lambda-powertools/metrics', '@middy/core'],
+  },
   { label: '+ ioredis', imports: ['ioredis'] },
   { label: '+ DynamoDB client and document client', imports: ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb'] },
   { label: '+ Secrets Manager client', imports: ['@aws-sdk/client-secrets-manager'] },
@@ -63,7 +66,10 @@ interface Bundle {
 const BUILTINS = new Set(builtinModules);
 
 function packageName(specifier: string): string {
-  return specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+  return specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 }
 
 interface Loads {
@@ -130,9 +136,16 @@ function stubPackages(pkgs: readonly string[]): Plugin {
   };
 }
 
-async function bundle(entry: string | { contents: string }, file: string, deployed: boolean, stub: readonly string[] = []): Promise<Bundle> {
+async function bundle(
+  entry: string | { contents: string },
+  file: string,
+  deployed: boolean,
+  stub: readonly string[] = [],
+): Promise<Bundle> {
   const result = await build({
-    ...(typeof entry === 'string' ? { entryPoints: [path.join(REPO, entry)] } : { stdin: { contents: entry.contents, resolveDir: REPO, loader: 'ts' as const } }),
+    ...(typeof entry === 'string'
+      ? { entryPoints: [path.join(REPO, entry)] }
+      : { stdin: { contents: entry.contents, resolveDir: REPO, loader: 'ts' as const } }),
     outfile: file,
     bundle: true,
     platform: 'node',
@@ -168,7 +181,8 @@ function initTime(file: string, deployed: boolean): number {
     timeout: 60_000,
   });
   const ms = Number(out.stdout);
-  if (out.status !== 0 || !Number.isFinite(ms)) throw new Error(`init of ${file} failed (status ${out.status}): ${out.stderr.slice(-2000)}`);
+  if (out.status !== 0 || !Number.isFinite(ms))
+    throw new Error(`init of ${file} failed (status ${out.status}): ${out.stderr.slice(-2000)}`);
   return ms;
 }
 
@@ -211,13 +225,18 @@ export const coldStart: BenchCase = {
       };
       // Cumulative bundles of GetProduct's heavy dependencies that it loads at init (full mode only).
       const getProductEager = loadsOf((self.get('GetProduct') as Bundle).metafile, getProductFn.entry).bundled;
-      const attributionSteps = ATTRIBUTION_STEPS.map((step) => ({ ...step, imports: step.imports.filter((p) => getProductEager.has(p)) })).filter((step) => step.imports.length > 0);
+      const attributionSteps = ATTRIBUTION_STEPS.map((step) => ({
+        ...step,
+        imports: step.imports.filter((p) => getProductEager.has(p)),
+      })).filter((step) => step.imports.length > 0);
       const steps = ctx.quick
         ? []
         : await Promise.all(
             attributionSteps.map(async (step, i) => {
               const imports = attributionSteps.slice(0, i + 1).flatMap((s) => s.imports);
-              const contents = imports.map((p, j) => `import * as m${j} from '${p}';`).join('\n') + `\nexport const all = [${imports.map((_, j) => `m${j}`).join(', ')}];\n`;
+              const contents =
+                imports.map((p, j) => `import * as m${j} from '${p}';`).join('\n') +
+                `\nexport const all = [${imports.map((_, j) => `m${j}`).join(', ')}];\n`;
               return { label: step.label, bundle: await bundle({ contents }, path.join(dirs.self, `attribution-${i}`, 'index.js'), false) };
             }),
           );
@@ -258,11 +277,15 @@ export const coldStart: BenchCase = {
         const d = deployed.get(fn.name) as Bundle;
         const { bundled, external, lazy, carried } = loads(fn.entry, s, d);
         const unexpected = fn.name === 'EmptyHandler' ? [] : carried.filter((c) => !c.allowed(fn.needs));
-        const top = [...bundled].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([p, b]) => `${p} ${fmtBytes(b)}`);
+        const top = [...bundled]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 4)
+          .map(([p, b]) => `${p} ${fmtBytes(b)}`);
         return { fn, s, d, bundled, external, lazy, carried, unexpected, top };
       });
       const ms = (value: number) => (Number.isFinite(value) ? fmtMs(value) : 'not timed');
-      const over = (name: string, value: number, empty: number) => (name === 'EmptyHandler' ? '(baseline)' : Number.isFinite(value) ? `+${fmtMs(value - empty)}` : '');
+      const over = (name: string, value: number, empty: number) =>
+        name === 'EmptyHandler' ? '(baseline)' : Number.isFinite(value) ? `+${fmtMs(value - empty)}` : '';
       const carriedLabel = (carried: typeof CLIENTS, bundled: Map<string, number>, lazy: Set<string>) =>
         [
           ...carried.map((c) => (bundled.has(c.pkg) ? c.label : `${c.label} (as deployed only)`)),
@@ -292,7 +315,8 @@ export const coldStart: BenchCase = {
         '',
       ]);
       const authorizer = analysis.find((a) => a.fn.name === AUTHORIZER.name);
-      const authorizerCarries = authorizer?.carried.filter((c) => c.pkg === 'ioredis' || c.pkg === '@aws-sdk/client-dynamodb').map((c) => c.label) ?? [];
+      const authorizerCarries =
+        authorizer?.carried.filter((c) => c.pkg === 'ioredis' || c.pkg === '@aws-sdk/client-dynamodb').map((c) => c.label) ?? [];
       const getProduct = analysis.find((a) => a.fn.name === 'GetProduct');
       const getDelta = med('GetProduct', 'self') - emptySelf;
       const getDeltaDeployed = med('GetProduct', 'deployed') - emptyDeployed;
@@ -307,7 +331,9 @@ export const coldStart: BenchCase = {
         },
         {
           floor: 'the authorizer carries no Redis or DynamoDB client',
-          measured: authorizerCarries.length ? `carries ${authorizerCarries.join(', ')}` : `neither (${fmtBytes(authorizer?.s.bytes ?? 0)}: ${authorizer?.top.join(', ')})`,
+          measured: authorizerCarries.length
+            ? `carries ${authorizerCarries.join(', ')}`
+            : `neither (${fmtBytes(authorizer?.s.bytes ?? 0)}: ${authorizer?.top.join(', ')})`,
           met: authorizerCarries.length === 0,
         },
         {
@@ -319,7 +345,17 @@ export const coldStart: BenchCase = {
       const tables: Table[] = [
         {
           title: `Cold start: minified bundle size and module init (median of ${runs} fresh processes; ${ctx.quick ? `quick mode times ${KEY_FUNCTIONS.join(', ')} only` : `as deployed, only ${DEPLOYED_TIMED.join(', ')} are timed`})`,
-          columns: ['function', 'size, self-contained', 'init', 'over empty', 'size, as deployed', 'init', 'over empty', 'clients loaded at init', 'only what it uses'],
+          columns: [
+            'function',
+            'size, self-contained',
+            'init',
+            'over empty',
+            'size, as deployed',
+            'init',
+            'over empty',
+            'clients loaded at init',
+            'only what it uses',
+          ],
           rows,
           notes: [
             '"as deployed" leaves @aws-sdk/* to the Lambda runtime: its size excludes the SDK, its init includes loading the SDK from node_modules. esbuild keeps the `require` of an external package even when nothing of it is used, so a client tree-shaken out of the self-contained bundle can still load at init as deployed.',
@@ -339,7 +375,13 @@ export const coldStart: BenchCase = {
               const before = i === 0 ? emptySelf : med((steps[i - 1] as (typeof steps)[number]).label, 'self');
               return [step.label, fmtBytes(step.bundle.bytes), fmtMs(value), `+${fmtMs(value - emptySelf)}`, `+${fmtMs(value - before)}`];
             }),
-            ['GetProduct (the rest: our code, lru-cache, smithy http handler...)', fmtBytes(getProduct?.s.bytes ?? 0), fmtMs(med('GetProduct', 'self')), `+${fmtMs(getDelta)}`, `+${fmtMs(med('GetProduct', 'self') - med((steps[steps.length - 1] as (typeof steps)[number]).label, 'self'))}`],
+            [
+              'GetProduct (the rest: our code, lru-cache, smithy http handler...)',
+              fmtBytes(getProduct?.s.bytes ?? 0),
+              fmtMs(med('GetProduct', 'self')),
+              `+${fmtMs(getDelta)}`,
+              `+${fmtMs(med('GetProduct', 'self') - med((steps[steps.length - 1] as (typeof steps)[number]).label, 'self'))}`,
+            ],
           ],
           notes: ['Each bundle imports the packages of its row and of every row above it (`import * as`), bundled like the functions.'],
         });
@@ -358,7 +400,12 @@ export const coldStart: BenchCase = {
         data: {
           runs,
           target: TARGET,
-          getProductStubbed: { stubbed: unusedByGetProduct, bytes: stubbed.self.bytes, deployedBytes: stubbed.deployed.bytes, samples: times.get(STUBBED) },
+          getProductStubbed: {
+            stubbed: unusedByGetProduct,
+            bytes: stubbed.self.bytes,
+            deployedBytes: stubbed.deployed.bytes,
+            samples: times.get(STUBBED),
+          },
           attribution: steps.map((s) => ({ label: s.label, bytes: s.bundle.bytes, samples: times.get(s.label)?.self })),
           functions: analysis.map((a) => ({
             name: a.fn.name,

@@ -63,7 +63,9 @@ async function main(): Promise<void> {
     return { posts, distinct: received.size, duplicates };
   });
   signalReady({
-    endpoints: Object.fromEntries(servers.map((s, i) => [String(latencies[i]), `http://127.0.0.1:${(s.address() as AddressInfo).port}/${STAGE}`])),
+    endpoints: Object.fromEntries(
+      servers.map((s, i) => [String(latencies[i]), `http://127.0.0.1:${(s.address() as AddressInfo).port}/${STAGE}`]),
+    ),
   });
   process.on('SIGTERM', () => process.exit(0));
 }

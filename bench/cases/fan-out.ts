@@ -77,7 +77,16 @@ class RecordingNotifier implements ConnectionNotifier {
 
 function stockRecord(productId: string, version: number): DynamoDBRecord {
   const keys = { pk: shopKeys.tenant(TENANT), sk: shopKeys.stock(productId) };
-  const image = (v: number, stock: number) => ({ ...keys, entity: 'stock', tenantId: TENANT, productId, stock, lowStockThreshold: 5, version: v, lastUpdated: new Date().toISOString() });
+  const image = (v: number, stock: number) => ({
+    ...keys,
+    entity: 'stock',
+    tenantId: TENANT,
+    productId,
+    stock,
+    lowStockThreshold: 5,
+    version: v,
+    lastUpdated: new Date().toISOString(),
+  });
   return {
     eventName: 'MODIFY',
     dynamodb: {
@@ -144,7 +153,17 @@ export const fanOut: BenchCase = {
           const times = summarize(recorder.times);
           const endpointStats = await endpointChild.request<RunResult['endpoint']>({ op: 'stats' });
           const last = outcome.projectedFrom ? (times.max * size) / outcome.projectedFrom : times.max;
-          return { lastMs: last, medianMs: times.median, p99Ms: times.p99, delivered: recorder.times.length, errors: recorder.errors + Math.max(0, outcome.expected - recorder.times.length - recorder.errors), sdkWarnings, errorKinds: recorder.errorKinds, endpoint: endpointStats, ...(outcome.projectedFrom ? { projectedFrom: outcome.projectedFrom } : {}) };
+          return {
+            lastMs: last,
+            medianMs: times.median,
+            p99Ms: times.p99,
+            delivered: recorder.times.length,
+            errors: recorder.errors + Math.max(0, outcome.expected - recorder.times.length - recorder.errors),
+            sdkWarnings,
+            errorKinds: recorder.errorKinds,
+            endpoint: endpointStats,
+            ...(outcome.projectedFrom ? { projectedFrom: outcome.projectedFrom } : {}),
+          };
         };
         const allIds = async (channel: string): Promise<string[]> => {
           const ids: string[] = [];
@@ -167,13 +186,20 @@ export const fanOut: BenchCase = {
             return { expected: size };
           };
           // Warm-up: connections to the endpoint, JIT, and the message the baselines post.
-          const capture = new FanOut({ connections, repo, notifier: { post: async (_id, m) => ((message = m), 'sent'), disconnect: async () => undefined }, concurrency: CONCURRENCY });
+          const capture = new FanOut({
+            connections,
+            repo,
+            notifier: { post: async (_id, m) => ((message = m), 'sent'), disconnect: async () => undefined },
+            concurrency: CONCURRENCY,
+          });
           await capture.handle([stockRecord(productId, ++version)]);
           await measure(notifier, size, runOurs(ours));
           const record = (variant: VariantName, r: RunResult) => {
             const k = key(latency, size, variant);
             results.set(k, [...(results.get(k) ?? []), r]);
-            ctx.log(`${latency} ms, ${sizeLabel(size)}, ${variant}: last delivery ${fmtMs(r.lastMs)}${r.projectedFrom ? ` (projected from ${r.projectedFrom})` : ''}, ${r.errors} errors`);
+            ctx.log(
+              `${latency} ms, ${sizeLabel(size)}, ${variant}: last delivery ${fmtMs(r.lastMs)}${r.projectedFrom ? ` (projected from ${r.projectedFrom})` : ''}, ${r.errors} errors`,
+            );
           };
           const sequentialCount = latency > 0 && !fullSequential && size > sizes[0]! ? (sizes[0] as number) : size;
           const plan: { variant: VariantName; runs: number; go: () => Promise<RunResult> }[] = [
@@ -236,7 +262,11 @@ export const fanOut: BenchCase = {
               ctx.log(`concurrency ${concurrency}: ${fmtMs(r.lastMs)}`);
             }
             const base = results.get(key(latency, size, 'ours: FanOut')) ?? [];
-            sweep.push({ concurrency: CONCURRENCY, lastMs: median(base.map((r) => r.lastMs)), errors: base.reduce((s, r) => s + r.errors, 0) });
+            sweep.push({
+              concurrency: CONCURRENCY,
+              lastMs: median(base.map((r) => r.lastMs)),
+              errors: base.reduce((s, r) => s + r.errors, 0),
+            });
           }
         }
       }
@@ -252,13 +282,30 @@ export const fanOut: BenchCase = {
           const kinds: Record<string, number> = {};
           for (const r of get(latency, size, v)) for (const [k, n] of Object.entries(r.errorKinds)) kinds[k] = (kinds[k] ?? 0) + n;
           const list = Object.entries(kinds).sort((a, b) => b[1] - a[1]);
-          return list.length ? [`${v} at ${sizeLabel(size)}: ${list.slice(0, 3).map(([k, n]) => `${fmtInt(n)} × \`${k}\``).join('; ')}.`] : [];
+          return list.length
+            ? [
+                `${v} at ${sizeLabel(size)}: ${list
+                  .slice(0, 3)
+                  .map(([k, n]) => `${fmtInt(n)} × \`${k}\``)
+                  .join('; ')}.`,
+              ]
+            : [];
         }),
       );
     const lastOf = (rs: RunResult[]) => median(rs.map((r) => r.lastMs));
     const tables: Table[] = LATENCIES.map((latency) => ({
       title: `Fan-out, ${latency} ms per management API call: time to last delivery`,
-      columns: ['subscribers', 'variant', 'runs', 'time to last delivery (median)', 'per-subscriber delivery median', 'p99', 'vs ours', 'failed posts (all runs)', 'endpoint: posts / distinct ids'],
+      columns: [
+        'subscribers',
+        'variant',
+        'runs',
+        'time to last delivery (median)',
+        'per-subscriber delivery median',
+        'p99',
+        'vs ours',
+        'failed posts (all runs)',
+        'endpoint: posts / distinct ids',
+      ],
       rows: sizes.flatMap((size) =>
         (['ours: FanOut', 'sequential loop', 'unbounded Promise.all', 'SDK floor'] as VariantName[])
           .filter((v) => get(latency, size, v).length > 0)
@@ -298,8 +345,12 @@ export const fanOut: BenchCase = {
       tables.push({
         title: `FanOut concurrency at ${sizeLabel(sizes[sizes.length - 1] as number)} subscribers, 20 ms per call (--fan-out-sweep; one run each, ${CONCURRENCY} is the median above)`,
         columns: ['concurrency', 'time to last delivery', 'errors'],
-        rows: [...sweep].sort((a, b) => a.concurrency - b.concurrency).map((s) => [String(s.concurrency), fmtMs(s.lastMs), String(s.errors)]),
-        notes: ["The notifier's SDK client keeps the NodeHttpHandler default of 50 sockets per host, so more than 50 posts in flight only queue in the agent."],
+        rows: [...sweep]
+          .sort((a, b) => a.concurrency - b.concurrency)
+          .map((s) => [String(s.concurrency), fmtMs(s.lastMs), String(s.errors)]),
+        notes: [
+          "The notifier's SDK client keeps the NodeHttpHandler default of 50 sockets per host, so more than 50 posts in flight only queue in the agent.",
+        ],
       });
     }
     const big = sizes[sizes.length - 1] as number;
@@ -320,11 +371,17 @@ export const fanOut: BenchCase = {
         measured: `${fmtMs(ours20)} vs ${fmtMs(seq20)}${fullSequential ? '' : ' (projected)'}: ${fmtRatio(seq20 / ours20)}; ${errors20} errors`,
         met: seq20 / ours20 >= 30 && errors20 === 0,
       },
-      { floor: 'at 0 ms: within 1.5x of the SDK floor', measured: `${fmtMs(ours0)} vs ${fmtMs(floor0)} at ${sizeLabel(big)}: ${fmtRatio(ours0 / floor0)}`, met: ours0 / floor0 <= 1.5 },
+      {
+        floor: 'at 0 ms: within 1.5x of the SDK floor',
+        measured: `${fmtMs(ours0)} vs ${fmtMs(floor0)} at ${sizeLabel(big)}: ${fmtRatio(ours0 / floor0)}`,
+        met: ours0 / floor0 <= 1.5,
+      },
       { floor: "report the unbounded one's errors", measured: unboundedErrors.join('; '), met: true },
     ];
     return {
-      headline: [`${sizeLabel(big)} subscribers at 20 ms per call: ours ${fmtMs(ours20)}, sequential ${fmtMs(seq20)}${fullSequential ? '' : ' (projected)'} (${fmtRatio(seq20 / ours20)}); at 0 ms ours ${fmtMs(ours0)} vs SDK floor ${fmtMs(floor0)}.`],
+      headline: [
+        `${sizeLabel(big)} subscribers at 20 ms per call: ours ${fmtMs(ours20)}, sequential ${fmtMs(seq20)}${fullSequential ? '' : ' (projected)'} (${fmtRatio(seq20 / ours20)}); at 0 ms ours ${fmtMs(ours0)} vs SDK floor ${fmtMs(floor0)}.`,
+      ],
       tables,
       floors,
       data: { sizes, concurrency: CONCURRENCY, latencies: LATENCIES, fullSequential, results: Object.fromEntries(results), sweep },
@@ -333,7 +390,12 @@ export const fanOut: BenchCase = {
 };
 
 /** Subscription items as ConnectionStore.subscribe writes them, BatchWrite 25 at a time, 8 batches in flight. */
-async function writeSubscribers(db: ReturnType<typeof createDocumentClient>, table: string, productId: string, count: number): Promise<void> {
+async function writeSubscribers(
+  db: ReturnType<typeof createDocumentClient>,
+  table: string,
+  productId: string,
+  count: number,
+): Promise<void> {
   const channel = channelNames.product(productId);
   const expiresAt = Math.floor(Date.now() / 1000) + CONNECTION_LIFETIME_SECONDS;
   const batches: Record<string, unknown>[][] = [];

@@ -46,7 +46,10 @@ async function cannon(target: Target, seconds: number): Promise<Run> {
   const cpu = () => target.child.request<{ cpuMicros: number }>({ op: 'cpu' }).then((r) => r.cpuMicros);
   const before = await cpu();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    autocannon({ url: `${target.child.info.url}${PATH}`, headers: target.headers, connections: CONNECTIONS, duration: seconds }, (error, r) => (error ? reject(error) : resolve(r)));
+    autocannon(
+      { url: `${target.child.info.url}${PATH}`, headers: target.headers, connections: CONNECTIONS, duration: seconds },
+      (error, r) => (error ? reject(error) : resolve(r)),
+    );
   });
   const after = await cpu();
   return {
@@ -92,13 +95,22 @@ export const httpHitPath: BenchCase = {
       first.headers.forEach((value, name) => {
         if (!['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length'].includes(name)) headers[name] = value;
       });
-      const minimal = await startChild<{ url: string }>('cases/http-server.ts', ['minimal', JSON.stringify({ status: 200, headers, body })]);
+      const minimal = await startChild<{ url: string }>('cases/http-server.ts', [
+        'minimal',
+        JSON.stringify({ status: 200, headers, body }),
+      ]);
       children.push(minimal);
       const targets: Target[] = [
         { name: 'ours: local stack, cache warm', child: stack, headers: auth(stack.info.token), runs: [] },
         { name: 'same stack, cache off (origin only)', child: origin, headers: auth(origin.info.token), runs: [] },
         { name: 'minimal Node http server, same bytes', child: minimal, headers: auth(stack.info.token), runs: [] },
-        { name: 'diagnostic: stack without Redis (L1 only, no rate-limit call)', child: l1only, headers: auth(l1only.info.token), diagnostic: true, runs: [] },
+        {
+          name: 'diagnostic: stack without Redis (L1 only, no rate-limit call)',
+          child: l1only,
+          headers: auth(l1only.info.token),
+          diagnostic: true,
+          runs: [],
+        },
       ];
       for (const t of targets) {
         ctx.log(`warm-up: ${t.name}`);
@@ -109,7 +121,9 @@ export const httpHitPath: BenchCase = {
           const t = targets[(round + k) % targets.length] as Target;
           const run = await cannon(t, seconds);
           t.runs.push(run);
-          ctx.log(`round ${round + 1}, ${t.name}: ${fmtInt(run.rps)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, ${fmtInt(run.cpuPerRequestMicros)} µs CPU/request`);
+          ctx.log(
+            `round ${round + 1}, ${t.name}: ${fmtInt(run.rps)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, ${fmtInt(run.cpuPerRequestMicros)} µs CPU/request`,
+          );
         }
       }
       const n = ctx.quick ? 2000 : 20000;
@@ -126,7 +140,12 @@ export const httpHitPath: BenchCase = {
         errors: t.runs.reduce((s, r) => s + r.errors, 0),
       });
       const stats = targets.map(agg);
-      const [ours, off, floor, l1] = stats as [ReturnType<typeof agg>, ReturnType<typeof agg>, ReturnType<typeof agg>, ReturnType<typeof agg>];
+      const [ours, off, floor, l1] = stats as [
+        ReturnType<typeof agg>,
+        ReturnType<typeof agg>,
+        ReturnType<typeof agg>,
+        ReturnType<typeof agg>,
+      ];
       const share = ours.rps / floor.rps;
       return {
         headline: [
@@ -135,10 +154,28 @@ export const httpHitPath: BenchCase = {
         tables: [
           {
             title: `HTTP hit path: ${rounds} rounds of ${seconds} s per server, interleaved, ${CONNECTIONS} connections (${Buffer.byteLength(body)}-byte body)`,
-            columns: ['server', 'req/s (median of rounds)', 'latency p50', 'latency p99', 'ours vs this (req/s)', 'server CPU per request', 'non-2xx', 'errors'],
+            columns: [
+              'server',
+              'req/s (median of rounds)',
+              'latency p50',
+              'latency p99',
+              'ours vs this (req/s)',
+              'server CPU per request',
+              'non-2xx',
+              'errors',
+            ],
             rows: targets.map((t, i) => {
               const a = stats[i] as ReturnType<typeof agg>;
-              return [t.name, fmtInt(a.rps), `${a.p50} ms`, `${a.p99} ms`, i === 0 ? '-' : oursVs(ours.rps, a.rps, true), `${fmtInt(a.cpu)} µs`, fmtInt(a.non2xx), fmtInt(a.errors)];
+              return [
+                t.name,
+                fmtInt(a.rps),
+                `${a.p50} ms`,
+                `${a.p99} ms`,
+                i === 0 ? '-' : oursVs(ours.rps, a.rps, true),
+                `${fmtInt(a.cpu)} µs`,
+                fmtInt(a.non2xx),
+                fmtInt(a.errors),
+              ];
             }),
             notes: [
               "Latency percentiles are autocannon's per run (1 ms resolution), the median over the rounds. autocannon runs in the parent process, each server in its own; DynamoDB Local (Java) and redis-server are further processes on the same cores.",
@@ -147,12 +184,26 @@ export const httpHitPath: BenchCase = {
           },
           {
             title: `Diagnostic: the GetProduct handler invoked in-process, no HTTP front (${fmtInt(n)} sequential calls, cache warm)`,
-            columns: ['handler', 'latency median', 'p99', 'CPU per call', 'share of the stack\'s CPU per request'],
+            columns: ['handler', 'latency median', 'p99', 'CPU per call', "share of the stack's CPU per request"],
             rows: [
-              ['with Redis (L1 hit + rate-limit call in Redis)', fmtMs(handlerOurs.medianMs), fmtMs(handlerOurs.p99Ms), `${fmtInt(handlerOurs.cpuPerCallMicros)} µs`, `${((handlerOurs.cpuPerCallMicros / ours.cpu) * 100).toFixed(0)}% of ${fmtInt(ours.cpu)} µs`],
-              ['without Redis (L1 hit only)', fmtMs(handlerL1.medianMs), fmtMs(handlerL1.p99Ms), `${fmtInt(handlerL1.cpuPerCallMicros)} µs`, `${((handlerL1.cpuPerCallMicros / l1.cpu) * 100).toFixed(0)}% of ${fmtInt(l1.cpu)} µs`],
+              [
+                'with Redis (L1 hit + rate-limit call in Redis)',
+                fmtMs(handlerOurs.medianMs),
+                fmtMs(handlerOurs.p99Ms),
+                `${fmtInt(handlerOurs.cpuPerCallMicros)} µs`,
+                `${((handlerOurs.cpuPerCallMicros / ours.cpu) * 100).toFixed(0)}% of ${fmtInt(ours.cpu)} µs`,
+              ],
+              [
+                'without Redis (L1 hit only)',
+                fmtMs(handlerL1.medianMs),
+                fmtMs(handlerL1.p99Ms),
+                `${fmtInt(handlerL1.cpuPerCallMicros)} µs`,
+                `${((handlerL1.cpuPerCallMicros / l1.cpu) * 100).toFixed(0)}% of ${fmtInt(l1.cpu)} µs`,
+              ],
             ],
-            notes: ['The rest of the stack\'s CPU per request is the local front (API Gateway emulation: event building, ids, authorizer cache, response writing) and Node\'s HTTP server.'],
+            notes: [
+              "The rest of the stack's CPU per request is the local front (API Gateway emulation: event building, ids, authorizer cache, response writing) and Node's HTTP server.",
+            ],
           },
         ],
         floors: [

@@ -48,7 +48,8 @@ export const invalidation: BenchCase = {
     const patterns = designDocPatterns(TENANT);
     const refill = async () => {
       const pipeline = admin.pipeline();
-      for (const pattern of patterns) for (let i = 0; i < MATCHING_PER_PATTERN; i++) pipeline.set(pattern.replace('*', `page:${i}`), '{"data":[]}', 'EX', 300);
+      for (const pattern of patterns)
+        for (let i = 0; i < MATCHING_PER_PATTERN; i++) pipeline.set(pattern.replace('*', `page:${i}`), '{"data":[]}', 'EX', 300);
       await pipeline.exec();
     };
     const variants: { name: VariantName; op: () => Promise<unknown>; before?: () => Promise<void> }[] = [
@@ -128,7 +129,16 @@ export const invalidation: BenchCase = {
     );
     const table: Table = {
       title: `Invalidation with ${sizes.map(sizeLabel).join(', ')} keys present`,
-      columns: ['keys present', 'variant', 'runs', 'median', 'p99', 'ratio to ours', `growth vs ${sizeLabel(first)}`, 'a concurrent GET waited (median of 3)'],
+      columns: [
+        'keys present',
+        'variant',
+        'runs',
+        'median',
+        'p99',
+        'ratio to ours',
+        `growth vs ${sizeLabel(first)}`,
+        'a concurrent GET waited (median of 3)',
+      ],
       rows,
       notes: [
         `Baseline repetitions are bounded (${ctx.quick ? '2' : '6'} rounds at 1M); ours runs ${ctx.quick ? 20 : 50} times per round.`,
@@ -156,7 +166,9 @@ export const invalidation: BenchCase = {
         results: Object.fromEntries(
           sizes.map((size) => [
             size,
-            Object.fromEntries(variants.map((v) => [v.name, { ...stat(size, v.name), readerWaitMs: bySize.get(size)?.get(v.name)?.readerWaitMs }])),
+            Object.fromEntries(
+              variants.map((v) => [v.name, { ...stat(size, v.name), readerWaitMs: bySize.get(size)?.get(v.name)?.readerWaitMs }]),
+            ),
           ]),
         ),
         ourGrowth,

@@ -34,14 +34,26 @@ async function main(): Promise<void> {
   // A long command timeout: this measures memory, and a loaded machine must not turn reads into origin-only fallbacks.
   const redis = createRedisClient({ url: url as string, commandTimeoutMs: 5000 });
   await ready(redis);
-  const cache = new TwoTierCache({ settings: { ...deployedCacheSettings(), l1MaxEntries: cap, l1TtlMs: 60_000 }, l2: new RedisL2Store(redis) });
+  const cache = new TwoTierCache({
+    settings: { ...deployedCacheSettings(), l1MaxEntries: cap, l1TtlMs: 60_000 },
+    l2: new RedisL2Store(redis),
+  });
   const internals = cache as unknown as { l1?: { size: number }; generations: { size: number } };
   const started = performance.now();
   const samples: Sample[] = [];
   const sample = (keysRead: number) => {
     gc();
     const m = process.memoryUsage();
-    samples.push({ keysRead, rssBytes: m.rss, heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, externalBytes: m.external, l1Entries: internals.l1?.size ?? 0, generationEntries: internals.generations.size, seconds: (performance.now() - started) / 1000 });
+    samples.push({
+      keysRead,
+      rssBytes: m.rss,
+      heapUsedBytes: m.heapUsed,
+      heapTotalBytes: m.heapTotal,
+      externalBytes: m.external,
+      l1Entries: internals.l1?.size ?? 0,
+      generationEntries: internals.generations.size,
+      seconds: (performance.now() - started) / 1000,
+    });
   };
   sample(0);
   const checkpoints = new Set(Array.from({ length: 10 }, (_, i) => Math.round((keys * (i + 1)) / 10)));

@@ -56,10 +56,14 @@ export const memory: BenchCase = {
       try {
         await fillL2(redis, n);
         ctx.log(`${sizeLabel(n)} keys, L1 cap ${fmtInt(cap)}`);
-        const child = await startChild<ChildReport>('cases/memory-child.ts', [redis.url, String(n), String(cap), String(IN_FLIGHT), String(Math.floor(cap / 2))], {
-          nodeArgs: ['--expose-gc'],
-          timeoutMs: 900_000,
-        });
+        const child = await startChild<ChildReport>(
+          'cases/memory-child.ts',
+          [redis.url, String(n), String(cap), String(IN_FLIGHT), String(Math.floor(cap / 2))],
+          {
+            nodeArgs: ['--expose-gc'],
+            timeoutMs: 900_000,
+          },
+        );
         reports.push(child.info);
         await child.stop();
       } finally {
@@ -70,9 +74,25 @@ export const memory: BenchCase = {
       r.samples
         .filter((s, i, all) => {
           const firstFull = all.findIndex((x) => x.l1Entries >= r.cap && x.generationEntries >= r.generationsCap);
-          return i === 0 || s.keysRead === Math.floor(r.cap / 2) || i === firstFull || s.keysRead === Math.round(r.keys / 2) || i === all.length - 1;
+          return (
+            i === 0 ||
+            s.keysRead === Math.floor(r.cap / 2) ||
+            i === firstFull ||
+            s.keysRead === Math.round(r.keys / 2) ||
+            i === all.length - 1
+          );
         })
-        .map((s) => [fmtInt(r.cap), fmtInt(s.keysRead), fmtMiB(s.rssBytes), fmtMiB(s.heapUsedBytes), fmtMiB(s.heapTotalBytes), fmtMiB(s.externalBytes), fmtInt(s.l1Entries), fmtInt(s.generationEntries), `${s.seconds.toFixed(1)} s`]),
+        .map((s) => [
+          fmtInt(r.cap),
+          fmtInt(s.keysRead),
+          fmtMiB(s.rssBytes),
+          fmtMiB(s.heapUsedBytes),
+          fmtMiB(s.heapTotalBytes),
+          fmtMiB(s.externalBytes),
+          fmtInt(s.l1Entries),
+          fmtInt(s.generationEntries),
+          `${s.seconds.toFixed(1)} s`,
+        ]),
     );
     const floors: FloorCheck[] = [];
     const summary = reports.map((r) => {
@@ -91,7 +111,8 @@ export const memory: BenchCase = {
     // half full (each key read so far added one L1 entry and one generation counter).
     const largest = summary[summary.length - 1];
     const filling = largest?.r.samples.find((s) => s.keysRead === Math.floor(largest.r.cap / 2));
-    const perKeyBytes = largest && filling ? (filling.heapUsedBytes - (largest.r.samples[0] as Sample).heapUsedBytes) / Math.max(1, filling.keysRead) : NaN;
+    const perKeyBytes =
+      largest && filling ? (filling.heapUsedBytes - (largest.r.samples[0] as Sample).heapUsedBytes) / Math.max(1, filling.keysRead) : NaN;
     for (const s of summary) {
       // Bounded: no map above its cap, and after both are full the heap grows by less than a tenth
       // of what keeping every further entry would cost (or 16 MiB, whichever is larger: GC noise).
@@ -122,7 +143,10 @@ export const memory: BenchCase = {
       ],
     };
     return {
-      headline: summary.map((s) => `L1 cap ${fmtInt(s.r.cap)}: RSS ${fmtMiB(s.end.rssBytes)} after ${sizeLabel(s.r.keys)} distinct keys (heap ${fmtMiB(s.end.heapUsedBytes)}).`),
+      headline: summary.map(
+        (s) =>
+          `L1 cap ${fmtInt(s.r.cap)}: RSS ${fmtMiB(s.end.rssBytes)} after ${sizeLabel(s.r.keys)} distinct keys (heap ${fmtMiB(s.end.heapUsedBytes)}).`,
+      ),
       tables: [table],
       floors,
       data: { runs, inFlight: IN_FLIGHT, perKeyBytes, reports },
@@ -149,7 +173,16 @@ async function fillL2(server: Parameters<typeof plainRedis>[0], keys: number): P
       return 1`;
     const productGeneration = generationKeys.product(TENANT, 'ID0');
     for (let from = 0; from < keys; from += 100_000) {
-      await admin.eval(lua, 0, tenantGeneration, productGeneration, sample.key, template, String(from), String(Math.min(keys, from + 100_000)));
+      await admin.eval(
+        lua,
+        0,
+        tenantGeneration,
+        productGeneration,
+        sample.key,
+        template,
+        String(from),
+        String(Math.min(keys, from + 100_000)),
+      );
     }
   } finally {
     admin.disconnect();

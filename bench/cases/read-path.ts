@@ -49,7 +49,10 @@ export const readPath: BenchCase = {
       const stored = await admin.getBuffer(entry.key);
       if (!stored) throw new Error('the cache stored nothing in Redis');
       await admin.set('bench:raw:product', stored);
-      const getItem = new GetItemCommand({ TableName: tables.shop, Key: { pk: { S: shopKeys.tenant(TENANT) }, sk: { S: shopKeys.product(PRODUCT) } } });
+      const getItem = new GetItemCommand({
+        TableName: tables.shop,
+        Key: { pk: { S: shopKeys.tenant(TENANT) }, sk: { S: shopKeys.product(PRODUCT) } },
+      });
 
       const q = ctx.quick;
       const fast = { perRound: q ? 200 : 1000, warmup: q ? 500 : 5000 };
@@ -60,7 +63,11 @@ export const readPath: BenchCase = {
         { name: 'ours: L2 hit', op: read(l2Cache), accept: source('l2'), ...mid },
         { name: 'ours: miss', op: read(l2Cache), before: async () => void (await admin.del(entry.key)), accept: source('origin'), ...slow },
         { name: 'raw ioredis GET + JSON.parse', op: async () => JSON.parse((await raw.get('bench:raw:product')) as string), ...mid },
-        { name: 'same GET + JSON.parse on our Redis client', op: async () => JSON.parse((await ourRedis.get('bench:raw:product')) as string), ...mid },
+        {
+          name: 'same GET + JSON.parse on our Redis client',
+          op: async () => JSON.parse((await ourRedis.get('bench:raw:product')) as string),
+          ...mid,
+        },
         {
           // What an L2 hit must fetch with this key layout: the entry and its generation counters, one MGET.
           name: 'raw MGET of the entry + its 2 counters + JSON.parse',
@@ -126,7 +133,11 @@ export const readPath: BenchCase = {
           },
         ],
         floors: [
-          { floor: 'L2-hit median at most 1.5x the raw GET', measured: `${fmtMs(l2.median)} vs ${fmtMs(rawGet.median)}: ${fmtRatio(l2Ratio)}`, met: l2Ratio <= 1.5 },
+          {
+            floor: 'L2-hit median at most 1.5x the raw GET',
+            measured: `${fmtMs(l2.median)} vs ${fmtMs(rawGet.median)}: ${fmtRatio(l2Ratio)}`,
+            met: l2Ratio <= 1.5,
+          },
           { floor: 'L1-hit median under 20 µs', measured: fmtMs(l1.median), met: l1.median * 1000 < 20 },
         ],
         data: {

@@ -49,7 +49,11 @@ export const stampede: BenchCase = {
     const observer = new CountingObserver();
     for (let i = 0; i < INSTANCES; i++) {
       const redis = createRedisClient({ url: server.url });
-      ours.push({ redis, cache: new TwoTierCache({ settings, l2: new RedisL2Store(redis), observer }), repo: repository(ctx.dynamo.endpoint, tables.shop) });
+      ours.push({
+        redis,
+        cache: new TwoTierCache({ settings, l2: new RedisL2Store(redis), observer }),
+        repo: repository(ctx.dynamo.endpoint, tables.shop),
+      });
       const raw = plainRedis(server);
       plain.push({ redis: raw, cache: new DesignDocCacheService(raw), repo: repository(ctx.dynamo.endpoint, tables.shop) });
     }
@@ -102,7 +106,10 @@ export const stampede: BenchCase = {
         }
       }
     } finally {
-      await Promise.all([...ours.map((o) => o.redis.quit().catch(() => o.redis.disconnect())), ...plain.map((p) => p.redis.quit().catch(() => p.redis.disconnect()))]);
+      await Promise.all([
+        ...ours.map((o) => o.redis.quit().catch(() => o.redis.disconnect())),
+        ...plain.map((p) => p.redis.quit().catch(() => p.redis.disconnect())),
+      ]);
       await server.stop();
     }
 
@@ -124,17 +131,47 @@ export const stampede: BenchCase = {
       tables: [
         {
           title: `Stampede: ${REQUESTS} concurrent misses on one key, ${INSTANCES} instances, ${rounds} rounds each`,
-          columns: ['variant', 'origin reads per round (min–max)', 'median per round', 'request latency median', 'request latency p99', 'last answer (median of rounds)', 'wrong answers'],
+          columns: [
+            'variant',
+            'origin reads per round (min–max)',
+            'median per round',
+            'request latency median',
+            'request latency p99',
+            'last answer (median of rounds)',
+            'wrong answers',
+          ],
           rows: [
-            ['ours (TwoTierCache)', `${Math.min(...o.reads)}–${Math.max(...o.reads)}`, fmtInt(summarize(o.reads).median), fmtMs(o.lat.median), fmtMs(o.lat.p99), fmtMs(o.last.median), String(o.wrong)],
-            ['plain cache-aside (design document)', `${Math.min(...p.reads)}–${Math.max(...p.reads)}`, fmtInt(summarize(p.reads).median), fmtMs(p.lat.median), fmtMs(p.lat.p99), fmtMs(p.last.median), String(p.wrong)],
+            [
+              'ours (TwoTierCache)',
+              `${Math.min(...o.reads)}–${Math.max(...o.reads)}`,
+              fmtInt(summarize(o.reads).median),
+              fmtMs(o.lat.median),
+              fmtMs(o.lat.p99),
+              fmtMs(o.last.median),
+              String(o.wrong),
+            ],
+            [
+              'plain cache-aside (design document)',
+              `${Math.min(...p.reads)}–${Math.max(...p.reads)}`,
+              fmtInt(summarize(p.reads).median),
+              fmtMs(p.lat.median),
+              fmtMs(p.lat.p99),
+              fmtMs(p.last.median),
+              String(p.wrong),
+            ],
           ],
           notes: [
             `Ours across all rounds: ${observer.get('CacheMiss')} L2 misses seen, ${observer.get('LeaseWait')} lease waits, ${observer.get('LeaseWaitFallback')} lease-wait fallbacks to the origin (instance-level dedup folds each instance's ${REQUESTS / INSTANCES} requests into one).`,
           ],
         },
       ],
-      floors: [{ floor: 'exactly 1 origin read for ours', measured: `ours ${fmtReads(o.reads)}; plain cache-aside ${fmtReads(p.reads)}`, met: exact }],
+      floors: [
+        {
+          floor: 'exactly 1 origin read for ours',
+          measured: `ours ${fmtReads(o.reads)}; plain cache-aside ${fmtReads(p.reads)}`,
+          met: exact,
+        },
+      ],
       data: {
         instances: INSTANCES,
         requests: REQUESTS,

@@ -19,7 +19,11 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-export function startChild<T>(entry: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[]; timeoutMs?: number } = {}): Promise<BenchChild<T>> {
+export function startChild<T>(
+  entry: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[]; timeoutMs?: number } = {},
+): Promise<BenchChild<T>> {
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', path.resolve(__dirname, '..', entry), ...args], {
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     env: { ...process.env, ...options.env },

@@ -87,7 +87,10 @@ export async function ready(client: {
   client.on('error', onError);
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Redis not ready within 15 s${last ? ` (last error: ${last.message})` : ''}`)), 15_000);
+      const timer = setTimeout(
+        () => reject(new Error(`Redis not ready within 15 s${last ? ` (last error: ${last.message})` : ''}`)),
+        15_000,
+      );
       client.once('ready', () => {
         clearTimeout(timer);
         resolve();

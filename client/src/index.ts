@@ -14,7 +14,15 @@
  * - Token refused on the handshake (401/403): see `TokenProvider` and README.md.
  */
 import { backoffDelay } from './backoff';
-import { channelOf, parseServerMessage, type Channel, type ChannelMessage, type ClientMessage, type ErrorMessage, type ServerMessage } from './messages';
+import {
+  channelOf,
+  parseServerMessage,
+  type Channel,
+  type ChannelMessage,
+  type ClientMessage,
+  type ErrorMessage,
+  type ServerMessage,
+} from './messages';
 import { ChannelVersions } from './versions';
 
 export * from './messages';
@@ -192,7 +200,8 @@ class Client implements ShopEdgeClient {
     const defined = Object.fromEntries(Object.entries(intervals).filter(([, value]) => value !== undefined));
     for (const [name, value] of Object.entries(defined)) {
       if (!(name in DEFAULTS)) throw new Error(`unknown option ${name}`);
-      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`option ${name} must be a positive number of milliseconds, not ${String(value)}`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+        throw new Error(`option ${name} must be a positive number of milliseconds, not ${String(value)}`);
     }
     this.settings = { ...DEFAULTS, ...defined, random: random ?? Math.random };
     this.open('connect');
@@ -231,7 +240,10 @@ class Client implements ShopEdgeClient {
 
   on(event: 'state', listener: (state: ConnectionState, info: StateInfo) => void): () => void;
   on(event: 'error', listener: (error: ErrorMessage) => void): () => void;
-  on(event: 'state' | 'error', listener: ((state: ConnectionState, info: StateInfo) => void) | ((error: ErrorMessage) => void)): () => void {
+  on(
+    event: 'state' | 'error',
+    listener: ((state: ConnectionState, info: StateInfo) => void) | ((error: ErrorMessage) => void),
+  ): () => void {
     const listeners = (event === 'state' ? this.stateListeners : this.errorListeners) as Set<typeof listener>;
     listeners.add(listener);
     return () => void listeners.delete(listener);
@@ -293,7 +305,9 @@ class Client implements ShopEdgeClient {
       if (status) connection.status = Number(status);
     });
     socket.addEventListener('close', (event: { code?: number; reason?: string }) => {
-      const cause = connection.status ? `handshake refused (${connection.status})` : `closed (${event?.code ?? 'no code'}${event?.reason ? `: ${event.reason}` : ''})`;
+      const cause = connection.status
+        ? `handshake refused (${connection.status})`
+        : `closed (${event?.code ?? 'no code'}${event?.reason ? `: ${event.reason}` : ''})`;
       this.lost(connection, cause);
     });
   }
@@ -309,7 +323,10 @@ class Client implements ShopEdgeClient {
     }
     connection.awaiting = this.channels.size;
     if (connection.awaiting === 0) this.promote(connection);
-    else this.setTimer(connection, 'handover', this.settings.handoverTimeoutMs, () => this.lost(connection, 'handover: subscriptions not answered in time'));
+    else
+      this.setTimer(connection, 'handover', this.settings.handoverTimeoutMs, () =>
+        this.lost(connection, 'handover: subscriptions not answered in time'),
+      );
   }
 
   /** The connection becomes the one in use; the one it replaces lingers, then closes. */
@@ -351,7 +368,8 @@ class Client implements ShopEdgeClient {
         this.promote(next); // the replacement is subscribing already: it takes over now
         return;
       }
-      if (next) next.purpose = 'connect'; // the replacement becomes the reconnect attempt
+      if (next)
+        next.purpose = 'connect'; // the replacement becomes the reconnect attempt
       else this.retryLater();
       this.setState(this.everConnected ? 'reconnecting' : 'connecting', { cause });
       return;

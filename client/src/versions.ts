@@ -101,7 +101,8 @@ export class ChannelVersions {
     // Updates the snapshot already contains are no longer part of the replay; newer ones stay.
     for (const [entity, entry] of this.latest) {
       const covered = inSnapshot.get(entity);
-      if (entity === 'dashboard' || (covered !== undefined && entry.version !== undefined && entry.version <= covered)) this.latest.delete(entity);
+      if (entity === 'dashboard' || (covered !== undefined && entry.version !== undefined && entry.version <= covered))
+        this.latest.delete(entity);
     }
     return true;
   }

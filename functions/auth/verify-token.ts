@@ -49,7 +49,9 @@ export function tokenVerifier(): (token: string) => Promise<Identity> {
     const { sub, tenantId, permissions } = payload as { sub?: unknown; tenantId?: unknown; permissions?: unknown };
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) throw new InvalidTokenError('sub missing');
     if (!isValidId(tenantId)) throw new InvalidTokenError('tenantId missing or malformed');
-    const granted = Array.isArray(permissions) ? permissions.filter((p): p is Permission => (PERMISSIONS as readonly unknown[]).includes(p)) : [];
+    const granted = Array.isArray(permissions)
+      ? permissions.filter((p): p is Permission => (PERMISSIONS as readonly unknown[]).includes(p))
+      : [];
     return { userId: sub, tenantId, permissions: granted };
   };
   return verifier;

@@ -33,5 +33,7 @@ export function decodeEnvelope<T>(bytes: Buffer): Envelope<T> {
 }
 
 export function strongEtag(value: unknown): string {
-  return `"${createHash('sha1').update(JSON.stringify(value) ?? 'null').digest('base64url')}"`;
+  return `"${createHash('sha1')
+    .update(JSON.stringify(value) ?? 'null')
+    .digest('base64url')}"`;
 }

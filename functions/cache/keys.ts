@@ -43,15 +43,9 @@ function entry(tag: string, name: string, generations: string[]): EntrySpec {
 
 export const entries = {
   product: (tenantId: string, productId: string): EntrySpec =>
-    entry(tenantTag(tenantId), `p:${assertId(productId)}`, [
-      generationKeys.tenant(tenantId),
-      generationKeys.product(tenantId, productId),
-    ]),
+    entry(tenantTag(tenantId), `p:${assertId(productId)}`, [generationKeys.tenant(tenantId), generationKeys.product(tenantId, productId)]),
   productList: (tenantId: string, query: Record<string, unknown>): EntrySpec =>
-    entry(tenantTag(tenantId), `list:${digest(query)}`, [
-      generationKeys.tenant(tenantId),
-      generationKeys.productLists(tenantId),
-    ]),
+    entry(tenantTag(tenantId), `list:${digest(query)}`, [generationKeys.tenant(tenantId), generationKeys.productLists(tenantId)]),
   marketplace: (query: Record<string, unknown>): EntrySpec =>
     entry(MARKETPLACE_TAG, `list:${digest(query)}`, [generationKeys.marketplace()]),
 } as const;

@@ -18,7 +18,10 @@ function productChanges(records: readonly DynamoDBRecord[]): Change[] {
 
 const touchesMarketplace = (change: Change) => change.before?.listed === true || change.after?.listed === true;
 
-export async function invalidateCacheFromStream(records: readonly DynamoDBRecord[], cache: ReadThroughCache): Promise<DynamoDBBatchResponse> {
+export async function invalidateCacheFromStream(
+  records: readonly DynamoDBRecord[],
+  cache: ReadThroughCache,
+): Promise<DynamoDBBatchResponse> {
   const changes = productChanges(records);
   const generations = new Set<string>();
   for (const change of changes) {

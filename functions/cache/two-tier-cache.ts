@@ -250,9 +250,7 @@ export class TwoTierCache implements ReadThroughCache {
       return { value: stale.v, etag: stale.v === null ? undefined : stale.e, source: 'stale' };
     };
     const token = randomUUID();
-    const leased = await this.breaker
-      .run(() => l2.acquireLease(entry.lease, token, this.options.settings.leaseMs))
-      .catch(() => false);
+    const leased = await this.breaker.run(() => l2.acquireLease(entry.lease, token, this.options.settings.leaseMs)).catch(() => false);
     if (!leased) return servedStale();
     const refresh = this.timedLoad(load).then(async (value) => {
       const envelope = await this.store(entry, ttl, value, generations, { key: entry.lease, token });
@@ -283,9 +281,7 @@ export class TwoTierCache implements ReadThroughCache {
     const hardTtlMs = envelope.s - envelope.c + this.options.settings.staleSeconds * 1000;
     try {
       const payload = encodeEnvelope(envelope, this.options.settings.compressAboveBytes);
-      const written = await this.breaker.run(() =>
-        l2.writeIfCurrent(entry.key, entry.generations, generations, payload, hardTtlMs, lease),
-      );
+      const written = await this.breaker.run(() => l2.writeIfCurrent(entry.key, entry.generations, generations, payload, hardTtlMs, lease));
       if (written) this.fillL1(entry, envelope);
     } catch {
       this.observer.count('L2Error');

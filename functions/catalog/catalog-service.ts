@@ -43,7 +43,9 @@ export class CatalogService {
   ) {}
 
   async getProduct(tenantId: string, productId: string): Promise<Tagged<Product>> {
-    const cached = await this.cache.getOrLoad(entries.product(tenantId, productId), 'medium', () => this.repo.getProduct(tenantId, productId));
+    const cached = await this.cache.getOrLoad(entries.product(tenantId, productId), 'medium', () =>
+      this.repo.getProduct(tenantId, productId),
+    );
     if (cached.value === null) throw new NotFoundError(`product ${productId} not found`);
     return { data: cached.value, etag: cached.etag ?? strongEtag(cached.value) };
   }
@@ -51,7 +53,13 @@ export class CatalogService {
   /** The cached product plus live stock (the design document's "cached product + real-time stock"). */
   async getProductWithStock(tenantId: string, productId: string): Promise<Tagged<ProductWithStock>> {
     const [{ data: product }, stock] = await Promise.all([this.getProduct(tenantId, productId), this.getStock(tenantId, productId)]);
-    const data = { ...product, stock: stock.stock, availability: stock.availability, stockVersion: stock.version, lastUpdated: stock.lastUpdated };
+    const data = {
+      ...product,
+      stock: stock.stock,
+      availability: stock.availability,
+      stockVersion: stock.version,
+      lastUpdated: stock.lastUpdated,
+    };
     return { data, etag: strongEtag(data) };
   }
 

@@ -4,11 +4,7 @@
  * partition key: another tenant's item simply is not there.
  */
 import { createHash } from 'node:crypto';
-import {
-  ConditionalCheckFailedException,
-  TransactionCanceledException,
-  type CancellationReason,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException, type CancellationReason } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   GetCommand,
@@ -50,7 +46,12 @@ export interface ShopRepository {
   listMarketplace(query: MarketplaceQuery): Promise<Page<Product>>;
   createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product>;
   /** precondition: the caller's If-Match, judged on the current product; the write is a compare-and-set on its version. */
-  updateProduct(tenantId: string, productId: string, patch: UpdateProductInput, precondition?: (current: Product) => boolean): Promise<{ before: Product; after: Product }>;
+  updateProduct(
+    tenantId: string,
+    productId: string,
+    patch: UpdateProductInput,
+    precondition?: (current: Product) => boolean,
+  ): Promise<{ before: Product; after: Product }>;
   deleteProduct(tenantId: string, productId: string): Promise<Product>;
   getStock(tenantId: string, productId: string): Promise<StockLevel | null>;
   adjustStock(tenantId: string, productId: string, delta: number): Promise<StockLevel>;
@@ -242,7 +243,11 @@ export class DynamoShopRepository implements ShopRepository {
   }
 
   /** Reads pages until `limit` items are found (bounded), so filters never return short pages silently. */
-  private async collect(input: QueryCommandInput, limit: number, position: (item: Record<string, unknown>) => string[]): Promise<Page<Product>> {
+  private async collect(
+    input: QueryCommandInput,
+    limit: number,
+    position: (item: Record<string, unknown>) => string[],
+  ): Promise<Page<Product>> {
     const found: Record<string, unknown>[] = [];
     let startKey = input.ExclusiveStartKey;
     for (let page = 0; page < PAGE_READ_LIMIT; page++) {
@@ -287,14 +292,32 @@ export class DynamoShopRepository implements ShopRepository {
             {
               Put: {
                 TableName: this.tableName,
-                Item: { pk, sk: shopKeys.product(input.id), entity: 'product', ...product, nameLower: product.name.toLowerCase(), createdAt: now, ...indexKeys(tenantId, product) },
+                Item: {
+                  pk,
+                  sk: shopKeys.product(input.id),
+                  entity: 'product',
+                  ...product,
+                  nameLower: product.name.toLowerCase(),
+                  createdAt: now,
+                  ...indexKeys(tenantId, product),
+                },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
             {
               Put: {
                 TableName: this.tableName,
-                Item: { pk, sk: shopKeys.stock(input.id), entity: 'stock', tenantId, productId: input.id, stock: 0, lowStockThreshold, version: 1, lastUpdated: now },
+                Item: {
+                  pk,
+                  sk: shopKeys.stock(input.id),
+                  entity: 'stock',
+                  tenantId,
+                  productId: input.id,
+                  stock: 0,
+                  lowStockThreshold,
+                  version: 1,
+                  lastUpdated: now,
+                },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
@@ -315,7 +338,18 @@ export class DynamoShopRepository implements ShopRepository {
     if (!before) throw new NotFoundError(`product ${productId} not found`);
     if (precondition && !precondition(before)) throw new PreconditionFailedError();
     const after: Product = { ...before, ...patch, version: before.version + 1, updatedAt: new Date().toISOString() };
-    const sets = ['#name = :name', 'nameLower = :nameLower', 'description = :description', 'price = :price', 'category = :category', 'listed = :listed', 'version = :next', 'updatedAt = :now', 'gsi1pk = :gsi1pk', 'gsi1sk = :gsi1sk'];
+    const sets = [
+      '#name = :name',
+      'nameLower = :nameLower',
+      'description = :description',
+      'price = :price',
+      'category = :category',
+      'listed = :listed',
+      'version = :next',
+      'updatedAt = :now',
+      'gsi1pk = :gsi1pk',
+      'gsi1sk = :gsi1sk',
+    ];
     const index = indexKeys(tenantId, after);
     const values: Record<string, unknown> = {
       ':name': after.name,
@@ -390,7 +424,8 @@ export class DynamoShopRepository implements ShopRepository {
         }),
       );
     } catch (error) {
-      if (cancellationReasons(error)?.some((r) => r.Code === 'ConditionalCheckFailed')) throw new NotFoundError(`product ${productId} not found`);
+      if (cancellationReasons(error)?.some((r) => r.Code === 'ConditionalCheckFailed'))
+        throw new NotFoundError(`product ${productId} not found`);
       throw error;
     }
     return before;
@@ -398,7 +433,11 @@ export class DynamoShopRepository implements ShopRepository {
 
   async getStock(tenantId: string, productId: string): Promise<StockLevel | null> {
     const out = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.stock(productId) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.stock(productId) },
+        ConsistentRead: true,
+      }),
     );
     if (!out.Item || out.Item.deletedAt) return null;
     return toStockLevel(out.Item);
@@ -429,7 +468,12 @@ export class DynamoShopRepository implements ShopRepository {
     }
   }
 
-  async createOrder(tenantId: string, userId: string, orderId: string, requested: readonly { productId: string; quantity: number }[]): Promise<Order> {
+  async createOrder(
+    tenantId: string,
+    userId: string,
+    orderId: string,
+    requested: readonly { productId: string; quantity: number }[],
+  ): Promise<Order> {
     // Merge repeated products into one line each.
     const quantities = new Map<string, number>();
     for (const line of requested) quantities.set(line.productId, (quantities.get(line.productId) ?? 0) + line.quantity);
@@ -440,7 +484,11 @@ export class DynamoShopRepository implements ShopRepository {
     if (missing.length > 0) throw new NotFoundError(`product ${missing[0]} not found`);
     const currencies = new Set([...products.values()].map((p) => p.currency));
     if (currencies.size > 1) throw new BadRequestError('all lines of an order must share one currency');
-    const lines: OrderLine[] = ids.map((id) => ({ productId: id, quantity: quantities.get(id) as number, unitPrice: (products.get(id) as Product).price }));
+    const lines: OrderLine[] = ids.map((id) => ({
+      productId: id,
+      quantity: quantities.get(id) as number,
+      unitPrice: (products.get(id) as Product).price,
+    }));
     const total = lines.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
     const now = new Date().toISOString();
     const order: Order = {
@@ -503,7 +551,8 @@ export class DynamoShopRepository implements ShopRepository {
       } catch (error) {
         const reasons = cancellationReasons(error);
         // Another order holds the same stock items right now: try again shortly, a few times.
-        const conflictOnly = reasons?.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+        const conflictOnly =
+          reasons?.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
         if (conflictOnly && attempt < ORDER_CONFLICT_ATTEMPTS) {
           await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
           continue;
@@ -523,14 +572,19 @@ export class DynamoShopRepository implements ShopRepository {
         if (failed % 2 === 0) return new ConflictError(`product ${line.productId} changed while ordering, retry`);
         return new ConflictError(`not enough stock for product ${line.productId}`);
       }
-      if (reasons.some((r) => r.Code === 'TransactionConflict')) return new ConflictError('concurrent orders touched the same stock, retry');
+      if (reasons.some((r) => r.Code === 'TransactionConflict'))
+        return new ConflictError('concurrent orders touched the same stock, retry');
     }
     return error;
   }
 
   async getOrder(tenantId: string, orderId: string): Promise<Order | null> {
     const out = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.order(orderId) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.order(orderId) },
+        ConsistentRead: true,
+      }),
     );
     return out.Item ? toOrder(out.Item) : null;
   }
@@ -557,7 +611,13 @@ export class DynamoShopRepository implements ShopRepository {
                 // Only from the status we read: cancelling twice returns stock once.
                 ConditionExpression: '#status = :current AND version = :v',
                 ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: { ':next': status, ':nv': updated.version, ':now': now, ':current': current.status, ':v': current.version },
+                ExpressionAttributeValues: {
+                  ':next': status,
+                  ':nv': updated.version,
+                  ':now': now,
+                  ':current': current.status,
+                  ':v': current.version,
+                },
               },
             },
             ...(status === 'cancelled'
@@ -651,7 +711,11 @@ export class DynamoShopRepository implements ShopRepository {
 
   private async getProductConsistent(tenantId: string, productId: string): Promise<Product | null> {
     const out = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.product(productId) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.product(productId) },
+        ConsistentRead: true,
+      }),
     );
     if (!out.Item || out.Item.deletedAt) return null;
     return toProduct(out.Item);

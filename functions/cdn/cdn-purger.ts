@@ -37,7 +37,10 @@ export class CloudFrontPurger implements CdnPurger {
 
   static create(distributionId: string): CloudFrontPurger {
     return new CloudFrontPurger(
-      new CloudFrontClient({ maxAttempts: 1, requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true }) }),
+      new CloudFrontClient({
+        maxAttempts: 1,
+        requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true }),
+      }),
       distributionId,
     );
   }
@@ -53,7 +56,10 @@ export class CloudFrontPurger implements CdnPurger {
       const out = await this.client.send(
         new CreateInvalidationCommand({
           DistributionId: this.distributionId,
-          InvalidationBatch: { CallerReference: `shop-edge-${now}-${Math.random().toString(36).slice(2)}`, Paths: { Quantity: needed.length, Items: needed } },
+          InvalidationBatch: {
+            CallerReference: `shop-edge-${now}-${Math.random().toString(36).slice(2)}`,
+            Paths: { Quantity: needed.length, Items: needed },
+          },
         }),
       );
       return out.Invalidation?.Id ?? '';

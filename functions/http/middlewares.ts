@@ -27,7 +27,11 @@ export function callerOf(event: APIGatewayProxyEvent): Caller {
 export const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' } as const;
 
 export function errorResponse(error: HttpError): APIGatewayProxyResult {
-  return { statusCode: error.statusCode, headers: { ...JSON_HEADERS, 'Cache-Control': 'no-store', ...error.headers }, body: JSON.stringify(error.toJSON()) };
+  return {
+    statusCode: error.statusCode,
+    headers: { ...JSON_HEADERS, 'Cache-Control': 'no-store', ...error.headers },
+    body: JSON.stringify(error.toJSON()),
+  };
 }
 
 /** Typed errors become the contract's body; anything else is a 500 that never echoes internals. */
@@ -43,7 +47,9 @@ export function errorResponses(): MiddlewareObj<APIGatewayProxyEvent, APIGateway
       logger.error('unhandled error', { error: error as Error });
       const unavailable = isUnavailable(error);
       request.response = errorResponse(
-        unavailable ? new HttpError(503, 'UNAVAILABLE', 'A backing service is unavailable, try again shortly', { 'Retry-After': '2' }) : new HttpError(500, 'INTERNAL', 'Internal error'),
+        unavailable
+          ? new HttpError(503, 'UNAVAILABLE', 'A backing service is unavailable, try again shortly', { 'Retry-After': '2' })
+          : new HttpError(500, 'INTERNAL', 'Internal error'),
       );
     },
   };
@@ -51,11 +57,21 @@ export function errorResponses(): MiddlewareObj<APIGatewayProxyEvent, APIGateway
 
 /** Network failures, timeouts and throttling of a backing service: the client should retry. */
 export function isUnavailable(error: unknown, depth = 0): boolean {
-  const e = error as { name?: string; code?: string; message?: string; cause?: unknown; $metadata?: { httpStatusCode?: number } } | undefined;
+  const e = error as
+    { name?: string; code?: string; message?: string; cause?: unknown; $metadata?: { httpStatusCode?: number } } | undefined;
   if (!e || depth > 3) return false;
-  const names = ['TimeoutError', 'RequestTimeout', 'ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'ServiceUnavailable', 'InternalServerError'];
+  const names = [
+    'TimeoutError',
+    'RequestTimeout',
+    'ProvisionedThroughputExceededException',
+    'ThrottlingException',
+    'RequestLimitExceeded',
+    'ServiceUnavailable',
+    'InternalServerError',
+  ];
   if (names.includes(e.name ?? '')) return true;
-  if (/\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)\b/.test(`${e.code ?? ''} ${e.message ?? ''}`)) return true;
+  if (/\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN)\b/.test(`${e.code ?? ''} ${e.message ?? ''}`))
+    return true;
   // An AWS SDK error without an HTTP status never got an answer.
   if (e.$metadata && (e.$metadata.httpStatusCode === undefined || e.$metadata.httpStatusCode >= 500)) return true;
   return isUnavailable(e.cause, depth + 1);

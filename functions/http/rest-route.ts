@@ -86,7 +86,8 @@ function requestOf(event: APIGatewayProxyEvent, services: AppServices): RestRequ
       const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
       if (bytes.length > MAX_BODY_BYTES) throw new PayloadTooLargeError();
       const type = headers['content-type'];
-      if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type)) throw new BadRequestError('Content-Type must be application/json');
+      if (type !== undefined && !/^application\/(.+\+)?json\b/i.test(type))
+        throw new BadRequestError('Content-Type must be application/json');
       let json: unknown;
       try {
         json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -121,9 +122,7 @@ export function restRoute(name: string, action: RestAction) {
   };
   const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>().use(injectLambdaContext(logger));
   if (metricsEnabled) handler.use(logMetrics(metrics, { captureColdStartMetric: true }));
-  handler
-    .use(errorResponses())
-    .use(cacheHeaders(CACHE_HEADERS[route.cacheClass]));
+  handler.use(errorResponses()).use(cacheHeaders(CACHE_HEADERS[route.cacheClass]));
   if (route.permission) {
     handler.use(requirePermission(route.permission)).use(rateLimit(async () => (await appServices()).rateLimiter));
   }

@@ -41,7 +41,11 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 function isConditionFailure(error: unknown): boolean {
   const name = (error as { name?: string })?.name;
-  return error instanceof ConditionalCheckFailedException || name === 'ConditionalCheckFailedException' || name === 'TransactionCanceledException';
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    name === 'ConditionalCheckFailedException' ||
+    name === 'TransactionCanceledException'
+  );
 }
 
 export class ConnectionStore {
@@ -61,7 +65,11 @@ export class ConnectionStore {
 
   async get(connectionId: string): Promise<ConnectionRecord | undefined> {
     const out = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: connectionKeys.connection(connectionId), sk: connectionKeys.meta }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: connectionKeys.connection(connectionId), sk: connectionKeys.meta },
+        ConsistentRead: true,
+      }),
     );
     const item = out.Item as (ConnectionRecord & { expiresAt: number }) | undefined;
     if (!item || item.expiresAt <= nowSeconds()) return undefined;
@@ -155,7 +163,13 @@ export class ConnectionStore {
       await this.db.send(
         new TransactWriteCommand({
           TransactItems: [
-            { Delete: { TableName: this.tableName, Key: { pk, sk: connectionKeys.subscription(channel) }, ConditionExpression: 'attribute_exists(pk)' } },
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: { pk, sk: connectionKeys.subscription(channel) },
+                ConditionExpression: 'attribute_exists(pk)',
+              },
+            },
             {
               Update: {
                 TableName: this.tableName,
@@ -227,7 +241,7 @@ export class ConnectionStore {
       );
       return 1;
     } catch (error) {
-      if (!isConditionFailure(error) ) throw error;
+      if (!isConditionFailure(error)) throw error;
       // Another message started this window first (or the connection is gone): count once more.
       return retried ? 1 : this.countMessage(connectionId, windowStart, true);
     }

@@ -82,7 +82,12 @@ export class FanOut {
     return { batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [], ...counters };
   }
 
-  private async apply(change: Change, dashboards: Set<string>, gone: Set<string>, counters: { delivered: number; gone: number }): Promise<void> {
+  private async apply(
+    change: Change,
+    dashboards: Set<string>,
+    gone: Set<string>,
+    counters: { delivered: number; gone: number },
+  ): Promise<void> {
     if (change.kind === 'metrics') {
       dashboards.add(change.tenantId);
       return;
@@ -109,7 +114,8 @@ export class FanOut {
     gone: Set<string>,
     counters: { delivered: number; gone: number },
   ): Promise<void> {
-    const body: ServerMessage = Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
+    const body: ServerMessage =
+      Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
     let page: Record<string, unknown> | undefined;
     do {
       const { connectionIds, next } = await this.deps.connections.subscribers(tenantId, channel, page);
@@ -140,13 +146,26 @@ function messageFor(change: Change): { channel: string; body: ServerMessage } | 
       const stock = Number(after.stock);
       return {
         channel: channelNames.product(change.id),
-        body: { type: 'stock:update', productId: change.id, stock, availability: availabilityOf(stock, Number(after.lowStockThreshold ?? 0)), version: Number(after.version), timestamp },
+        body: {
+          type: 'stock:update',
+          productId: change.id,
+          stock,
+          availability: availabilityOf(stock, Number(after.lowStockThreshold ?? 0)),
+          version: Number(after.version),
+          timestamp,
+        },
       };
     }
     case 'product':
       return {
         channel: channelNames.product(change.id),
-        body: { type: 'product:updated', productId: change.id, product: after.deletedAt ? null : toProduct(after), version: Number(after.version), timestamp },
+        body: {
+          type: 'product:updated',
+          productId: change.id,
+          product: after.deletedAt ? null : toProduct(after),
+          version: Number(after.version),
+          timestamp,
+        },
       };
     case 'order':
       return {

@@ -3,11 +3,7 @@
  * endpoint per container; timeouts on every call; throttling retried with backoff and full
  * jitter; a gone connection (410) is an answer, not a failure.
  */
-import {
-  ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
+import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 export type PostResult = 'sent' | 'gone';
@@ -43,7 +39,9 @@ function isGone(error: unknown): boolean {
 
 function isThrottled(error: unknown): boolean {
   const name = (error as { name?: string })?.name ?? '';
-  return name === 'LimitExceededException' || name === 'TooManyRequestsException' || name === 'ThrottlingException' || statusOf(error) === 429;
+  return (
+    name === 'LimitExceededException' || name === 'TooManyRequestsException' || name === 'ThrottlingException' || statusOf(error) === 429
+  );
 }
 
 export class ManagementApiNotifier implements ConnectionNotifier {
@@ -57,7 +55,11 @@ export class ManagementApiNotifier implements ConnectionNotifier {
       endpoint: options.endpoint,
       // Throttling is retried below with our own backoff; the SDK retries nothing else either.
       maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(1000, timeout), requestTimeout: timeout, throwOnRequestTimeout: true }),
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: Math.min(1000, timeout),
+        requestTimeout: timeout,
+        throwOnRequestTimeout: true,
+      }),
     });
     this.maxAttempts = options.maxAttempts ?? 5;
     this.baseDelayMs = options.baseDelayMs ?? 50;

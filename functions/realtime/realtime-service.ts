@@ -20,7 +20,12 @@ export interface Identity {
 export const MESSAGES_PER_MINUTE = 100;
 
 /** Errors of a subscribe or unsubscribe name the channel, so a client can tell which one failed. */
-const error = (code: string, message: string, channel?: string): ServerMessage => ({ type: 'error', code, message, ...(channel ? { channel } : {}) });
+const error = (code: string, message: string, channel?: string): ServerMessage => ({
+  type: 'error',
+  code,
+  message,
+  ...(channel ? { channel } : {}),
+});
 
 export class RealtimeService {
   constructor(
@@ -55,7 +60,12 @@ export class RealtimeService {
 
   async subscribe(connection: ConnectionRecord, channelName: unknown): Promise<ServerMessage> {
     const channel = parseChannel(channelName);
-    if (!channel) return error('BAD_REQUEST', 'channel must be product:<id>, order:<id> or dashboard', typeof channelName === 'string' && channelName.length <= 80 ? channelName : undefined);
+    if (!channel)
+      return error(
+        'BAD_REQUEST',
+        'channel must be product:<id>, order:<id> or dashboard',
+        typeof channelName === 'string' && channelName.length <= 80 ? channelName : undefined,
+      );
     if (!connection.permissions.includes(CHANNEL_PERMISSION[channel.kind])) {
       return error('FORBIDDEN', `missing permission ${CHANNEL_PERMISSION[channel.kind]}`, channel.name);
     }
@@ -84,7 +94,10 @@ export class RealtimeService {
   async snapshot(tenantId: string, channel: Channel): Promise<unknown> {
     switch (channel.kind) {
       case 'product': {
-        const [{ data: product }, stock] = await Promise.all([this.catalog.getProduct(tenantId, channel.id), this.catalog.getStock(tenantId, channel.id)]);
+        const [{ data: product }, stock] = await Promise.all([
+          this.catalog.getProduct(tenantId, channel.id),
+          this.catalog.getStock(tenantId, channel.id),
+        ]);
         return { ...stock, product };
       }
       case 'order': {

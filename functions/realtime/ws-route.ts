@@ -68,7 +68,8 @@ async function handle(routeKey: string, event: WsEvent, action: WsAction | undef
   let reply: ServerMessage | undefined;
   try {
     const admitted = await services.realtime.admit(connectionId);
-    reply = 'reply' in admitted ? admitted.reply : await action?.({ connection: admitted.connection, body: parseBody(event.body), services });
+    reply =
+      'reply' in admitted ? admitted.reply : await action?.({ connection: admitted.connection, body: parseBody(event.body), services });
   } catch (error) {
     logger.error('websocket route failed', { error: error as Error, routeKey });
     reply = errorReply(error);

@@ -6,9 +6,7 @@
  */
 import { z } from 'zod';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', ''])
-  .transform((v) => v === 'true' || v === '1');
+const bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 
 function section<T extends z.ZodTypeAny>(name: string, schema: T, pick: (env: NodeJS.ProcessEnv) => Record<string, unknown>) {
@@ -54,7 +52,10 @@ export const redisConfig = section(
   'redis',
   z.object({
     /** redis://host:port or rediss://host:port (TLS); unset: no L2 (L1 only). */
-    url: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://').optional(),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://')
+      .optional(),
     cluster: bool.default(false),
     /** AUTH token in plain text (local only); in AWS the token comes from Secrets Manager. */
     authToken: z.string().optional(),
@@ -128,7 +129,10 @@ export const appConfig = section(
   z.object({
     rateLimitPerMinute: int(100, 1),
     lowStockThreshold: int(5, 0),
-    currency: z.string().regex(/^[A-Z]{3}$/).default('EUR'),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/)
+      .default('EUR'),
     /** Management API endpoint for posting to WebSocket connections (https://id.execute-api.region.amazonaws.com/stage). */
     wsManagementEndpoint: z.url().optional(),
     cdnDistributionId: z.string().optional(),

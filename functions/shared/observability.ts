@@ -4,7 +4,10 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { CacheObserver } from '../cache/observer';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'shop-edge' });
-export const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'ShopEdge', serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'shop-edge' });
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'ShopEdge',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'shop-edge',
+});
 
 /** Off under tests and the local stack (POWERTOOLS_METRICS_DISABLED): no EMF lines, no empty-metrics warnings. */
 export const metricsEnabled = !['true', '1'].includes(process.env.POWERTOOLS_METRICS_DISABLED ?? '');

@@ -48,7 +48,12 @@ export const GATEWAY_ERRORS: readonly GatewayError[] = [
   { type: ResponseType.QUOTA_EXCEEDED, code: 'RATE_LIMITED', message: 'Too many requests', retryAfterSeconds: 60 },
   { type: ResponseType.DEFAULT_4XX, code: 'BAD_REQUEST', message: 'Bad request' },
   { type: ResponseType.AUTHORIZER_FAILURE, code: 'UNAVAILABLE', message: 'Service temporarily unavailable', retryAfterSeconds: 1 },
-  { type: ResponseType.AUTHORIZER_CONFIGURATION_ERROR, code: 'UNAVAILABLE', message: 'Service temporarily unavailable', retryAfterSeconds: 1 },
+  {
+    type: ResponseType.AUTHORIZER_CONFIGURATION_ERROR,
+    code: 'UNAVAILABLE',
+    message: 'Service temporarily unavailable',
+    retryAfterSeconds: 1,
+  },
   { type: ResponseType.INTEGRATION_FAILURE, code: 'UNAVAILABLE', message: 'Service temporarily unavailable', retryAfterSeconds: 1 },
   { type: ResponseType.INTEGRATION_TIMEOUT, code: 'UNAVAILABLE', message: 'Service temporarily unavailable', retryAfterSeconds: 1 },
   { type: ResponseType.DEFAULT_5XX, code: 'UNAVAILABLE', message: 'Service temporarily unavailable', retryAfterSeconds: 1 },

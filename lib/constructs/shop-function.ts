@@ -183,9 +183,7 @@ export class ShopFunction extends NodejsFunction {
     this.tableGrants.add(key);
     this.addEnvironment(definition.tableNameEnv, table.tableName);
     const indexArns = definition.globalSecondaryIndexes.map((i) => `${table.tableArn}/index/${i.indexName}`);
-    this.addToRolePolicy(
-      new iam.PolicyStatement({ actions: TABLE_READ_ACTIONS, resources: [table.tableArn, ...indexArns] }),
-    );
+    this.addToRolePolicy(new iam.PolicyStatement({ actions: TABLE_READ_ACTIONS, resources: [table.tableArn, ...indexArns] }));
     if (access === 'write') {
       this.addToRolePolicy(new iam.PolicyStatement({ actions: TABLE_WRITE_ACTIONS, resources: [table.tableArn] }));
     }

@@ -85,7 +85,7 @@ export class ApiStack extends Stack {
     acknowledge(this.api, {
       id: 'AwsSolutions-COG4',
       reason:
-        'Tokens come from the shop\'s external identity provider (JWKS, RS256/ES256) and are verified by a Lambda REQUEST authorizer; there is no Cognito user pool.',
+        "Tokens come from the shop's external identity provider (JWKS, RS256/ES256) and are verified by a Lambda REQUEST authorizer; there is no Cognito user pool.",
     });
     acknowledge(this.api.deploymentStage, {
       id: 'AwsSolutions-APIG3',
@@ -125,10 +125,9 @@ export class ApiStack extends Stack {
         props.resources,
       );
       functions.set(route.name, fn);
-      const method = this.api.root.resourceForPath(route.path).addMethod(
-        route.method,
-        new apigateway.LambdaIntegration(fn, { allowTestInvoke: false }),
-        {
+      const method = this.api.root
+        .resourceForPath(route.path)
+        .addMethod(route.method, new apigateway.LambdaIntegration(fn, { allowTestInvoke: false }), {
           operationName: route.name,
           requestValidator: validator,
           requestParameters: pathParameters(route),
@@ -136,8 +135,7 @@ export class ApiStack extends Stack {
           ...(route.permission !== undefined
             ? { authorizer, authorizationType: apigateway.AuthorizationType.CUSTOM }
             : { authorizationType: apigateway.AuthorizationType.NONE }),
-        },
-      );
+        });
       if (route.permission === undefined) {
         acknowledge(method, {
           id: 'AwsSolutions-APIG4',

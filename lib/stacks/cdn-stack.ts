@@ -93,7 +93,9 @@ export class CdnStack extends Stack {
     });
     const assetHeaders = new cloudfront.ResponseHeadersPolicy(this, 'AssetHeaders', {
       comment: 'shop-edge assets: security headers, immutable for a year',
-      securityHeadersBehavior: securityHeaders(props.page ? pageCsp(props.page.webSocketUrl) : "default-src 'self'; frame-ancestors 'none'"),
+      securityHeadersBehavior: securityHeaders(
+        props.page ? pageCsp(props.page.webSocketUrl) : "default-src 'self'; frame-ancestors 'none'",
+      ),
       customHeadersBehavior: {
         customHeaders: [{ header: 'Cache-Control', value: `public, max-age=${ASSETS_TTL.toSeconds()}, immutable`, override: true }],
       },
@@ -154,20 +156,22 @@ export class CdnStack extends Stack {
     // Cache-Control): the entry files, whose names never change, are revalidated instead (S3
     // answers If-None-Match with 304).
     const entryPaths = ENTRY_FILES.map((file) => `${ASSETS_PREFIX}${file}`);
-    const entryHeaders = props.page && new cloudfront.Function(this, 'PageEntryHeaders', {
-      comment: 'shop-edge page: index.html and config.json revalidate, hashed assets stay immutable',
-      runtime: cloudfront.FunctionRuntime.JS_2_0,
-      code: cloudfront.FunctionCode.fromInline(
-        [
-          'function handler(event) {',
-          `  if (${JSON.stringify(entryPaths)}.indexOf(event.request.uri) >= 0) {`,
-          "    event.response.headers['cache-control'] = { value: 'no-cache' };",
-          '  }',
-          '  return event.response;',
-          '}',
-        ].join('\n'),
-      ),
-    });
+    const entryHeaders =
+      props.page &&
+      new cloudfront.Function(this, 'PageEntryHeaders', {
+        comment: 'shop-edge page: index.html and config.json revalidate, hashed assets stay immutable',
+        runtime: cloudfront.FunctionRuntime.JS_2_0,
+        code: cloudfront.FunctionCode.fromInline(
+          [
+            'function handler(event) {',
+            `  if (${JSON.stringify(entryPaths)}.indexOf(event.request.uri) >= 0) {`,
+            "    event.response.headers['cache-control'] = { value: 'no-cache' };",
+            '  }',
+            '  return event.response;',
+            '}',
+          ].join('\n'),
+        ),
+      });
 
     const additionalBehaviors: Record<string, cloudfront.BehaviorOptions> = {
       '/assets/*': {
@@ -176,7 +180,9 @@ export class CdnStack extends Stack {
         allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
         cachePolicy: assetsPolicy,
         responseHeadersPolicy: assetHeaders,
-        ...(entryHeaders ? { functionAssociations: [{ function: entryHeaders, eventType: cloudfront.FunctionEventType.VIEWER_RESPONSE }] } : {}),
+        ...(entryHeaders
+          ? { functionAssociations: [{ function: entryHeaders, eventType: cloudfront.FunctionEventType.VIEWER_RESPONSE }] }
+          : {}),
         compress: true,
       },
     };
@@ -197,9 +203,7 @@ export class CdnStack extends Stack {
       logFilePrefix: 'cloudfront/',
       webAclId: props.webAclArn,
       domainNames: props.customDomain ? [props.customDomain.domainName] : undefined,
-      certificate: props.customDomain
-        ? Certificate.fromCertificateArn(this, 'Certificate', props.customDomain.certificateArn)
-        : undefined,
+      certificate: props.customDomain ? Certificate.fromCertificateArn(this, 'Certificate', props.customDomain.certificateArn) : undefined,
       // Never keep an error longer than the origin says (API Gateway errors carry no-store).
       errorResponses: [400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504].map((httpStatus) => ({
         httpStatus,
@@ -264,7 +268,9 @@ export class CdnStack extends Stack {
     const handler = this.node.children.find((c) => c.node.id.startsWith('Custom::CDKBucketDeployment'));
     if (handler === undefined) throw new Error('the BucketDeployment handler was not found (aws-cdk-lib changed its id?)');
     const synthesizer = this.synthesizer;
-    const qualifier = (synthesizer instanceof DefaultStackSynthesizer ? synthesizer.bootstrapQualifier : undefined) ?? DefaultStackSynthesizer.DEFAULT_QUALIFIER;
+    const qualifier =
+      (synthesizer instanceof DefaultStackSynthesizer ? synthesizer.bootstrapQualifier : undefined) ??
+      DefaultStackSynthesizer.DEFAULT_QUALIFIER;
     const cdkAssets = `arn:${Aws.PARTITION}:s3:::cdk-${qualifier}-assets-${this.account}-${this.region}/*`;
     const why = "aws-cdk-lib's BucketDeployment handler, which copies the page from the CDK asset bucket into the assets bucket";
     acknowledge(

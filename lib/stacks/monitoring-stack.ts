@@ -68,7 +68,10 @@ export class MonitoringStack extends Stack {
     const total = (metricName: CacheMetric, prefix: string, label: string): cw.MathExpression => {
       const using = Object.fromEntries(services.map((s, i) => [`${prefix}${i}`, emf(metricName, s)]));
       return new cw.MathExpression({
-        expression: Object.keys(using).map((k) => `FILL(${k}, 0)`).join(' + ') || '0',
+        expression:
+          Object.keys(using)
+            .map((k) => `FILL(${k}, 0)`)
+            .join(' + ') || '0',
         usingMetrics: using,
         label,
         period: PERIOD,
@@ -94,7 +97,14 @@ export class MonitoringStack extends Stack {
       new cw.GraphWidget({ title: 'Cache hit ratio', left: [hitRatio, l1Ratio], leftYAxis: { min: 0, max: 100 }, width: 8 }),
       new cw.GraphWidget({
         title: 'Cache events',
-        left: [l1, l2, miss, total('StaleServed', 'dd', 'Stale served'), total('LeaseWait', 'ee', 'Lease waits'), total('BreakerOpen', 'ff', 'Breaker open')],
+        left: [
+          l1,
+          l2,
+          miss,
+          total('StaleServed', 'dd', 'Stale served'),
+          total('LeaseWait', 'ee', 'Lease waits'),
+          total('BreakerOpen', 'ff', 'Breaker open'),
+        ],
         width: 8,
       }),
       new cw.GraphWidget({
@@ -109,7 +119,13 @@ export class MonitoringStack extends Stack {
       const using = Object.fromEntries(group.map((s, j) => [`b${j}`, emf('BreakerOpen', s)]));
       alarm(`CacheBreakerOpen${i}`, {
         alarmDescription: 'The cache circuit breaker opened: functions are serving without L2 (Redis unreachable or slow).',
-        metric: new cw.MathExpression({ expression: Object.keys(using).map((k) => `FILL(${k}, 0)`).join(' + '), usingMetrics: using, period: PERIOD }),
+        metric: new cw.MathExpression({
+          expression: Object.keys(using)
+            .map((k) => `FILL(${k}, 0)`)
+            .join(' + '),
+          usingMetrics: using,
+          period: PERIOD,
+        }),
         threshold: 0,
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,

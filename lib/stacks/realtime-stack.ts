@@ -109,7 +109,13 @@ export class RealtimeStack extends Stack {
     for (const route of WEBSOCKET_ROUTES) {
       const fn = createRouteFunction(
         this,
-        { name: route.name, entry: route.entry, needs: route.needs, description: `WebSocket ${route.routeKey}`, ...FUNCTION_SIZES.webSocket },
+        {
+          name: route.name,
+          entry: route.entry,
+          needs: route.needs,
+          description: `WebSocket ${route.routeKey}`,
+          ...FUNCTION_SIZES.webSocket,
+        },
         resources,
       );
       functions.set(route.name, fn);

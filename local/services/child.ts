@@ -90,7 +90,11 @@ function appendBounded(buffer: string, chunk: string): string {
   return next.length > OUTPUT_LIMIT ? next.slice(next.length - OUTPUT_LIMIT) : next;
 }
 
-export function spawnManaged(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): ManagedChild {
+export function spawnManaged(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ManagedChild {
   installExitHooks();
   const proc = spawn(command, args, {
     cwd: options.cwd,

@@ -60,17 +60,26 @@ function findJava(): string {
 
 class AddressInUseError extends Error {}
 
-async function launch(java: string, dir: string, port: number, dbPath: string | undefined, cwd: string, timeoutMs: number): Promise<ManagedChild> {
+async function launch(
+  java: string,
+  dir: string,
+  port: number,
+  dbPath: string | undefined,
+  cwd: string,
+  timeoutMs: number,
+): Promise<ManagedChild> {
   const args = [
     // Faster JVM start; the emulator's throughput is not what tests measure.
     '-XX:+UseSerialGC',
     '-XX:TieredStopAtLevel=1',
     `-Djava.library.path=${path.join(dir, 'DynamoDBLocal_lib')}`,
-    '-jar', path.join(dir, 'DynamoDBLocal.jar'),
+    '-jar',
+    path.join(dir, 'DynamoDBLocal.jar'),
     ...(dbPath === undefined ? ['-inMemory'] : ['-dbPath', dbPath]),
     '-sharedDb',
     '-disableTelemetry',
-    '-port', String(port),
+    '-port',
+    String(port),
   ];
   const child = spawnManaged(java, args, { cwd });
   const client = localDynamoDbClient(`http://127.0.0.1:${port}`, { maxAttempts: 1, timeoutMs: 2000 });

@@ -67,14 +67,21 @@ function requireBinary(name: 'redis-server' | 'redis-cli'): string {
 
 function baseArgs(port: number, dir: string): string[] {
   return [
-    '--save', '',
-    '--appendonly', 'no',
-    '--bind', HOST,
-    '--port', String(port),
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--bind',
+    HOST,
+    '--port',
+    String(port),
     // The cache keeps generation counters without a TTL: only keys with a TTL may be evicted.
-    '--maxmemory-policy', 'volatile-lru',
-    '--dir', dir,
-    '--daemonize', 'no',
+    '--maxmemory-policy',
+    'volatile-lru',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
   ];
 }
 
@@ -112,7 +119,9 @@ async function launch(bin: string, port: number, args: string[], timeoutMs: numb
     }
     if (Date.now() > deadline) {
       await child.terminate('SIGKILL');
-      throw new Error(`redis-server on port ${port} did not answer PING within ${timeoutMs} ms (last: ${lastError}):\n${tail(child.output())}`);
+      throw new Error(
+        `redis-server on port ${port} did not answer PING within ${timeoutMs} ms (last: ${lastError}):\n${tail(child.output())}`,
+      );
     }
     await sleep(20);
   }
@@ -216,8 +225,10 @@ async function waitForCluster(nodes: RedisServer[], masters: number, replicas: b
           if (typeof reply !== 'string') throw new Error(`CLUSTER INFO replied ${String(reply)}`);
           const info = parseInfo(reply);
           if (info.cluster_state !== 'ok') problems.push(`${node.port}: cluster_state:${info.cluster_state}`);
-          else if (info.cluster_slots_ok !== String(CLUSTER_SLOTS)) problems.push(`${node.port}: cluster_slots_ok:${info.cluster_slots_ok}`);
-          else if (info.cluster_known_nodes !== String(nodes.length)) problems.push(`${node.port}: cluster_known_nodes:${info.cluster_known_nodes}`);
+          else if (info.cluster_slots_ok !== String(CLUSTER_SLOTS))
+            problems.push(`${node.port}: cluster_slots_ok:${info.cluster_slots_ok}`);
+          else if (info.cluster_known_nodes !== String(nodes.length))
+            problems.push(`${node.port}: cluster_known_nodes:${info.cluster_known_nodes}`);
           else if (info.cluster_size !== String(masters)) problems.push(`${node.port}: cluster_size:${info.cluster_size}`);
           if (replicas) {
             const repl = await respCommand(HOST, node.port, ['INFO', 'replication'], 500);
@@ -240,7 +251,8 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
   const masters = opts.masters ?? 3;
   const replicasPerMaster = opts.replicasPerMaster ?? 0;
   if (!Number.isInteger(masters) || masters < 3) throw new Error(`a redis cluster needs at least 3 masters (got ${masters})`);
-  if (!Number.isInteger(replicasPerMaster) || replicasPerMaster < 0) throw new Error(`replicasPerMaster must be a non-negative integer (got ${replicasPerMaster})`);
+  if (!Number.isInteger(replicasPerMaster) || replicasPerMaster < 0)
+    throw new Error(`replicasPerMaster must be a non-negative integer (got ${replicasPerMaster})`);
   requireBinary('redis-server');
   requireBinary('redis-cli');
   const timeoutMs = opts.startTimeoutMs ?? 30_000;
@@ -258,10 +270,14 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
           // The bus port chosen with the client port; a fresh one if the client port was retried.
           const busPort = port === ports[i * 2] ? (ports[i * 2 + 1] as number) : await freePort();
           return [
-            '--cluster-enabled', 'yes',
-            '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
-            '--cluster-node-timeout', '2000',
-            '--cluster-port', String(busPort),
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            path.join(dir, `nodes-${port}.conf`),
+            '--cluster-node-timeout',
+            '2000',
+            '--cluster-port',
+            String(busPort),
           ];
         },
       }),

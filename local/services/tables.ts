@@ -44,7 +44,10 @@ export function createTableInput(def: TableDefinition, name: string): CreateTabl
     addAttribute(index.partitionKey);
     addAttribute(index.sortKey);
   }
-  const attributeDefinitions: DynamoAttributeDefinition[] = [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
+  const attributeDefinitions: DynamoAttributeDefinition[] = [...attributes].map(([AttributeName, AttributeType]) => ({
+    AttributeName,
+    AttributeType,
+  }));
 
   return {
     TableName: name,

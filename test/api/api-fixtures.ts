@@ -17,7 +17,11 @@ export interface Api {
   readonly front: RestFront;
   readonly redis: Redis;
   readonly repo: ShopRepository;
-  call(method: string, path: string, options?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<Response>;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<Response>;
   token(tenantId: string, permissions?: string[]): Promise<string>;
   /** Rewires the handlers' services (restore() puts the real ones back). */
   rewire(parts: { repo?: ShopRepository; rateLimitPerMinute?: number }): void;
@@ -26,7 +30,9 @@ export interface Api {
 }
 
 export function tenantId(prefix = 't'): string {
-  return uniqueId(prefix).replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+  return uniqueId(prefix)
+    .replace(/[^A-Za-z0-9_-]/g, '_')
+    .slice(0, 64);
 }
 
 export async function startApi(): Promise<Api> {

@@ -9,7 +9,10 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 async function createProduct(tenant: string, product: Record<string, unknown>) {
-  const response = await api.call('POST', '/api/products', { token: await api.token(tenant), body: { category: 'misc', price: 1000, name: 'Thing', ...product } });
+  const response = await api.call('POST', '/api/products', {
+    token: await api.token(tenant),
+    body: { category: 'misc', price: 1000, name: 'Thing', ...product },
+  });
   expect(response.status).toBe(201);
   return (await json(response)).data;
 }
@@ -22,12 +25,24 @@ describe('products', () => {
   it('creates a product (201, Location) and reads it back with the contract cache headers and ETag', async () => {
     const tenant = tenantId();
     const token = await api.token(tenant);
-    const created = await api.call('POST', '/api/products', { token, body: { id: 'lamp-1', name: 'Desk lamp', price: 2599, category: 'lighting', description: 'Warm light' } });
+    const created = await api.call('POST', '/api/products', {
+      token,
+      body: { id: 'lamp-1', name: 'Desk lamp', price: 2599, category: 'lighting', description: 'Warm light' },
+    });
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe('/api/products/lamp-1');
     expect(created.headers.get('cache-control')).toBe('no-store');
     const product = (await json(created)).data;
-    expect(product).toMatchObject({ id: 'lamp-1', tenantId: tenant, name: 'Desk lamp', price: 2599, currency: 'EUR', category: 'lighting', listed: false, version: 1 });
+    expect(product).toMatchObject({
+      id: 'lamp-1',
+      tenantId: tenant,
+      name: 'Desk lamp',
+      price: 2599,
+      currency: 'EUR',
+      category: 'lighting',
+      listed: false,
+      version: 1,
+    });
 
     const read = await api.call('GET', '/api/products/lamp-1', { token });
     expect(read.status).toBe(200);
@@ -49,7 +64,10 @@ describe('products', () => {
     const generated = await createProduct(tenant, {});
     expect(generated.id).toMatch(/^[A-Za-z0-9_-]{1,64}$/);
     await createProduct(tenant, { id: 'dup' });
-    const again = await api.call('POST', '/api/products', { token: await api.token(tenant), body: { id: 'dup', name: 'x', price: 1, category: 'c' } });
+    const again = await api.call('POST', '/api/products', {
+      token: await api.token(tenant),
+      body: { id: 'dup', name: 'x', price: 1, category: 'c' },
+    });
     expect(again.status).toBe(409);
     expect((await json(again)).error.code).toBe('CONFLICT');
   });
@@ -98,7 +116,12 @@ describe('products', () => {
   it('pages with limit and cursor, filters by category and searches by name', async () => {
     const tenant = tenantId();
     const token = await api.token(tenant);
-    for (let i = 1; i <= 5; i++) await createProduct(tenant, { id: `p${i}`, name: i % 2 ? `Red lamp ${i}` : `Blue chair ${i}`, category: i % 2 ? 'lighting' : 'seating' });
+    for (let i = 1; i <= 5; i++)
+      await createProduct(tenant, {
+        id: `p${i}`,
+        name: i % 2 ? `Red lamp ${i}` : `Blue chair ${i}`,
+        category: i % 2 ? 'lighting' : 'seating',
+      });
 
     const first = await api.call('GET', '/api/products?limit=2', { token });
     expect(first.headers.get('cache-control')).toBe('public, max-age=0, s-maxage=300, stale-while-revalidate=60');
@@ -131,7 +154,13 @@ describe('stock', () => {
 
     const stock = await api.call('GET', '/api/products/bolt/stock', { token });
     expect(stock.headers.get('cache-control')).toBe('no-cache, no-store, must-revalidate');
-    expect((await json(stock)).data).toMatchObject({ productId: 'bolt', stock: 3, availability: 'low_stock', version: 3, lastUpdated: expect.any(String) });
+    expect((await json(stock)).data).toMatchObject({
+      productId: 'bolt',
+      stock: 3,
+      availability: 'low_stock',
+      version: 3,
+      lastUpdated: expect.any(String),
+    });
 
     const withStock = await api.call('GET', '/api/products/bolt?include=stock', { token });
     expect(withStock.headers.get('cache-control')).toBe('private, no-store');
@@ -157,15 +186,39 @@ describe('orders', () => {
     await adjust(tenant, 'a', 5);
     await adjust(tenant, 'b', 1);
 
-    const refused = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'a', quantity: 2 }, { productId: 'b', quantity: 2 }] } });
+    const refused = await api.call('POST', '/api/orders', {
+      token,
+      body: {
+        lines: [
+          { productId: 'a', quantity: 2 },
+          { productId: 'b', quantity: 2 },
+        ],
+      },
+    });
     expect(refused.status).toBe(409);
     expect((await json(await api.call('GET', '/api/products/a/stock', { token }))).data.stock).toBe(5);
     expect((await json(await api.call('GET', '/api/products/b/stock', { token }))).data.stock).toBe(1);
 
-    const placed = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'a', quantity: 2 }, { productId: 'b', quantity: 1 }] } });
+    const placed = await api.call('POST', '/api/orders', {
+      token,
+      body: {
+        lines: [
+          { productId: 'a', quantity: 2 },
+          { productId: 'b', quantity: 1 },
+        ],
+      },
+    });
     expect(placed.status).toBe(201);
     const order = (await json(placed)).data;
-    expect(order).toMatchObject({ status: 'placed', total: 450, version: 1, lines: [{ productId: 'a', quantity: 2, unitPrice: 100 }, { productId: 'b', quantity: 1, unitPrice: 250 }] });
+    expect(order).toMatchObject({
+      status: 'placed',
+      total: 450,
+      version: 1,
+      lines: [
+        { productId: 'a', quantity: 2, unitPrice: 100 },
+        { productId: 'b', quantity: 1, unitPrice: 250 },
+      ],
+    });
     expect(placed.headers.get('location')).toBe(`/api/orders/${order.id}`);
     expect((await json(await api.call('GET', '/api/products/a/stock', { token }))).data.stock).toBe(3);
   });
@@ -183,9 +236,14 @@ describe('orders', () => {
     const etag = read.headers.get('etag') as string;
     expect((await api.call('GET', `/api/orders/${order.id}`, { token, headers: { 'If-None-Match': etag } })).status).toBe(304);
 
-    expect((await json(await api.call('PATCH', `/api/orders/${order.id}`, { token, body: { status: 'paid' } }))).data).toMatchObject({ status: 'paid', version: 2 });
+    expect((await json(await api.call('PATCH', `/api/orders/${order.id}`, { token, body: { status: 'paid' } }))).data).toMatchObject({
+      status: 'paid',
+      version: 2,
+    });
     expect((await api.call('GET', `/api/orders/${order.id}`, { token, headers: { 'If-None-Match': etag } })).status).toBe(200);
-    const cancelled = await Promise.all([1, 2, 3].map(() => api.call('PATCH', `/api/orders/${order.id}`, { token, body: { status: 'cancelled' } })));
+    const cancelled = await Promise.all(
+      [1, 2, 3].map(() => api.call('PATCH', `/api/orders/${order.id}`, { token, body: { status: 'cancelled' } })),
+    );
     expect(cancelled.some((r) => r.status === 200)).toBe(true);
     expect((await json(await api.call('GET', '/api/products/c/stock', { token }))).data.stock).toBe(4);
 
@@ -240,7 +298,11 @@ describe('identity and tenancy', () => {
     const intruder = await api.token(tenantId('int'));
     await createProduct(owner, { id: 'secret' });
     await adjust(owner, 'secret', 2);
-    const order = (await json(await api.call('POST', '/api/orders', { token: await api.token(owner), body: { lines: [{ productId: 'secret', quantity: 1 }] } }))).data;
+    const order = (
+      await json(
+        await api.call('POST', '/api/orders', { token: await api.token(owner), body: { lines: [{ productId: 'secret', quantity: 1 }] } }),
+      )
+    ).data;
     const attempts: [string, string, unknown?][] = [
       ['GET', '/api/products/secret'],
       ['GET', '/api/products/secret?include=stock'],
@@ -314,7 +376,10 @@ describe('bad input', () => {
       expect([rawBody, response.status]).toEqual([rawBody, 400]);
       expect((await json(response)).error.code).toBe('BAD_REQUEST');
     }
-    const huge = await api.call('POST', '/api/products', { token, body: { name: 'x', price: 1, category: 'c', description: 'x'.repeat(70 * 1024) } });
+    const huge = await api.call('POST', '/api/products', {
+      token,
+      body: { name: 'x', price: 1, category: 'c', description: 'x'.repeat(70 * 1024) },
+    });
     expect(huge.status).toBe(413);
     expect((await json(huge)).error.code).toBe('PAYLOAD_TOO_LARGE');
     expect((await api.call('GET', '/api/products?limit=0', { token })).status).toBe(400);
@@ -350,7 +415,10 @@ describe('limits and outages', () => {
     const down = new DynamoShopRepository(createDocumentClient({ endpoint: 'http://127.0.0.1:9', timeoutMs: 300 }), 'nowhere');
     api.rewire({ repo: down });
     try {
-      const response = await api.call('POST', '/api/orders', { token: await api.token(tenantId()), body: { lines: [{ productId: 'p', quantity: 1 }] } });
+      const response = await api.call('POST', '/api/orders', {
+        token: await api.token(tenantId()),
+        body: { lines: [{ productId: 'p', quantity: 1 }] },
+      });
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBeTruthy();
       expect((await json(response)).error.code).toBe('UNAVAILABLE');

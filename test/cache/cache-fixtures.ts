@@ -31,7 +31,12 @@ export function connect(topology: Topology): RedisClient {
 
 export function cacheOn(redis: RedisClient, overrides: Partial<CacheSettings> = {}, breaker?: BreakerOptions) {
   const observer = new CountingObserver();
-  const cache = new TwoTierCache({ settings: { ...testSettings, ...overrides }, l2: new RedisL2Store(redis), observer, ...(breaker ? { breaker } : {}) });
+  const cache = new TwoTierCache({
+    settings: { ...testSettings, ...overrides },
+    l2: new RedisL2Store(redis),
+    observer,
+    ...(breaker ? { breaker } : {}),
+  });
   return { cache, observer };
 }
 

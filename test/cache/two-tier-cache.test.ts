@@ -14,7 +14,9 @@ describe.each(TOPOLOGIES)('two-tier cache on a %s', (topology) => {
   });
   afterAll(() => quit(redis));
   beforeEach(() => {
-    tenant = uniqueId('t').replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+    tenant = uniqueId('t')
+      .replace(/[^A-Za-z0-9_-]/g, '_')
+      .slice(0, 64);
   });
 
   it('loads a miss once, then serves L1 hits in the same container and L2 hits in another', async () => {

@@ -40,7 +40,9 @@ test('bundles to one small file without dependencies', () => {
 
 test('runs on the global WebSocket: subscribes, receives, closes', async () => {
   // Prepare
-  const server = await FakeServer.start({ snapshot: () => ({ tenantId: 't1', metrics: { ordersToday: 4, revenueToday: 900, lowStockCount: 1 } }) });
+  const server = await FakeServer.start({
+    snapshot: () => ({ tenantId: 't1', metrics: { ordersToday: 4, revenueToday: 900, lowStockCount: 1 } }),
+  });
   const script = join(dir, 'main.mjs');
   writeFileSync(
     script,
@@ -59,7 +61,11 @@ client.subscribe('dashboard', (message) => {
     const { stdout } = await run(process.execPath, [script], { env: { ...process.env, URL: server.url }, timeout: 20_000 });
 
     // Assess
-    expect(JSON.parse(stdout.trim())).toEqual({ type: 'subscribed', channel: 'dashboard', snapshot: { tenantId: 't1', metrics: { ordersToday: 4, revenueToday: 900, lowStockCount: 1 } } });
+    expect(JSON.parse(stdout.trim())).toEqual({
+      type: 'subscribed',
+      channel: 'dashboard',
+      snapshot: { tenantId: 't1', metrics: { ordersToday: 4, revenueToday: 900, lowStockCount: 1 } },
+    });
     expect(server.connections[0]?.token).toBe('token-1');
   } finally {
     await server.stop();

@@ -4,7 +4,15 @@
  * for a condition rather than for a fixed time.
  */
 import { WebSocket } from 'ws';
-import { connect, type ClientOptions, type ConnectionState, type ProductSnapshot, type ServerMessage, type ShopEdgeClient, type StateInfo } from '../../client/src';
+import {
+  connect,
+  type ClientOptions,
+  type ConnectionState,
+  type ProductSnapshot,
+  type ServerMessage,
+  type ShopEdgeClient,
+  type StateInfo,
+} from '../../client/src';
 import { FakeServer, sleep, waitFor } from './fake-server';
 
 const FAST: ClientOptions = {
@@ -26,8 +34,26 @@ class Stock {
     const productId = channel.slice('product:'.length);
     const level = this.levels.get(productId);
     if (!level) return null;
-    const product = { id: productId, tenantId: 't1', name: productId, description: '', price: 100, currency: 'EUR', category: 'c', listed: true, version: 1, updatedAt: new Date(0).toISOString() };
-    return { productId, stock: level.stock, availability: level.stock > 0 ? 'in_stock' : 'out_of_stock', version: level.version, lastUpdated: new Date().toISOString(), product };
+    const product = {
+      id: productId,
+      tenantId: 't1',
+      name: productId,
+      description: '',
+      price: 100,
+      currency: 'EUR',
+      category: 'c',
+      listed: true,
+      version: 1,
+      updatedAt: new Date(0).toISOString(),
+    };
+    return {
+      productId,
+      stock: level.stock,
+      availability: level.stock > 0 ? 'in_stock' : 'out_of_stock',
+      version: level.version,
+      lastUpdated: new Date().toISOString(),
+      product,
+    };
   }
 
   /** Commits a change and pushes it (to nobody when the client is not connected). */
@@ -48,7 +74,9 @@ const stockUpdate = (productId: string, stock: number, version: number) => ({
 
 /** The versions of stock messages (snapshot versions included) a callback received. */
 function stockVersions(messages: ServerMessage[]): number[] {
-  return messages.flatMap((m) => (m.type === 'stock:update' ? [m.version] : m.type === 'subscribed' && m.snapshot && 'stock' in m.snapshot ? [m.snapshot.version] : []));
+  return messages.flatMap((m) =>
+    m.type === 'stock:update' ? [m.version] : m.type === 'subscribed' && m.snapshot && 'stock' in m.snapshot ? [m.snapshot.version] : [],
+  );
 }
 
 function recordStates(client: ShopEdgeClient): Array<[ConnectionState, StateInfo]> {
@@ -95,7 +123,9 @@ describe('connection', () => {
 
   test('misuse throws at once: a malformed URL, an interval that is not a positive number', () => {
     expect(() => connect('not a url', 't', { WebSocket })).toThrow(/Invalid URL/);
-    expect(() => connect(server.url, 't', { WebSocket, pingIntervalMs: -1 })).toThrow('option pingIntervalMs must be a positive number of milliseconds, not -1');
+    expect(() => connect(server.url, 't', { WebSocket, pingIntervalMs: -1 })).toThrow(
+      'option pingIntervalMs must be a positive number of milliseconds, not -1',
+    );
     expect(() => connect(server.url, 't', { WebSocket, backoffCapMs: Number.NaN })).toThrow(/backoffCapMs/);
     expect(() => connect(server.url, 't', { WebSocket, ...({ pingMs: 5 } as ClientOptions) })).toThrow('unknown option pingMs');
   });
@@ -255,13 +285,11 @@ describe('subscriptions', () => {
     await waitFor('last update', () => received.some((m) => m.type === 'stock:update' && m.version === 6));
 
     // Assess
-    expect(received.map((m) => `${m.type}:${'version' in m ? m.version : m.type === 'subscribed' ? (m.snapshot as ProductSnapshot).version : ''}`)).toEqual([
-      'subscribed:1',
-      'stock:update:3',
-      'stock:update:5',
-      'product:updated:2',
-      'stock:update:6',
-    ]);
+    expect(
+      received.map(
+        (m) => `${m.type}:${'version' in m ? m.version : m.type === 'subscribed' ? (m.snapshot as ProductSnapshot).version : ''}`,
+      ),
+    ).toEqual(['subscribed:1', 'stock:update:3', 'stock:update:5', 'product:updated:2', 'stock:update:6']);
   });
 
   test('dashboard figures, which have no version, are ordered by timestamp', async () => {
@@ -271,7 +299,12 @@ describe('subscriptions', () => {
     const received: ServerMessage[] = [];
     client.subscribe('dashboard', (m) => received.push(m));
     await waitFor('snapshot', () => received.length === 1);
-    const metric = (ordersToday: number, at: number) => ({ type: 'dashboard:metric', tenantId: 't1', metrics: { ordersToday, revenueToday: 0, lowStockCount: 0 }, timestamp: new Date(at).toISOString() });
+    const metric = (ordersToday: number, at: number) => ({
+      type: 'dashboard:metric',
+      tenantId: 't1',
+      metrics: { ordersToday, revenueToday: 0, lowStockCount: 0 },
+      timestamp: new Date(at).toISOString(),
+    });
 
     // Act
     server.push('dashboard', metric(2, 2_000));
@@ -347,7 +380,12 @@ describe('reconnection', () => {
     await waitFor('back with the latest state', () => stockVersions(received).includes(3));
     expect(received.at(-1)).toMatchObject({ type: 'subscribed', snapshot: { stock: 6, version: 3 } });
     expect(server.live).toHaveLength(1);
-    expect(server.live[0]?.received).toEqual(expect.arrayContaining([{ action: 'subscribe', channel: 'product:p1' }, { action: 'subscribe', channel: 'order:o1' }]));
+    expect(server.live[0]?.received).toEqual(
+      expect.arrayContaining([
+        { action: 'subscribe', channel: 'product:p1' },
+        { action: 'subscribe', channel: 'order:o1' },
+      ]),
+    );
     expect(states.map(([s]) => s)).toEqual(['connected', 'reconnecting', 'connected']);
     expect(states[1]?.[1].cause).toEqual(expect.any(String));
     stock.set('p1', 5, 4);

@@ -62,7 +62,9 @@ export class FakeServer {
 
   /** Every client message of one action, over all connections. */
   sent(action: string, channel?: string): Array<{ action?: string; channel?: string }> {
-    return this.connections.flatMap((c) => c.received).filter((m) => m.action === action && (channel === undefined || m.channel === channel));
+    return this.connections
+      .flatMap((c) => c.received)
+      .filter((m) => m.action === action && (channel === undefined || m.channel === channel));
   }
 
   /** Sends to every open connection subscribed to the channel; returns how many got it. */

@@ -6,8 +6,21 @@ import { channelOf, parseServerMessage, type ServerMessage } from '../../client/
 import { ChannelVersions } from '../../client/src/versions';
 
 const at = (s: number) => new Date(s * 1000).toISOString();
-const stock = (version: number): ServerMessage => ({ type: 'stock:update', productId: 'p1', stock: 1, availability: 'in_stock', version, timestamp: at(version) });
-const product = (version: number): ServerMessage => ({ type: 'product:updated', productId: 'p1', product: null, version, timestamp: at(version) });
+const stock = (version: number): ServerMessage => ({
+  type: 'stock:update',
+  productId: 'p1',
+  stock: 1,
+  availability: 'in_stock',
+  version,
+  timestamp: at(version),
+});
+const product = (version: number): ServerMessage => ({
+  type: 'product:updated',
+  productId: 'p1',
+  product: null,
+  version,
+  timestamp: at(version),
+});
 const productSnapshot = (stockVersion: number, productVersion: number): ServerMessage => ({
   type: 'subscribed',
   channel: 'product:p1',
@@ -17,7 +30,18 @@ const productSnapshot = (stockVersion: number, productVersion: number): ServerMe
     availability: 'in_stock',
     version: stockVersion,
     lastUpdated: at(0),
-    product: { id: 'p1', tenantId: 't', name: 'n', description: '', price: 1, currency: 'EUR', category: 'c', listed: true, version: productVersion, updatedAt: at(0) },
+    product: {
+      id: 'p1',
+      tenantId: 't',
+      name: 'n',
+      description: '',
+      price: 1,
+      currency: 'EUR',
+      category: 'c',
+      listed: true,
+      version: productVersion,
+      updatedAt: at(0),
+    },
   },
 });
 
@@ -26,8 +50,21 @@ describe('messages', () => {
     expect(channelOf(stock(1))).toBe('product:p1');
     expect(channelOf(product(1))).toBe('product:p1');
     expect(channelOf({ type: 'order:update', orderId: 'o1', status: 'paid', version: 2, timestamp: at(1) })).toBe('order:o1');
-    expect(channelOf({ type: 'dashboard:metric', tenantId: 't', metrics: { ordersToday: 1, revenueToday: 1, lowStockCount: 0 }, timestamp: at(1) })).toBe('dashboard');
-    expect(channelOf({ type: 'subscribed', channel: 'order:o1', snapshot: { tenantId: 't', metrics: { ordersToday: 0, revenueToday: 0, lowStockCount: 0 } } })).toBe('order:o1');
+    expect(
+      channelOf({
+        type: 'dashboard:metric',
+        tenantId: 't',
+        metrics: { ordersToday: 1, revenueToday: 1, lowStockCount: 0 },
+        timestamp: at(1),
+      }),
+    ).toBe('dashboard');
+    expect(
+      channelOf({
+        type: 'subscribed',
+        channel: 'order:o1',
+        snapshot: { tenantId: 't', metrics: { ordersToday: 0, revenueToday: 0, lowStockCount: 0 } },
+      }),
+    ).toBe('order:o1');
     expect(channelOf({ type: 'unsubscribed', channel: 'dashboard' })).toBe('dashboard');
     expect(channelOf({ type: 'refetch', channel: 'product:p1', reason: 'too-large' })).toBe('product:p1');
     expect(channelOf({ type: 'pong' })).toBeUndefined();
@@ -55,7 +92,9 @@ describe('ChannelVersions', () => {
     const versions = new ChannelVersions('product:p1');
 
     // Act
-    const accepted = [productSnapshot(3, 7), stock(3), stock(4), stock(2), product(7), product(8), stock(4), product(1)].map((m) => versions.accept(m));
+    const accepted = [productSnapshot(3, 7), stock(3), stock(4), stock(2), product(7), product(8), stock(4), product(1)].map((m) =>
+      versions.accept(m),
+    );
 
     // Assess
     expect(accepted).toEqual([true, false, true, false, false, true, false, false]);
@@ -95,13 +134,33 @@ describe('ChannelVersions', () => {
 
   test('order channels track the order version; dashboards order by timestamp', () => {
     const order = new ChannelVersions('order:o1');
-    const orderUpdate = (version: number): ServerMessage => ({ type: 'order:update', orderId: 'o1', status: 'paid', version, timestamp: at(version) });
-    expect([orderUpdate(2), orderUpdate(2), orderUpdate(1), orderUpdate(3)].map((m) => order.accept(m))).toEqual([true, false, false, true]);
+    const orderUpdate = (version: number): ServerMessage => ({
+      type: 'order:update',
+      orderId: 'o1',
+      status: 'paid',
+      version,
+      timestamp: at(version),
+    });
+    expect([orderUpdate(2), orderUpdate(2), orderUpdate(1), orderUpdate(3)].map((m) => order.accept(m))).toEqual([
+      true,
+      false,
+      false,
+      true,
+    ]);
 
     const dashboard = new ChannelVersions('dashboard');
-    const figures = (s: number): ServerMessage => ({ type: 'dashboard:metric', tenantId: 't', metrics: { ordersToday: s, revenueToday: 0, lowStockCount: 0 }, timestamp: at(s) });
+    const figures = (s: number): ServerMessage => ({
+      type: 'dashboard:metric',
+      tenantId: 't',
+      metrics: { ordersToday: s, revenueToday: 0, lowStockCount: 0 },
+      timestamp: at(s),
+    });
     expect([figures(2), figures(1), figures(2), figures(3)].map((m) => dashboard.accept(m))).toEqual([true, false, false, true]);
-    const snapshot: ServerMessage = { type: 'subscribed', channel: 'dashboard', snapshot: { tenantId: 't', metrics: { ordersToday: 3, revenueToday: 0, lowStockCount: 0 } } };
+    const snapshot: ServerMessage = {
+      type: 'subscribed',
+      channel: 'dashboard',
+      snapshot: { tenantId: 't', metrics: { ordersToday: 3, revenueToday: 0, lowStockCount: 0 } },
+    };
     expect(dashboard.accept(snapshot)).toBe(true);
     expect(dashboard.accept(snapshot)).toBe(true); // no version, no timestamp: always the current figures
   });

@@ -95,7 +95,14 @@ it('a master killed during mixed reads and writes: no failed read, no read older
   expect(onVictim.length).toBeLessThan(keys.length);
 
   // One cache per worker: a Lambda container serves one request at a time.
-  const caches = Array.from({ length: WORKERS }, (_, w) => new TwoTierCache({ settings: { ...cacheConfig(), l1MaxEntries: 0 }, l2: new RedisL2Store(clients[w % clients.length] as RedisClient) }));
+  const caches = Array.from(
+    { length: WORKERS },
+    (_, w) =>
+      new TwoTierCache({
+        settings: { ...cacheConfig(), l1MaxEntries: 0 },
+        l2: new RedisL2Store(clients[w % clients.length] as RedisClient),
+      }),
+  );
   const origin = new Map<string, number>(keys.map((k) => [k.entry.key, 0]));
   /** The highest version whose invalidate resolved true, per key. */
   const committed = new Map<string, number>(keys.map((k) => [k.entry.key, 0]));
@@ -105,7 +112,16 @@ it('a master killed during mixed reads and writes: no failed read, no read older
   const victimKeys = new Set(onVictim.map((k) => k.entry.key));
   /** Stale reads of the killed master's keys whose invalidate it acknowledged before dying (see the next test). */
   const lostWithTheMaster: string[] = [];
-  const stats = { reads: 0, fromL2: 0, failedReads: [] as string[], staleReads: [] as string[], writes: 0, invalidated: 0, notInvalidated: 0, slowest: 0 };
+  const stats = {
+    reads: 0,
+    fromL2: 0,
+    failedReads: [] as string[],
+    staleReads: [] as string[],
+    writes: 0,
+    invalidated: 0,
+    notInvalidated: 0,
+    slowest: 0,
+  };
   const load = (k: Key) => async () => ({ tenant: k.tenant, product: k.product, version: origin.get(k.entry.key) as number });
 
   let stopAt = Number.POSITIVE_INFINITY;
@@ -200,7 +216,10 @@ async function shardOf(slot: number): Promise<{ master: number; replica: number 
   const node = cluster.nodes.find((n) => n.port === master) as (typeof cluster.nodes)[number];
   const conn = new Redis({ host: node.host, port: node.port, maxRetriesPerRequest: 0 });
   try {
-    const lines = ((await conn.call('CLUSTER', 'NODES')) as string).trim().split('\n').map((l) => l.split(' '));
+    const lines = ((await conn.call('CLUSTER', 'NODES')) as string)
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
     const masterId = lines.find((l) => l[2]?.includes('myself'))?.[0];
     const replica = lines.find((l) => l[2]?.includes('slave') && !l[2].includes('fail') && l[3] === masterId);
     if (!replica) throw new Error(`master ${master} has no live replica`);

@@ -53,7 +53,9 @@ async function shop(): Promise<Shop> {
   const tenant = tenantId('ddb');
   const token = await api.token(tenant);
   for (const id of ['p', 'q']) {
-    expect((await api.call('POST', '/api/products', { token, body: { id, name: `Product ${id}`, price: 300, category: 'misc' } })).status).toBe(201);
+    expect(
+      (await api.call('POST', '/api/products', { token, body: { id, name: `Product ${id}`, price: 300, category: 'misc' } })).status,
+    ).toBe(201);
   }
   expect((await api.call('POST', '/api/products/p/stock-adjustments', { token, body: { delta: 10, reason: 'restock' } })).status).toBe(200);
   const placed = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'p', quantity: 2 }] } });
@@ -69,7 +71,15 @@ async function stored(s: Shop) {
     api.truth.getOrder(s.tenant, s.orderId),
     api.ordersOf(s.tenant),
   ]);
-  return { p, q, stock: stock?.stock, stockVersion: stock?.version, order, orderCount: orders.length, created: await api.truth.getProduct(s.tenant, 'new') };
+  return {
+    p,
+    q,
+    stock: stock?.stock,
+    stockVersion: stock?.version,
+    order,
+    orderCount: orders.length,
+    created: await api.truth.getProduct(s.tenant, 'new'),
+  };
 }
 
 async function expectUnavailable(response: Response, context: string, started: number) {
@@ -91,7 +101,16 @@ describe('DynamoDB unreachable', () => {
     proxy.setPolicy(() => 'reset');
     const requests: [string, string, unknown?][] = [
       ['POST', '/api/orders', { lines: [{ productId: 'p', quantity: 3 }] }],
-      ['POST', '/api/orders', { lines: [{ productId: 'p', quantity: 1 }, { productId: 'q', quantity: 1 }] }],
+      [
+        'POST',
+        '/api/orders',
+        {
+          lines: [
+            { productId: 'p', quantity: 1 },
+            { productId: 'q', quantity: 1 },
+          ],
+        },
+      ],
       ['PATCH', `/api/orders/${s.orderId}`, { status: 'cancelled' }],
       ['POST', '/api/products/p/stock-adjustments', { delta: -5, reason: 'outage' }],
       ['PUT', '/api/products/p', { price: 1 }],
@@ -129,7 +148,15 @@ describe("the order's transaction fails while reads work", () => {
     proxy.setPolicy((operation) => (operation === 'TransactWriteItems' ? action : 'pass'));
 
     let started = Date.now();
-    const order = await api.call('POST', '/api/orders', { token: s.token, body: { lines: [{ productId: 'p', quantity: 1 }, { productId: 'q', quantity: 1 }] } });
+    const order = await api.call('POST', '/api/orders', {
+      token: s.token,
+      body: {
+        lines: [
+          { productId: 'p', quantity: 1 },
+          { productId: 'q', quantity: 1 },
+        ],
+      },
+    });
     await expectUnavailable(order, 'POST /api/orders', started);
     started = Date.now();
     const cancel = await api.call('PATCH', `/api/orders/${s.orderId}`, { token: s.token, body: { status: 'cancelled' } });
@@ -138,19 +165,19 @@ describe("the order's transaction fails while reads work", () => {
     proxy.setPolicy(() => 'pass');
     expect(await stored(s)).toEqual(before);
     // And the shop works again.
-    expect((await api.call('POST', '/api/orders', { token: s.token, body: { lines: [{ productId: 'p', quantity: 1 }] } })).status).toBe(201);
+    expect((await api.call('POST', '/api/orders', { token: s.token, body: { lines: [{ productId: 'p', quantity: 1 }] } })).status).toBe(
+      201,
+    );
     expect((await stored(s)).stock).toBe(7);
   }
 
-  it('refused (connection reset before it reaches the table): 503 UNAVAILABLE with Retry-After and no partial order', () => orderAndCancelFail('reset'));
+  it('refused (connection reset before it reaches the table): 503 UNAVAILABLE with Retry-After and no partial order', () =>
+    orderAndCancelFail('reset'));
 
   // Was a defect (functions/shared/clients/dynamodb.ts: requestTimeout only warned in
   // @smithy/node-http-handler 4.x, so the function hung until the 29 s integration timeout, 504),
   // fixed in 642a45d with throwOnRequestTimeout.
-  it(
-    'hanging (never answered): 503 UNAVAILABLE with Retry-After within 3 s, and no partial order',
-    () => orderAndCancelFail('hang'),
-  );
+  it('hanging (never answered): 503 UNAVAILABLE with Retry-After within 3 s, and no partial order', () => orderAndCancelFail('hang'));
 });
 
 describe('the answer to a committed write is lost', () => {

@@ -39,7 +39,11 @@ export interface FaultApi {
   repositoryCalls(): number;
   /** Rewires the handlers: the repository (default: DynamoDB Local) and the L2 store (default: none). */
   wire(parts: { repo?: ShopRepository; l2?: L2Store; l1?: boolean }): AppServices;
-  call(method: string, path: string, options?: { token?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<Response>;
+  call(
+    method: string,
+    path: string,
+    options?: { token?: string | null; body?: unknown; headers?: Record<string, string> },
+  ): Promise<Response>;
   token(tenantId: string): Promise<string>;
   /** Orders stored for a tenant (to prove that none was half-written or written twice). */
   ordersOf(tenantId: string): Promise<Record<string, unknown>[]>;
@@ -136,7 +140,10 @@ export async function startDynamoProxy(target = dynamoDbEndpoint()): Promise<Dyn
   const hung: ServerResponse[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const operation = String(req.headers['x-amz-target'] ?? '').split('.').pop() ?? '';
+    const operation =
+      String(req.headers['x-amz-target'] ?? '')
+        .split('.')
+        .pop() ?? '';
     seen[operation] = (seen[operation] ?? 0) + 1;
     const action = policy(operation);
     if (action === 'reset') {

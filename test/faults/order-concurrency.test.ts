@@ -13,8 +13,12 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 async function productWithStock(tenant: string, token: string, id: string, stock: number) {
-  expect((await api.call('POST', '/api/products', { token, body: { id, name: `Product ${id}`, price: 1500, category: 'misc' } })).status).toBe(201);
-  expect((await api.call('POST', `/api/products/${id}/stock-adjustments`, { token, body: { delta: stock, reason: 'restock' } })).status).toBe(200);
+  expect(
+    (await api.call('POST', '/api/products', { token, body: { id, name: `Product ${id}`, price: 1500, category: 'misc' } })).status,
+  ).toBe(201);
+  expect(
+    (await api.call('POST', `/api/products/${id}/stock-adjustments`, { token, body: { delta: stock, reason: 'restock' } })).status,
+  ).toBe(200);
   expect((await api.truth.getStock(tenant, id))?.stock).toBe(stock);
 }
 
@@ -70,11 +74,18 @@ describe('orders racing for the last items', () => {
     // Every order cancelled 5 times at once, all 50 cancels together.
     const cancelSampler = sampleStock(tenant, 'hot');
     const cancels = await Promise.all(
-      orderIds.flatMap((id) => Array.from({ length: 5 }, () => api.call('PATCH', `/api/orders/${id}`, { token, body: { status: 'cancelled' } }).then(async (r) => ({ id, status: r.status, body: await readJson(r) })))),
+      orderIds.flatMap((id) =>
+        Array.from({ length: 5 }, () =>
+          api
+            .call('PATCH', `/api/orders/${id}`, { token, body: { status: 'cancelled' } })
+            .then(async (r) => ({ id, status: r.status, body: await readJson(r) })),
+        ),
+      ),
     );
     const seenDuringCancels = await cancelSampler.stop();
     expect(cancels.filter((c) => c.status !== 200 && c.status !== 409)).toEqual([]);
-    for (const id of orderIds) expect(cancels.some((c) => c.id === id && c.status === 200 && c.body.data.status === 'cancelled')).toBe(true);
+    for (const id of orderIds)
+      expect(cancels.some((c) => c.id === id && c.status === 200 && c.body.data.status === 'cancelled')).toBe(true);
     expect((await api.truth.getStock(tenant, 'hot'))?.stock).toBe(10);
     expect(seenDuringCancels.filter((s) => s < 0 || s > 10)).toEqual([]);
     for (const id of orderIds) expect((await api.truth.getOrder(tenant, id))?.status).toBe('cancelled');
@@ -111,8 +122,16 @@ describe('orders racing for the last items', () => {
     await productWithStock(tenant, token, 'a', 5);
     await productWithStock(tenant, token, 'b', 5);
     const requests = Array.from({ length: 30 }, (_, i) => {
-      const lines = i % 3 === 0 ? [{ productId: 'a', quantity: 1 }, { productId: 'b', quantity: 1 }] : [{ productId: i % 3 === 1 ? 'a' : 'b', quantity: 1 }];
-      return api.call('POST', '/api/orders', { token, body: { lines } }).then(async (r) => ({ status: r.status, lines, body: await readJson(r) }));
+      const lines =
+        i % 3 === 0
+          ? [
+              { productId: 'a', quantity: 1 },
+              { productId: 'b', quantity: 1 },
+            ]
+          : [{ productId: i % 3 === 1 ? 'a' : 'b', quantity: 1 }];
+      return api
+        .call('POST', '/api/orders', { token, body: { lines } })
+        .then(async (r) => ({ status: r.status, lines, body: await readJson(r) }));
     });
     const results = await Promise.all(requests);
     expect(results.filter((r) => r.status !== 201 && r.status !== 409)).toEqual([]);

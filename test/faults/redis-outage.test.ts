@@ -41,11 +41,16 @@ describe.each(OUTAGES)('Redis %s', (_label, breakRedis, healRedis) => {
   it('REST reads answer 200 from DynamoDB without hanging, writes still show, and hits resume after recovery', async () => {
     const tenant = tenantId('out');
     const token = await api.token(tenant);
-    const created = await api.call('POST', '/api/products', { token, body: { id: 'lamp', name: 'Lamp', price: 2500, category: 'light', listed: true } });
+    const created = await api.call('POST', '/api/products', {
+      token,
+      body: { id: 'lamp', name: 'Lamp', price: 2500, category: 'light', listed: true },
+    });
     expect(created.status).toBe(201);
     const product = (await readJson(created)).data;
     await api.call('POST', '/api/products', { token, body: { id: 'desk', name: 'Desk', price: 9000, category: 'furniture' } });
-    expect((await api.call('POST', '/api/products/lamp/stock-adjustments', { token, body: { delta: 7, reason: 'restock' } })).status).toBe(200);
+    expect((await api.call('POST', '/api/products/lamp/stock-adjustments', { token, body: { delta: 7, reason: 'restock' } })).status).toBe(
+      200,
+    );
     const placed = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'lamp', quantity: 2 }] } });
     expect(placed.status).toBe(201);
     const order = (await readJson(placed)).data;

@@ -5,7 +5,14 @@
  */
 import { startDynamoDbLocal } from '../../local/services/dynamodb-local';
 import { startRedisCluster, startRedisServer } from '../../local/services/redis-server';
-import { setHarnessServices, stopHarnessServices, TEST_JWT_AUDIENCE, TEST_JWT_ISSUER, TEST_JWT_SECRET, type HarnessServices } from './services';
+import {
+  setHarnessServices,
+  stopHarnessServices,
+  TEST_JWT_AUDIENCE,
+  TEST_JWT_ISSUER,
+  TEST_JWT_SECRET,
+  type HarnessServices,
+} from './services';
 
 export default async function globalSetup(): Promise<void> {
   const started = Date.now();
@@ -60,7 +67,9 @@ export default async function globalSetup(): Promise<void> {
 
   if (env.SHOP_EDGE_TEST_VERBOSE === '1' || env.CI === 'true') {
     process.stderr.write(
-      `\n[test services] ready in ${Date.now() - started} ms (${Object.entries(took).map(([k, v]) => `${k} ${v} ms`).join(', ')}): DynamoDB Local ${env.DYNAMODB_ENDPOINT}, redis ${env.TEST_REDIS_URL}, cluster ${env.TEST_REDIS_CLUSTER_NODES}\n`,
+      `\n[test services] ready in ${Date.now() - started} ms (${Object.entries(took)
+        .map(([k, v]) => `${k} ${v} ms`)
+        .join(', ')}): DynamoDB Local ${env.DYNAMODB_ENDPOINT}, redis ${env.TEST_REDIS_URL}, cluster ${env.TEST_REDIS_CLUSTER_NODES}\n`,
     );
   }
 }

@@ -30,5 +30,9 @@ export const TEST_JWT_AUDIENCE = 'shop-edge';
 export async function stopHarnessServices(services: HarnessServices): Promise<void> {
   const results = await Promise.allSettled([services.dynamo?.stop(), services.redis?.stop(), services.cluster?.stop()]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failures.length > 0) throw new AggregateError(failures.map((f) => f.reason), 'stopping the test services failed');
+  if (failures.length > 0)
+    throw new AggregateError(
+      failures.map((f) => f.reason),
+      'stopping the test services failed',
+    );
 }

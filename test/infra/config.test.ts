@@ -2,7 +2,8 @@ import { App } from 'aws-cdk-lib';
 import { loadConfig } from '../../lib/config';
 import { PROD_CONTEXT, contextWith, tempOutdir } from './support';
 
-const configOf = (overrides: Record<string, unknown> = {}) => loadConfig(new App({ context: contextWith(overrides), outdir: tempOutdir() }).node);
+const configOf = (overrides: Record<string, unknown> = {}) =>
+  loadConfig(new App({ context: contextWith(overrides), outdir: tempOutdir() }).node);
 
 describe('deployment configuration (cdk.json context, -c env=...)', () => {
   it('defaults to the dev profile: one shard, one replica, a small node, single AZ, no NAT', () => {

@@ -95,8 +95,8 @@ describe('network', () => {
     const t = dev.templates.network;
     const cacheSg = Object.keys(resourcesOf(t, 'AWS::EC2::SecurityGroup')).find((id) => id.startsWith('CacheSecurityGroup'));
     const clientSg = Object.keys(resourcesOf(t, 'AWS::EC2::SecurityGroup')).find((id) => id.startsWith('CacheClientSecurityGroup'));
-    const ingress = Object.values(resourcesOf(t, 'AWS::EC2::SecurityGroupIngress')).filter(
-      (r) => json(r.Properties?.GroupId).includes(cacheSg!),
+    const ingress = Object.values(resourcesOf(t, 'AWS::EC2::SecurityGroupIngress')).filter((r) =>
+      json(r.Properties?.GroupId).includes(cacheSg!),
     );
     expect(ingress).toHaveLength(1);
     expect(ingress[0]!.Properties).toMatchObject({
@@ -164,7 +164,10 @@ describe('data', () => {
   });
 
   it('retains tables and turns on deletion protection in prod only', () => {
-    prod.templates.data.allResources('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ DeletionProtectionEnabled: true }) });
+    prod.templates.data.allResources('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ DeletionProtectionEnabled: true }),
+    });
     dev.templates.data.allResources('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
   });
 });
@@ -296,10 +299,14 @@ describe('least privilege', () => {
   // Every policy of ours; aws-cdk-lib's BucketDeployment handler (which deploys the page) grants
   // its own S3 action groups, acknowledged one by one in lib/stacks/cdn-stack.ts.
   const allStatements = (app: SynthesizedShopEdge) =>
-    Object.values(app.templates).flatMap((t) => [
-      ...Object.entries(resourcesOf(t, 'AWS::IAM::Policy')).filter(([id]) => !id.startsWith('CustomCDKBucketDeployment')).map(([, p]) => p),
-      ...Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy')),
-    ]).flatMap((p) => (p.Properties?.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement);
+    Object.values(app.templates)
+      .flatMap((t) => [
+        ...Object.entries(resourcesOf(t, 'AWS::IAM::Policy'))
+          .filter(([id]) => !id.startsWith('CustomCDKBucketDeployment'))
+          .map(([, p]) => p),
+        ...Object.values(resourcesOf(t, 'AWS::IAM::ManagedPolicy')),
+      ])
+      .flatMap((p) => (p.Properties?.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement);
 
   it('grants no wildcard action anywhere', () => {
     for (const statement of allStatements(dev)) {
@@ -330,7 +337,9 @@ describe('least privilege', () => {
       else expect(granted.filter((a) => writes.includes(a))).toEqual([]);
     }
     const granted = new Set<string>(f.needs.tables.map((t) => TABLES[t.table].logicalName));
-    for (const other of Object.values(TABLES).map((d) => d.logicalName).filter((n) => !granted.has(n))) {
+    for (const other of Object.values(TABLES)
+      .map((d) => d.logicalName)
+      .filter((n) => !granted.has(n))) {
       expect(json(statements.filter((s) => json(s.Action).includes('dynamodb:GetItem')))).not.toContain(`FnGetAtt${other}`);
     }
   });
@@ -339,7 +348,10 @@ describe('least privilege', () => {
     for (const f of FUNCTIONS) {
       const role = resourceNamed(dev.templates[f.stack], 'AWS::IAM::Role', `${f.name}Role`).Properties;
       const actions = actionsOf(dev, f);
-      expect([f.name, json(role.ManagedPolicyArns ?? []).includes('ManageConnections')]).toEqual([f.name, f.needs.manageConnections === true]);
+      expect([f.name, json(role.ManagedPolicyArns ?? []).includes('ManageConnections')]).toEqual([
+        f.name,
+        f.needs.manageConnections === true,
+      ]);
       expect([f.name, actions.includes('cloudfront:CreateInvalidation')]).toEqual([f.name, f.needs.cdnInvalidation === true]);
       expect([f.name, actions.includes('secretsmanager:GetSecretValue')]).toEqual([f.name, f.needs.redis]);
     }
@@ -368,7 +380,13 @@ describe('REST API', () => {
       TracingEnabled: true,
       AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
       MethodSettings: [
-        Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100, LoggingLevel: 'ERROR' }),
+        Match.objectLike({
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: 50,
+          ThrottlingBurstLimit: 100,
+          LoggingLevel: 'ERROR',
+        }),
       ],
     });
     prod.templates.api.hasResourceProperties('AWS::ApiGateway::Stage', {
@@ -399,7 +417,10 @@ describe('REST API', () => {
   });
 
   it('validates bodies and parameters', () => {
-    dev.templates.api.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true, ValidateRequestParameters: true });
+    dev.templates.api.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+      ValidateRequestBody: true,
+      ValidateRequestParameters: true,
+    });
   });
 
   it('answers its own errors (401, 403, 404, 413, 429, 5xx) in the contract shape with no-store', () => {
@@ -415,7 +436,10 @@ describe('REST API', () => {
         ResponseTemplates: { 'application/json': JSON.stringify({ error: { code: e.code, message: e.message } }) },
       });
     }
-    const types = Object.values(resourcesOf(t, 'AWS::ApiGateway::GatewayResponse')).map((r) => [r.Properties?.ResponseType, r.Properties?.StatusCode]);
+    const types = Object.values(resourcesOf(t, 'AWS::ApiGateway::GatewayResponse')).map((r) => [
+      r.Properties?.ResponseType,
+      r.Properties?.StatusCode,
+    ]);
     expect(types).toEqual(
       expect.arrayContaining([
         ['UNAUTHORIZED', '401'],
@@ -479,20 +503,23 @@ describe('CloudFront', () => {
     };
   };
 
-  it.each(['/api/products', '/api/products/p-1'])('%s: Authorization and every query string in the key, origin TTL up to 10 min, MinTTL 0', (path) => {
-    expect(cachePolicyFor(path)).toMatchObject({
-      MinTTL: 0,
-      DefaultTTL: 0,
-      MaxTTL: 600,
-      ParametersInCacheKeyAndForwardedToOrigin: {
-        HeadersConfig: { HeaderBehavior: 'whitelist', Headers: ['Authorization'] },
-        QueryStringsConfig: { QueryStringBehavior: 'all' },
-        CookiesConfig: { CookieBehavior: 'none' },
-        EnableAcceptEncodingGzip: true,
-        EnableAcceptEncodingBrotli: true,
-      },
-    });
-  });
+  it.each(['/api/products', '/api/products/p-1'])(
+    '%s: Authorization and every query string in the key, origin TTL up to 10 min, MinTTL 0',
+    (path) => {
+      expect(cachePolicyFor(path)).toMatchObject({
+        MinTTL: 0,
+        DefaultTTL: 0,
+        MaxTTL: 600,
+        ParametersInCacheKeyAndForwardedToOrigin: {
+          HeadersConfig: { HeaderBehavior: 'whitelist', Headers: ['Authorization'] },
+          QueryStringsConfig: { QueryStringBehavior: 'all' },
+          CookiesConfig: { CookieBehavior: 'none' },
+          EnableAcceptEncodingGzip: true,
+          EnableAcceptEncodingBrotli: true,
+        },
+      });
+    },
+  );
 
   it.each(['/api/products/p-1/stock', '/api/products/p-1/stock-adjustments', '/api/orders', '/api/orders/o-1', '/health', '/unknown'])(
     '%s: caching disabled',
@@ -510,7 +537,10 @@ describe('CloudFront', () => {
   it('shares the marketplace publicly: query strings in the key, no Authorization', () => {
     expect(cachePolicyFor('/api/marketplace/products')).toMatchObject({
       MinTTL: 0,
-      ParametersInCacheKeyAndForwardedToOrigin: { HeadersConfig: { HeaderBehavior: 'none' }, QueryStringsConfig: { QueryStringBehavior: 'all' } },
+      ParametersInCacheKeyAndForwardedToOrigin: {
+        HeadersConfig: { HeaderBehavior: 'none' },
+        QueryStringsConfig: { QueryStringBehavior: 'all' },
+      },
     });
   });
 
@@ -537,7 +567,10 @@ describe('CloudFront', () => {
     const assets = config.CacheBehaviors.find((b) => b.PathPattern === '/assets/*')!;
     expect(assets).toMatchObject({ ViewerProtocolPolicy: 'https-only', Compress: true });
     const origins = config.Origins as { Id: string; OriginAccessControlId?: unknown; S3OriginConfig?: unknown }[];
-    expect(origins.find((o) => o.Id === assets.TargetOriginId)).toMatchObject({ OriginAccessControlId: expect.anything(), S3OriginConfig: expect.anything() });
+    expect(origins.find((o) => o.Id === assets.TargetOriginId)).toMatchObject({
+      OriginAccessControlId: expect.anything(),
+      S3OriginConfig: expect.anything(),
+    });
     expect(cachePolicyFor('/assets/app.js')).toMatchObject({ DefaultTTL: 31_536_000, MaxTTL: 31_536_000 });
     dev.templates.cdn.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
       ResponseHeadersPolicyConfig: Match.objectLike({
@@ -545,7 +578,12 @@ describe('CloudFront', () => {
       }),
     });
     dev.templates.cdn.hasResourceProperties('AWS::S3::Bucket', {
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       VersioningConfiguration: { Status: 'Enabled' },
     });
   });
@@ -638,15 +676,30 @@ describe('monitoring', () => {
     expect(alarms.length).toBeGreaterThan(20);
     for (const alarm of alarms) expect(alarm.Properties?.AlarmActions).toEqual([{ Ref: topicId }]);
     t.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
     });
     t.resourceCountIs('AWS::SNS::Subscription', 0);
     optIn.templates.monitoring.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
   });
 
   it('alarms on 5xx rate, p99 latency, function errors, stream lag, failed batches, throttles and cache nodes', () => {
-    const descriptions = Object.values(resourcesOf(prod.templates.monitoring, 'AWS::CloudWatch::Alarm')).map((a) => String(a.Properties?.AlarmDescription));
-    for (const pattern of [/5xx/, /p99 latency/, /ListProducts .*errors/, /behind its stream/, /gave up on a batch/, /throttled/, /engine CPU/, /memory above/, /replication lag/, /circuit breaker/]) {
+    const descriptions = Object.values(resourcesOf(prod.templates.monitoring, 'AWS::CloudWatch::Alarm')).map((a) =>
+      String(a.Properties?.AlarmDescription),
+    );
+    for (const pattern of [
+      /5xx/,
+      /p99 latency/,
+      /ListProducts .*errors/,
+      /behind its stream/,
+      /gave up on a batch/,
+      /throttled/,
+      /engine CPU/,
+      /memory above/,
+      /replication lag/,
+      /circuit breaker/,
+    ]) {
       expect([pattern.source, descriptions.some((d) => pattern.test(d))]).toEqual([pattern.source, true]);
     }
     expect(descriptions.filter((d) => /engine CPU/.test(d))).toHaveLength(6);

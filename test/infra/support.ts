@@ -61,9 +61,10 @@ export function synthesize(overrides: Record<string, unknown> = {}): Synthesized
   } finally {
     quiet.mockRestore();
   }
-  const templates = Object.fromEntries(
-    Object.entries(shopEdge.stacks).map(([name, stack]) => [name, Template.fromStack(stack)]),
-  ) as Record<StackName, Template>;
+  const templates = Object.fromEntries(Object.entries(shopEdge.stacks).map(([name, stack]) => [name, Template.fromStack(stack)])) as Record<
+    StackName,
+    Template
+  >;
   return { ...shopEdge, templates, assemblyDir: assembly.directory };
 }
 
@@ -84,7 +85,10 @@ export function unacknowledgedFindings(app: App, assemblyDir?: string): NagFindi
   const reportFile = assemblyDir !== undefined ? path.join(assemblyDir, 'validation-report.json') : undefined;
   if (reportFile !== undefined && fs.existsSync(reportFile)) {
     const report = JSON.parse(fs.readFileSync(reportFile, 'utf8')) as {
-      pluginReports: { pluginName: string; violations: { ruleName: string; severity: string; violatingConstructs?: { constructPath: string }[] }[] }[];
+      pluginReports: {
+        pluginName: string;
+        violations: { ruleName: string; severity: string; violatingConstructs?: { constructPath: string }[] }[];
+      }[];
     };
     for (const plugin of report.pluginReports.filter((p) => p.pluginName === 'AwsSolutions')) {
       for (const v of plugin.violations) {
@@ -115,13 +119,17 @@ export function acknowledgements(root: IConstruct): Map<string, string[]> {
 }
 
 /** Resources of one type in a template, by logical id. */
-export function resourcesOf(template: Template, type: string): Record<string, { Properties?: Record<string, unknown>; [k: string]: unknown }> {
+export function resourcesOf(
+  template: Template,
+  type: string,
+): Record<string, { Properties?: Record<string, unknown>; [k: string]: unknown }> {
   return template.findResources(type) as Record<string, { Properties?: Record<string, unknown> }>;
 }
 
 /** The single resource of a type whose logical id starts with `prefix` (route names are construct ids). */
 export function resourceNamed(template: Template, type: string, prefix: string): { Properties: Record<string, unknown> } {
   const matches = Object.entries(resourcesOf(template, type)).filter(([id]) => new RegExp(`^${prefix}[0-9A-F]{8}$`).test(id));
-  if (matches.length !== 1) throw new Error(`expected one ${type} named ${prefix}, found ${matches.map(([id]) => id).join(', ') || 'none'}`);
+  if (matches.length !== 1)
+    throw new Error(`expected one ${type} named ${prefix}, found ${matches.map(([id]) => id).join(', ') || 'none'}`);
   return matches[0]![1] as { Properties: Record<string, unknown> };
 }

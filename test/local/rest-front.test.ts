@@ -13,15 +13,39 @@ import { calls as authorizerCalls } from './fixtures/authorizer';
 const FIXTURE = 'test/local/fixtures/rest.ts';
 const needs = { redis: false, tables: [] };
 const ROUTES: RestRoute[] = [
-  { name: 'GetThing', method: 'GET', path: '/api/things/{id}', entry: FIXTURE, permission: 'products:read', cacheClass: 'no-store', needs, summary: '' },
-  { name: 'CreateThing', method: 'POST', path: '/api/things', entry: FIXTURE, permission: 'products:write', cacheClass: 'no-store', needs, summary: '' },
+  {
+    name: 'GetThing',
+    method: 'GET',
+    path: '/api/things/{id}',
+    entry: FIXTURE,
+    permission: 'products:read',
+    cacheClass: 'no-store',
+    needs,
+    summary: '',
+  },
+  {
+    name: 'CreateThing',
+    method: 'POST',
+    path: '/api/things',
+    entry: FIXTURE,
+    permission: 'products:write',
+    cacheClass: 'no-store',
+    needs,
+    summary: '',
+  },
   { name: 'PublicThing', method: 'GET', path: '/public', entry: FIXTURE, cacheClass: 'no-store', needs, summary: '' },
 ];
 const AUTHORIZER = { name: 'FixtureAuthorizer', entry: 'test/local/fixtures/authorizer.ts', resultCacheTtlSeconds: 300 };
 
 interface Echo {
   event: APIGatewayProxyEvent;
-  context: { awsRequestId: string; functionName: string; invokedFunctionArn: string; memoryLimitInMB: string; remainingTimeInMillis: number };
+  context: {
+    awsRequestId: string;
+    functionName: string;
+    invokedFunctionArn: string;
+    memoryLimitInMB: string;
+    remainingTimeInMillis: number;
+  };
 }
 
 let front: RestFront;
@@ -89,7 +113,10 @@ describe('the authorizer', () => {
 
   it.each([
     ['a garbage token', async () => 'not-a-jwt'],
-    ['a token signed with another secret', async () => mintDevToken({ tenantId: 't', secret: 'another-secret-that-is-long-enough-0123456789' })],
+    [
+      'a token signed with another secret',
+      async () => mintDevToken({ tenantId: 't', secret: 'another-secret-that-is-long-enough-0123456789' }),
+    ],
     ['an expired token', async () => mintDevToken({ tenantId: 't', expiresInSeconds: -60 })],
     ['a token for another audience', async () => mintDevToken({ tenantId: 't', audience: 'someone-else' })],
   ])('refuses %s with 401 (Error("Unauthorized"))', async (_label, mint) => {

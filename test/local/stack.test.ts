@@ -18,9 +18,23 @@ jest.retryTimes(2, { logErrorsBeforeRetry: true });
 const needs = { redis: false, tables: [] };
 const FIXTURE_AUTHORIZER = { ...AUTHORIZER, name: 'FixtureAuthorizer', entry: 'test/local/fixtures/authorizer.ts' };
 const REST: RestRoute[] = [
-  { name: 'WriteItem', method: 'POST', path: '/api/items', entry: 'test/local/fixtures/writer.ts', permission: 'products:write', cacheClass: 'no-store', needs, summary: '' },
+  {
+    name: 'WriteItem',
+    method: 'POST',
+    path: '/api/items',
+    entry: 'test/local/fixtures/writer.ts',
+    permission: 'products:write',
+    cacheClass: 'no-store',
+    needs,
+    summary: '',
+  },
 ];
-const WS: WebSocketRoute[] = ['$connect', '$disconnect', '$default'].map((routeKey) => ({ name: `Ws${routeKey.slice(1)}`, routeKey, entry: 'test/local/fixtures/ws.ts', needs }));
+const WS: WebSocketRoute[] = ['$connect', '$disconnect', '$default'].map((routeKey) => ({
+  name: `Ws${routeKey.slice(1)}`,
+  routeKey,
+  entry: 'test/local/fixtures/ws.ts',
+  needs,
+}));
 const CONSUMERS: StreamConsumer[] = [{ name: 'Notify', table: 'shop', entry: 'test/local/fixtures/notify.ts', needs, batchSize: 10 }];
 
 const savedEnv = { ...process.env };
@@ -90,7 +104,12 @@ describe('startLocalStack with fixture handlers', () => {
 
       const notice = await client.nextJson(3000);
       expect(Date.now() - started).toBeLessThan(1000);
-      expect(notice).toEqual({ type: 'written', sk: 'P#item-1', eventName: 'INSERT', source: expect.stringContaining(stack.tableNames.shop) });
+      expect(notice).toEqual({
+        type: 'written',
+        sk: 'P#item-1',
+        eventName: 'INSERT',
+        source: expect.stringContaining(stack.tableNames.shop),
+      });
     } finally {
       client.ws.terminate();
     }
@@ -110,13 +129,27 @@ describe('Redis choice', () => {
     delete process.env.REDIS_URL;
     process.env.PATH = '/nonexistent';
     const lines: string[] = [];
-    const logger = (part: string) => ({ info: (m: string) => lines.push(`[${part}] ${m}`), warn: (m: string) => lines.push(`[${part}] ${m}`), error: () => undefined });
-    const stack = await startLocalStack({ port: 0, wsPort: 0, dynamoDbEndpoint: dynamoDbEndpoint(), tableNames: freshTables(), seed: false, streams: false, logger });
+    const logger = (part: string) => ({
+      info: (m: string) => lines.push(`[${part}] ${m}`),
+      warn: (m: string) => lines.push(`[${part}] ${m}`),
+      error: () => undefined,
+    });
+    const stack = await startLocalStack({
+      port: 0,
+      wsPort: 0,
+      dynamoDbEndpoint: dynamoDbEndpoint(),
+      tableNames: freshTables(),
+      seed: false,
+      streams: false,
+      logger,
+    });
     try {
       expect(stack.redisSource).toBe('none');
       expect(stack.redisUrl).toBeUndefined();
       expect(process.env.REDIS_URL).toBeUndefined();
-      expect(lines.filter((l) => l.startsWith('[redis]'))).toEqual(['[redis] no REDIS_URL and no redis-server on PATH: the cache runs with L1 (in-process) only']);
+      expect(lines.filter((l) => l.startsWith('[redis]'))).toEqual([
+        '[redis] no REDIS_URL and no redis-server on PATH: the cache runs with L1 (in-process) only',
+      ]);
     } finally {
       await stack.stop();
     }
@@ -124,7 +157,14 @@ describe('Redis choice', () => {
 
   it('uses REDIS_URL when it is set', async () => {
     process.env.REDIS_URL = redisSingleUrl();
-    const stack = await startLocalStack({ port: 0, wsPort: 0, dynamoDbEndpoint: dynamoDbEndpoint(), tableNames: freshTables(), seed: false, streams: false });
+    const stack = await startLocalStack({
+      port: 0,
+      wsPort: 0,
+      dynamoDbEndpoint: dynamoDbEndpoint(),
+      tableNames: freshTables(),
+      seed: false,
+      streams: false,
+    });
     try {
       expect(stack.redisSource).toBe('env');
       expect(stack.redisUrl).toBe(redisSingleUrl());
@@ -157,7 +197,9 @@ describe('startLocalStack with the route table', () => {
     expect(stack.seedError).toBeUndefined();
     expect(stack.seed).toEqual({ tenants: 2, products: 40, orders: 6, existing: false });
 
-    const response = await fetch(`${stack.restUrl}/api/products?category=coffee&limit=100`, { headers: { Authorization: `Bearer ${stack.tokens.acme}` } });
+    const response = await fetch(`${stack.restUrl}/api/products?category=coffee&limit=100`, {
+      headers: { Authorization: `Bearer ${stack.tokens.acme}` },
+    });
     expect(response.status).toBe(200);
     const { data } = (await response.json()) as { data: { id: string; tenantId: string; category: string }[] };
     expect(data.length).toBeGreaterThanOrEqual(5);

@@ -12,7 +12,20 @@ import { freePorts } from '../../local/services/free-port';
 /** The environment of a developer's shell: none of the variables the test harness set. */
 function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['DYNAMODB_ENDPOINT', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_DYNAMODB_STREAMS', 'REDIS_URL', 'SHOP_TABLE_NAME', 'CONNECTIONS_TABLE_NAME', 'WS_MANAGEMENT_ENDPOINT', 'JWT_SECRET', 'JWT_ISSUER', 'JWT_AUDIENCE', 'PORT', 'WS_PORT']) {
+  for (const name of [
+    'DYNAMODB_ENDPOINT',
+    'AWS_ENDPOINT_URL_DYNAMODB',
+    'AWS_ENDPOINT_URL_DYNAMODB_STREAMS',
+    'REDIS_URL',
+    'SHOP_TABLE_NAME',
+    'CONNECTIONS_TABLE_NAME',
+    'WS_MANAGEMENT_ENDPOINT',
+    'JWT_SECRET',
+    'JWT_ISSUER',
+    'JWT_AUDIENCE',
+    'PORT',
+    'WS_PORT',
+  ]) {
     delete env[name];
   }
   return { ...env, ...extra };
@@ -45,7 +58,9 @@ describe('npm start', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pgid = child.pid as number;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child?.on('exit', (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child?.on('exit', (code, signal) => resolve({ code, signal })),
+    );
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
 
@@ -66,8 +81,15 @@ describe('npm start', () => {
 
     // The printed tokens are dev tokens that the real authorizer accepts.
     const token = /export ACME_TOKEN=(\S+)/.exec(output)?.[1] as string;
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(DEV_JWT_SECRET), { issuer: 'shop-edge-local', audience: 'shop-edge' });
-    expect(payload).toMatchObject({ tenantId: 'acme', sub: expect.any(String), permissions: expect.arrayContaining(['products:read', 'orders:write']) });
+    const { payload } = await jwtVerify(token, new TextEncoder().encode(DEV_JWT_SECRET), {
+      issuer: 'shop-edge-local',
+      audience: 'shop-edge',
+    });
+    expect(payload).toMatchObject({
+      tenantId: 'acme',
+      sub: expect.any(String),
+      permissions: expect.arrayContaining(['products:read', 'orders:write']),
+    });
     // A cold JVM can make the very first DynamoDB Local call slower than /health's probe budget.
     let health = await fetch(`http://127.0.0.1:${port}/health`);
     for (let i = 0; health.status !== 200 && i < 20; i++) {
@@ -109,7 +131,12 @@ describe('npm run token', () => {
       audience: 'shop-edge',
     });
     expect(protectedHeader.alg).toBe('HS256');
-    expect(payload).toMatchObject({ tenantId: 'acme', permissions: ['products:read', 'stock:write'], sub: expect.any(String), exp: expect.any(Number) });
+    expect(payload).toMatchObject({
+      tenantId: 'acme',
+      permissions: ['products:read', 'stock:write'],
+      sub: expect.any(String),
+      exp: expect.any(Number),
+    });
   }, 60_000);
 
   it('uses JWT_SECRET, JWT_ISSUER and JWT_AUDIENCE when set', async () => {

@@ -46,7 +46,11 @@ function scriptedStreams(shards: ScriptedShard[]) {
           const records = shard.records.slice(position).map((pk, i) => ({
             eventID: `${id}-${position + i}`,
             eventName: 'INSERT',
-            dynamodb: { Keys: { pk: { S: pk } }, SequenceNumber: String(position + i + 1).padStart(5, '0'), StreamViewType: 'NEW_AND_OLD_IMAGES' },
+            dynamodb: {
+              Keys: { pk: { S: pk } },
+              SequenceNumber: String(position + i + 1).padStart(5, '0'),
+              StreamViewType: 'NEW_AND_OLD_IMAGES',
+            },
           }));
           const end = position + records.length;
           // A closed shard read to its end has no next iterator.

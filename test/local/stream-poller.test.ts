@@ -56,7 +56,11 @@ const put = (pk: string, extra: Record<string, { S: string } | { N: string }> = 
   client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: pk }, sk: { S: 'A' }, ...extra } }));
 
 const putAll = (pks: string[]) =>
-  client.send(new BatchWriteItemCommand({ RequestItems: { [table]: pks.map((pk) => ({ PutRequest: { Item: { pk: { S: pk }, sk: { S: 'A' } } } })) } }));
+  client.send(
+    new BatchWriteItemCommand({
+      RequestItems: { [table]: pks.map((pk) => ({ PutRequest: { Item: { pk: { S: pk }, sk: { S: 'A' } } } })) },
+    }),
+  );
 
 const pkOf = (record: DynamoDBRecord) => record.dynamodb?.Keys?.pk?.S as string;
 

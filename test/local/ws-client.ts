@@ -31,7 +31,9 @@ export function connect(url: string): Promise<TestClient> {
       if (waiter) waiter(text);
       else queue.push(text);
     });
-    const closed = new Promise<{ code: number; reason: string }>((done) => ws.on('close', (code, reason) => done({ code, reason: reason.toString() })));
+    const closed = new Promise<{ code: number; reason: string }>((done) =>
+      ws.on('close', (code, reason) => done({ code, reason: reason.toString() })),
+    );
     ws.on('unexpected-response', (_req, res) => {
       reject(new RefusedError(res.statusCode ?? 0));
       res.resume();

@@ -48,7 +48,12 @@ async function idOf(client: TestClient): Promise<string> {
 }
 
 function management(endpoint = front.managementEndpoint): ApiGatewayManagementApiClient {
-  return new ApiGatewayManagementApiClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, maxAttempts: 1 });
+  return new ApiGatewayManagementApiClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
 }
 
 const waitFor = async (condition: () => boolean, timeoutMs = 2000): Promise<void> => {
@@ -105,7 +110,12 @@ describe('$connect', () => {
         requestId: expect.any(String),
         domainName: expect.stringContaining('127.0.0.1'),
         identity: expect.objectContaining({ sourceIp: '127.0.0.1' }),
-        authorizer: expect.objectContaining({ principalId: 'user-1', tenantId: 'tenant-a', userId: 'user-1', permissions: 'products:read' }),
+        authorizer: expect.objectContaining({
+          principalId: 'user-1',
+          tenantId: 'tenant-a',
+          userId: 'user-1',
+          permissions: 'products:read',
+        }),
       },
     });
   });
@@ -158,7 +168,11 @@ describe('messages', () => {
     const client = await open();
     client.send({ action: 'boom' });
     const reply = await client.next();
-    expect(JSON.parse(reply)).toEqual({ message: 'Internal server error', connectionId: expect.any(String), requestId: expect.any(String) });
+    expect(JSON.parse(reply)).toEqual({
+      message: 'Internal server error',
+      connectionId: expect.any(String),
+      requestId: expect.any(String),
+    });
     expect(reply).not.toContain('internal detail');
   });
 
@@ -183,7 +197,11 @@ describe('$disconnect', () => {
     client.ws.close(1000, 'bye');
     await waitFor(() => events.some((e) => e.requestContext.eventType === 'DISCONNECT' && e.requestContext.connectionId === id));
     const event = events.find((e) => e.requestContext.eventType === 'DISCONNECT' && e.requestContext.connectionId === id);
-    expect(event?.requestContext).toMatchObject({ routeKey: '$disconnect', disconnectStatusCode: 1000, authorizer: expect.objectContaining({ tenantId: 'tenant-a' }) });
+    expect(event?.requestContext).toMatchObject({
+      routeKey: '$disconnect',
+      disconnectStatusCode: 1000,
+      authorizer: expect.objectContaining({ tenantId: 'tenant-a' }),
+    });
   });
 });
 
@@ -256,7 +274,9 @@ describe('@connections management API (real SDK client)', () => {
   });
 
   it('answers 410 GoneException for an id that never existed', async () => {
-    await expect(management().send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: 'x' }))).rejects.toBeInstanceOf(GoneException);
+    await expect(management().send(new PostToConnectionCommand({ ConnectionId: 'AAAAAAAAAAAAAAA=', Data: 'x' }))).rejects.toBeInstanceOf(
+      GoneException,
+    );
   });
 
   it('answers 413 PayloadTooLargeException over 128 KB', async () => {

@@ -39,7 +39,9 @@ describe('the OpenAPI document', () => {
   });
 
   it('has every route of the route table, and nothing else', () => {
-    const documented = Object.entries(doc.paths as Json).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`));
+    const documented = Object.entries(doc.paths as Json).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
+    );
     expect(documented.sort()).toEqual(REST_ROUTES.map((r) => `${r.method} ${r.path}`).sort());
     for (const route of REST_ROUTES) {
       const op = doc.paths[route.path][route.method.toLowerCase()];
@@ -135,19 +137,39 @@ describe('the validator bites', () => {
   it.each([
     ['a 3.0 version', (d: Json) => (d.openapi = '3.0.3'), /#\/openapi: must be a 3\.1\.x/],
     ['no info.title', (d: Json) => delete d.info.title, /#\/info\/title: required/],
-    ['a dangling $ref', (d: Json) => (d.paths['/api/orders'].post.requestBody.content['application/json'].schema.$ref = '#/components/schemas/Nope'), /does not resolve/],
-    ['an undeclared path parameter', (d: Json) => (d.paths['/api/orders/{id}'].get.parameters = []), /path parameter \{id\} is not declared/],
+    [
+      'a dangling $ref',
+      (d: Json) => (d.paths['/api/orders'].post.requestBody.content['application/json'].schema.$ref = '#/components/schemas/Nope'),
+      /does not resolve/,
+    ],
+    [
+      'an undeclared path parameter',
+      (d: Json) => (d.paths['/api/orders/{id}'].get.parameters = []),
+      /path parameter \{id\} is not declared/,
+    ],
     ['an optional path parameter', (d: Json) => (d.paths['/api/orders/{id}'].get.parameters[0].required = false), /must be required: true/],
     ['a response without description', (d: Json) => delete d.paths['/health'].get.responses['200'].description, /description: required/],
     ['a bad status key', (d: Json) => (d.paths['/health'].get.responses['2000'] = { description: 'x' }), /not a status code/],
     ['a duplicate operationId', (d: Json) => (d.paths['/health'].get.operationId = 'GetOrder'), /duplicate of/],
     ['an unknown security scheme', (d: Json) => (d.paths['/api/orders'].post.security = [{ apiKey: [] }]), /no security scheme apiKey/],
     ['OpenAPI 3.0 nullable', (d: Json) => (d.components.schemas.Product.properties.name.nullable = true), /nullable is OpenAPI 3\.0/],
-    ['required naming no property', (d: Json) => d.components.schemas.Order.required.push('ghost'), /ghost is required but not a declared property/],
+    [
+      'required naming no property',
+      (d: Json) => d.components.schemas.Order.required.push('ghost'),
+      /ghost is required but not a declared property/,
+    ],
     ['a pattern that does not compile', (d: Json) => (d.components.schemas.Product.properties.id.pattern = '(['), /does not compile/],
-    ['a boolean exclusiveMinimum', (d: Json) => (d.components.schemas.StockLevel.properties.stock.exclusiveMinimum = true), /must be a number/],
+    [
+      'a boolean exclusiveMinimum',
+      (d: Json) => (d.components.schemas.StockLevel.properties.stock.exclusiveMinimum = true),
+      /must be a number/,
+    ],
     ['an invalid type', (d: Json) => (d.components.schemas.Product.properties.price.type = 'int'), /invalid type/],
-    ['schema and content on a parameter', (d: Json) => (d.paths['/api/products'].get.parameters[0].content = { 'text/plain': {} }), /exactly one of schema and content/],
+    [
+      'schema and content on a parameter',
+      (d: Json) => (d.paths['/api/products'].get.parameters[0].content = { 'text/plain': {} }),
+      /exactly one of schema and content/,
+    ],
     ['a path without a slash', (d: Json) => (d.paths['health'] = d.paths['/health']), /must begin with \//],
     ['an undeclared tag', (d: Json) => d.paths['/health'].get.tags.push('misc'), /tag misc is not declared/],
   ])('finds %s', (_what, mutate, expected) => {
@@ -217,7 +239,10 @@ describe('against the running API (local stack)', () => {
     const check = (name: string, status: number, json: Json | undefined) => {
       const spec = OPERATIONS[name]!;
       const route = REST_ROUTES.find((r) => r.name === name)!;
-      expect([name, Object.keys(doc.paths[route.path][route.method.toLowerCase()].responses)]).toEqual([name, expect.arrayContaining([String(status)])]);
+      expect([name, Object.keys(doc.paths[route.path][route.method.toLowerCase()].responses)]).toEqual([
+        name,
+        expect.arrayContaining([String(status)]),
+      ]);
       expect([name, status]).toEqual([name, spec.success.status]);
       if (spec.success.data === undefined) return;
       const candidates = [spec.success.data].flat().map((n) => dataSchemas[n]!);
@@ -225,7 +250,10 @@ describe('against the running API (local stack)', () => {
       if (spec.success.list) expect([name, typeof json!.nextCursor === 'string' || json!.nextCursor === null]).toEqual([name, true]);
       for (const item of items) {
         const fits = candidates.some((schema) => schema.safeParse(item).success);
-        if (!fits) throw new Error(`${name}: ${JSON.stringify(item)} fits none of ${[spec.success.data].flat().join(', ')}: ${candidates[0]!.safeParse(item).error?.message}`);
+        if (!fits)
+          throw new Error(
+            `${name}: ${JSON.stringify(item)} fits none of ${[spec.success.data].flat().join(', ')}: ${candidates[0]!.safeParse(item).error?.message}`,
+          );
       }
     };
 
@@ -246,7 +274,10 @@ describe('against the running API (local stack)', () => {
   it('documents the errors real requests get', async () => {
     const documented = (name: string, status: number) => {
       const route = REST_ROUTES.find((r) => r.name === name)!;
-      expect([name, Object.keys(doc.paths[route.path][route.method.toLowerCase()].responses)]).toEqual([name, expect.arrayContaining([String(status)])]);
+      expect([name, Object.keys(doc.paths[route.path][route.method.toLowerCase()].responses)]).toEqual([
+        name,
+        expect.arrayContaining([String(status)]),
+      ]);
     };
     const cases: [string, string, string, unknown, string | null, number][] = [
       ['GetOrder', 'GET', '/api/orders/missing-1', undefined, token, 404],

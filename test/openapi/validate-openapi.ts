@@ -20,33 +20,147 @@
 type Json = Record<string, unknown>;
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
-const ROOT_FIELDS = new Set(['openapi', 'info', 'jsonSchemaDialect', 'servers', 'paths', 'webhooks', 'components', 'security', 'tags', 'externalDocs']);
+const ROOT_FIELDS = new Set([
+  'openapi',
+  'info',
+  'jsonSchemaDialect',
+  'servers',
+  'paths',
+  'webhooks',
+  'components',
+  'security',
+  'tags',
+  'externalDocs',
+]);
 const INFO_FIELDS = new Set(['title', 'summary', 'description', 'termsOfService', 'contact', 'license', 'version']);
 const PATH_ITEM_FIELDS = new Set(['$ref', 'summary', 'description', 'servers', 'parameters', ...METHODS]);
-const OPERATION_FIELDS = new Set(['tags', 'summary', 'description', 'externalDocs', 'operationId', 'parameters', 'requestBody', 'responses', 'callbacks', 'deprecated', 'security', 'servers']);
-const PARAMETER_FIELDS = new Set(['name', 'in', 'description', 'required', 'deprecated', 'allowEmptyValue', 'style', 'explode', 'allowReserved', 'schema', 'example', 'examples', 'content']);
+const OPERATION_FIELDS = new Set([
+  'tags',
+  'summary',
+  'description',
+  'externalDocs',
+  'operationId',
+  'parameters',
+  'requestBody',
+  'responses',
+  'callbacks',
+  'deprecated',
+  'security',
+  'servers',
+]);
+const PARAMETER_FIELDS = new Set([
+  'name',
+  'in',
+  'description',
+  'required',
+  'deprecated',
+  'allowEmptyValue',
+  'style',
+  'explode',
+  'allowReserved',
+  'schema',
+  'example',
+  'examples',
+  'content',
+]);
 const HEADER_FIELDS = new Set(['description', 'required', 'deprecated', 'style', 'explode', 'schema', 'example', 'examples', 'content']);
 const RESPONSE_FIELDS = new Set(['description', 'headers', 'content', 'links']);
 const MEDIA_TYPE_FIELDS = new Set(['schema', 'example', 'examples', 'encoding']);
-const COMPONENT_TYPES = new Set(['schemas', 'responses', 'parameters', 'examples', 'requestBodies', 'headers', 'securitySchemes', 'links', 'callbacks', 'pathItems']);
+const COMPONENT_TYPES = new Set([
+  'schemas',
+  'responses',
+  'parameters',
+  'examples',
+  'requestBodies',
+  'headers',
+  'securitySchemes',
+  'links',
+  'callbacks',
+  'pathItems',
+]);
 const JSON_TYPES = new Set(['null', 'boolean', 'object', 'array', 'number', 'string', 'integer']);
 const SCHEMA_KEYWORDS = new Set([
   // core and applicator
-  '$schema', '$id', '$ref', '$anchor', '$dynamicRef', '$dynamicAnchor', '$defs', '$comment', '$vocabulary',
-  'allOf', 'anyOf', 'oneOf', 'not', 'if', 'then', 'else', 'dependentSchemas', 'prefixItems', 'items', 'contains',
-  'properties', 'patternProperties', 'additionalProperties', 'propertyNames', 'unevaluatedItems', 'unevaluatedProperties',
+  '$schema',
+  '$id',
+  '$ref',
+  '$anchor',
+  '$dynamicRef',
+  '$dynamicAnchor',
+  '$defs',
+  '$comment',
+  '$vocabulary',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  'dependentSchemas',
+  'prefixItems',
+  'items',
+  'contains',
+  'properties',
+  'patternProperties',
+  'additionalProperties',
+  'propertyNames',
+  'unevaluatedItems',
+  'unevaluatedProperties',
   // validation
-  'type', 'enum', 'const', 'multipleOf', 'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum', 'maxLength', 'minLength',
-  'pattern', 'maxItems', 'minItems', 'uniqueItems', 'maxContains', 'minContains', 'maxProperties', 'minProperties', 'required',
+  'type',
+  'enum',
+  'const',
+  'multipleOf',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'maxContains',
+  'minContains',
+  'maxProperties',
+  'minProperties',
+  'required',
   'dependentRequired',
   // meta-data, format, content
-  'title', 'description', 'default', 'deprecated', 'readOnly', 'writeOnly', 'examples', 'format', 'contentEncoding', 'contentMediaType', 'contentSchema',
+  'title',
+  'description',
+  'default',
+  'deprecated',
+  'readOnly',
+  'writeOnly',
+  'examples',
+  'format',
+  'contentEncoding',
+  'contentMediaType',
+  'contentSchema',
   // OpenAPI's vocabulary
-  'discriminator', 'xml', 'externalDocs', 'example',
+  'discriminator',
+  'xml',
+  'externalDocs',
+  'example',
 ]);
 const SCHEMA_MAPS = ['properties', 'patternProperties', 'dependentSchemas', '$defs'] as const;
 const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems'] as const;
-const SCHEMA_SINGLES = ['not', 'if', 'then', 'else', 'items', 'contains', 'additionalProperties', 'propertyNames', 'unevaluatedItems', 'unevaluatedProperties', 'contentSchema'] as const;
+const SCHEMA_SINGLES = [
+  'not',
+  'if',
+  'then',
+  'else',
+  'items',
+  'contains',
+  'additionalProperties',
+  'propertyNames',
+  'unevaluatedItems',
+  'unevaluatedProperties',
+  'contentSchema',
+] as const;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const escape = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -62,7 +176,8 @@ export function validateOpenApi(document: unknown): string[] {
   const doc = document;
 
   const allowed = (object: Json, fields: ReadonlySet<string>, pointer: string) => {
-    for (const key of Object.keys(object)) if (!fields.has(key) && !key.startsWith('x-')) problem(at(pointer, key), 'field not allowed here');
+    for (const key of Object.keys(object))
+      if (!fields.has(key) && !key.startsWith('x-')) problem(at(pointer, key), 'field not allowed here');
   };
   const str = (object: Json, key: string, pointer: string, required: boolean) => {
     if (object[key] === undefined) {
@@ -100,35 +215,44 @@ export function validateOpenApi(document: unknown): string[] {
     if (!isObject(value)) return problem(pointer, 'a schema must be an object or a boolean');
     for (const key of Object.keys(value)) {
       if (key === 'nullable') problem(at(pointer, key), 'nullable is OpenAPI 3.0; 3.1 uses type: [..., "null"]');
-      else if (!SCHEMA_KEYWORDS.has(key) && !key.startsWith('x-')) problem(at(pointer, key), 'not a JSON Schema 2020-12 or OpenAPI keyword');
+      else if (!SCHEMA_KEYWORDS.has(key) && !key.startsWith('x-'))
+        problem(at(pointer, key), 'not a JSON Schema 2020-12 or OpenAPI keyword');
     }
     if ('$ref' in value) resolve(value.$ref, at(pointer, '$ref'));
-    if (typeof value.$id === 'string' && value.$id.includes('#') && !value.$id.endsWith('#')) problem(at(pointer, '$id'), '$id must not contain a fragment');
+    if (typeof value.$id === 'string' && value.$id.includes('#') && !value.$id.endsWith('#'))
+      problem(at(pointer, '$id'), '$id must not contain a fragment');
     if (value.type !== undefined) {
       const types = Array.isArray(value.type) ? value.type : [value.type];
-      if (types.length === 0 || types.some((t) => typeof t !== 'string' || !JSON_TYPES.has(t))) problem(at(pointer, 'type'), `invalid type ${JSON.stringify(value.type)}`);
+      if (types.length === 0 || types.some((t) => typeof t !== 'string' || !JSON_TYPES.has(t)))
+        problem(at(pointer, 'type'), `invalid type ${JSON.stringify(value.type)}`);
       if (new Set(types).size !== types.length) problem(at(pointer, 'type'), 'types must be unique');
     }
     if (value.required !== undefined) {
       const required = value.required;
-      if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) problem(at(pointer, 'required'), 'must be an array of strings');
+      if (!Array.isArray(required) || required.some((r) => typeof r !== 'string'))
+        problem(at(pointer, 'required'), 'must be an array of strings');
       else {
         if (new Set(required).size !== required.length) problem(at(pointer, 'required'), 'names must be unique');
         const properties = isObject(value.properties) ? value.properties : {};
-        for (const name of required) if (!(name in properties)) problem(at(pointer, 'required'), `${name} is required but not a declared property`);
+        for (const name of required)
+          if (!(name in properties)) problem(at(pointer, 'required'), `${name} is required but not a declared property`);
       }
     }
-    if (value.enum !== undefined && (!Array.isArray(value.enum) || value.enum.length === 0)) problem(at(pointer, 'enum'), 'must be a non-empty array');
-    if (value.examples !== undefined && !Array.isArray(value.examples)) problem(at(pointer, 'examples'), 'must be an array in JSON Schema 2020-12');
+    if (value.enum !== undefined && (!Array.isArray(value.enum) || value.enum.length === 0))
+      problem(at(pointer, 'enum'), 'must be a non-empty array');
+    if (value.examples !== undefined && !Array.isArray(value.examples))
+      problem(at(pointer, 'examples'), 'must be an array in JSON Schema 2020-12');
     for (const key of ['exclusiveMinimum', 'exclusiveMaximum', 'minimum', 'maximum', 'multipleOf'] as const) {
-      if (value[key] !== undefined && typeof value[key] !== 'number') problem(at(pointer, key), 'must be a number (boolean exclusive bounds are draft-04)');
+      if (value[key] !== undefined && typeof value[key] !== 'number')
+        problem(at(pointer, key), 'must be a number (boolean exclusive bounds are draft-04)');
     }
     for (const key of ['minLength', 'maxLength', 'minItems', 'maxItems', 'minProperties', 'maxProperties'] as const) {
       const n = value[key];
       if (n !== undefined && !(Number.isInteger(n) && (n as number) >= 0)) problem(at(pointer, key), 'must be a non-negative integer');
     }
     const bound = (low: string, high: string) => {
-      if (typeof value[low] === 'number' && typeof value[high] === 'number' && (value[low] as number) > (value[high] as number)) problem(at(pointer, low), `greater than ${high}`);
+      if (typeof value[low] === 'number' && typeof value[high] === 'number' && (value[low] as number) > (value[high] as number))
+        problem(at(pointer, low), `greater than ${high}`);
     };
     bound('minimum', 'maximum');
     bound('minLength', 'maxLength');
@@ -177,7 +301,8 @@ export function validateOpenApi(document: unknown): string[] {
     if (hasSchema === hasContent) problem(pointer, 'needs exactly one of schema and content');
     if (hasSchema) schema(object.schema, at(pointer, 'schema'));
     if (hasContent) {
-      if (isObject(object.content) && Object.keys(object.content).length !== 1) problem(at(pointer, 'content'), 'must hold exactly one media type');
+      if (isObject(object.content) && Object.keys(object.content).length !== 1)
+        problem(at(pointer, 'content'), 'must hold exactly one media type');
       mediaTypes(object.content, at(pointer, 'content'));
     }
   };
@@ -230,7 +355,8 @@ export function validateOpenApi(document: unknown): string[] {
       if (!isObject(requirement)) return problem(at(pointer, i), 'must be an object');
       for (const [name, scopes] of Object.entries(requirement)) {
         if (!(name in securitySchemes)) problem(at(pointer, i, name), `no security scheme ${name} in components.securitySchemes`);
-        if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string')) problem(at(pointer, i, name), 'must be an array of strings');
+        if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string'))
+          problem(at(pointer, i, name), 'must be an array of strings');
       }
     });
   };
@@ -238,8 +364,12 @@ export function validateOpenApi(document: unknown): string[] {
   // ---- root and info
   allowed(doc, ROOT_FIELDS, '#');
   if (typeof doc.openapi !== 'string' || !/^3\.1\.\d+(-[\w.]+)?$/.test(doc.openapi)) problem('#/openapi', 'must be a 3.1.x version string');
-  if (doc.paths === undefined && doc.components === undefined && doc.webhooks === undefined) problem('#', 'needs paths, components or webhooks');
-  if (doc.jsonSchemaDialect !== undefined && (typeof doc.jsonSchemaDialect !== 'string' || !/^[a-z][a-z0-9+.-]*:/i.test(doc.jsonSchemaDialect))) {
+  if (doc.paths === undefined && doc.components === undefined && doc.webhooks === undefined)
+    problem('#', 'needs paths, components or webhooks');
+  if (
+    doc.jsonSchemaDialect !== undefined &&
+    (typeof doc.jsonSchemaDialect !== 'string' || !/^[a-z][a-z0-9+.-]*:/i.test(doc.jsonSchemaDialect))
+  ) {
     problem('#/jsonSchemaDialect', 'must be a URI');
   }
   if (!isObject(doc.info)) problem('#/info', 'required object');
@@ -252,13 +382,17 @@ export function validateOpenApi(document: unknown): string[] {
       if (!isObject(license)) problem('#/info/license', 'must be an object');
       else {
         str(license, 'name', '#/info/license', true);
-        if (license.identifier !== undefined && license.url !== undefined) problem('#/info/license', 'identifier and url are mutually exclusive');
+        if (license.identifier !== undefined && license.url !== undefined)
+          problem('#/info/license', 'identifier and url are mutually exclusive');
       }
     }
   }
   if (doc.servers !== undefined) {
     if (!Array.isArray(doc.servers)) problem('#/servers', 'must be an array');
-    else doc.servers.forEach((s, i) => (isObject(s) ? str(s, 'url', at('#/servers', i), true) : problem(at('#/servers', i), 'must be an object')));
+    else
+      doc.servers.forEach((s, i) =>
+        isObject(s) ? str(s, 'url', at('#/servers', i), true) : problem(at('#/servers', i), 'must be an object'),
+      );
   }
   if (doc.security !== undefined) securityRequirements(doc.security, '#/security');
   const declaredTags = new Set<string>();
@@ -293,7 +427,8 @@ export function validateOpenApi(document: unknown): string[] {
           else if (type === 'securitySchemes') {
             const s = deref(value, pointer);
             if (!s) continue;
-            if (!['apiKey', 'http', 'mutualTLS', 'oauth2', 'openIdConnect'].includes(String(s.type))) problem(at(pointer, 'type'), 'not a security scheme type');
+            if (!['apiKey', 'http', 'mutualTLS', 'oauth2', 'openIdConnect'].includes(String(s.type)))
+              problem(at(pointer, 'type'), 'not a security scheme type');
             if (s.type === 'http') str(s, 'scheme', pointer, true);
             if (s.type === 'apiKey') {
               str(s, 'name', pointer, true);
@@ -327,7 +462,9 @@ export function validateOpenApi(document: unknown): string[] {
           continue;
         }
         allowed(item, PATH_ITEM_FIELDS, pointer);
-        const itemParameters = Array.isArray(item.parameters) ? item.parameters.map((p, i) => parameter(p, at(pointer, 'parameters', i))) : [];
+        const itemParameters = Array.isArray(item.parameters)
+          ? item.parameters.map((p, i) => parameter(p, at(pointer, 'parameters', i)))
+          : [];
         const methods = METHODS.filter((m) => item[m] !== undefined);
         if (methods.length === 0) problem(pointer, 'no operation');
         for (const method of methods) {
@@ -340,12 +477,15 @@ export function validateOpenApi(document: unknown): string[] {
           allowed(op, OPERATION_FIELDS, opPointer);
           if (op.operationId !== undefined) {
             if (typeof op.operationId !== 'string') problem(at(opPointer, 'operationId'), 'must be a string');
-            else if (operationIds.has(op.operationId)) problem(at(opPointer, 'operationId'), `duplicate of ${operationIds.get(op.operationId)}`);
+            else if (operationIds.has(op.operationId))
+              problem(at(opPointer, 'operationId'), `duplicate of ${operationIds.get(op.operationId)}`);
             else operationIds.set(op.operationId, opPointer);
           }
           if (op.tags !== undefined) {
             if (!Array.isArray(op.tags)) problem(at(opPointer, 'tags'), 'must be an array');
-            else for (const tag of op.tags) if (!declaredTags.has(String(tag))) problem(at(opPointer, 'tags'), `tag ${String(tag)} is not declared in #/tags`);
+            else
+              for (const tag of op.tags)
+                if (!declaredTags.has(String(tag))) problem(at(opPointer, 'tags'), `tag ${String(tag)} is not declared in #/tags`);
           }
           const opParameters = Array.isArray(op.parameters)
             ? op.parameters.map((p, i) => parameter(p, at(opPointer, 'parameters', i)))
@@ -364,23 +504,27 @@ export function validateOpenApi(document: unknown): string[] {
           for (const p of [...itemParameters, ...opParameters]) if (p) effective.set(`${String(p.in)}:${String(p.name)}`, p);
           const pathParams = [...effective.values()].filter((p) => p.in === 'path').map((p) => String(p.name));
           for (const name of templated) if (!pathParams.includes(name)) problem(opPointer, `path parameter {${name}} is not declared`);
-          for (const name of pathParams) if (!templated.includes(name)) problem(opPointer, `path parameter ${name} is not in the path template`);
+          for (const name of pathParams)
+            if (!templated.includes(name)) problem(opPointer, `path parameter ${name} is not in the path template`);
 
           if (op.requestBody !== undefined) {
             const body = deref(op.requestBody, at(opPointer, 'requestBody'));
             if (!body) problem(at(opPointer, 'requestBody'), 'must be a Request Body object or a $ref to one');
             else {
-              if (body.required !== undefined && typeof body.required !== 'boolean') problem(at(opPointer, 'requestBody', 'required'), 'must be a boolean');
+              if (body.required !== undefined && typeof body.required !== 'boolean')
+                problem(at(opPointer, 'requestBody', 'required'), 'must be a boolean');
               mediaTypes(body.content, at(opPointer, 'requestBody', 'content'));
             }
-            if (method === 'get' || method === 'head' || method === 'delete') problem(at(opPointer, 'requestBody'), `a request body on ${method.toUpperCase()} has no defined semantics`);
+            if (method === 'get' || method === 'head' || method === 'delete')
+              problem(at(opPointer, 'requestBody'), `a request body on ${method.toUpperCase()} has no defined semantics`);
           }
           if (!isObject(op.responses) || Object.keys(op.responses).length === 0) {
             problem(at(opPointer, 'responses'), 'at least one response is required');
           } else {
             for (const [status, r] of Object.entries(op.responses)) {
               if (status.startsWith('x-')) continue;
-              if (status !== 'default' && !/^[1-5](\d\d|XX)$/.test(status)) problem(at(opPointer, 'responses', status), 'not a status code, a range like 4XX, or default');
+              if (status !== 'default' && !/^[1-5](\d\d|XX)$/.test(status))
+                problem(at(opPointer, 'responses', status), 'not a status code, a range like 4XX, or default');
               response(r, at(opPointer, 'responses', status));
             }
           }

@@ -27,7 +27,9 @@ const pathsOf = (call: number) => cloudFront.commandCalls(CreateInvalidationComm
 
 beforeEach(() => {
   cloudFront.reset();
-  cloudFront.on(CreateInvalidationCommand).resolves({ Invalidation: { Id: 'I1', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined as never } });
+  cloudFront
+    .on(CreateInvalidationCommand)
+    .resolves({ Invalidation: { Id: 'I1', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined as never } });
 });
 
 it('purges the tenant product paths once per batch, however many products changed', async () => {
@@ -46,12 +48,21 @@ it('adds the marketplace path when a listed product changes (or stops being list
 
 it('purges nothing for stock, order or dashboard changes', async () => {
   const purger = new CloudFrontPurger(new CloudFrontClient({}), 'DIST');
-  await purgeCdnFromStream([record('S#p1', { version: 1, stock: 3 }, { version: 2, stock: 2 }), record('O#o1', undefined, { version: 1 }), record('M#2026-11-25', undefined, { ordersToday: 1 })], purger);
+  await purgeCdnFromStream(
+    [
+      record('S#p1', { version: 1, stock: 3 }, { version: 2, stock: 2 }),
+      record('O#o1', undefined, { version: 1 }),
+      record('M#2026-11-25', undefined, { ordersToday: 1 }),
+    ],
+    purger,
+  );
   expect(cloudFront.commandCalls(CreateInvalidationCommand)).toHaveLength(0);
 });
 
 it('sends no new invalidation while one created after the change is still in flight', async () => {
-  cloudFront.on(GetInvalidationCommand).resolves({ Invalidation: { Id: 'I1', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined as never } });
+  cloudFront
+    .on(GetInvalidationCommand)
+    .resolves({ Invalidation: { Id: 'I1', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined as never } });
   let clock = 1_000_000;
   const purger = new CloudFrontPurger(new CloudFrontClient({}), 'DIST', { now: () => clock });
   await purger.purge(['/api/products*'], clock - 10);
@@ -64,7 +75,10 @@ it('sends no new invalidation while one created after the change is still in fli
 
 it('retries when CloudFront throttles, and gives up after bounded attempts', async () => {
   const throttled = Object.assign(new Error('slow down'), { name: 'TooManyInvalidationsInProgress' });
-  cloudFront.on(CreateInvalidationCommand).rejectsOnce(throttled).resolves({ Invalidation: { Id: 'I2', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined as never } });
+  cloudFront
+    .on(CreateInvalidationCommand)
+    .rejectsOnce(throttled)
+    .resolves({ Invalidation: { Id: 'I2', Status: 'InProgress', CreateTime: new Date(), InvalidationBatch: undefined as never } });
   const purger = new CloudFrontPurger(new CloudFrontClient({}), 'DIST', { baseDelayMs: 1 });
   await purger.purge(['/api/products*'], Date.now());
   expect(cloudFront.commandCalls(CreateInvalidationCommand)).toHaveLength(2);

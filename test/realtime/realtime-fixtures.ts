@@ -15,7 +15,9 @@ export interface Received {
 }
 
 export function tenantId(prefix = 't'): string {
-  return uniqueId(prefix).replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+  return uniqueId(prefix)
+    .replace(/[^A-Za-z0-9_-]/g, '_')
+    .slice(0, 64);
 }
 
 export async function startStack(options: { managementLatencyMs?: number } = {}): Promise<LocalStack> {
@@ -61,7 +63,10 @@ export async function openSocket(stack: LocalStack, token: string): Promise<Rece
       const seen = messages.slice(from).find(match);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages)}`)),
+          timeoutMs,
+        );
         waiters.push({ match, resolve: (m) => (clearTimeout(timer), resolve(m)) });
       });
     },

@@ -23,11 +23,15 @@ async function client(tenant: string, permissions?: string[]): Promise<Received>
 
 async function product(tenant: string, id: string, stock: number) {
   const bearer = await token(tenant);
-  expect((await rest(stack, 'POST', '/api/products', bearer, { id, name: `Product ${id}`, price: 500, category: 'demo' })).status).toBe(201);
-  if (stock) expect((await rest(stack, 'POST', `/api/products/${id}/stock-adjustments`, bearer, { delta: stock, reason: 'seed' })).status).toBe(200);
+  expect((await rest(stack, 'POST', '/api/products', bearer, { id, name: `Product ${id}`, price: 500, category: 'demo' })).status).toBe(
+    201,
+  );
+  if (stock)
+    expect((await rest(stack, 'POST', `/api/products/${id}/stock-adjustments`, bearer, { delta: stock, reason: 'seed' })).status).toBe(200);
 }
 
-const stockUpdate = (productId: string, stock: number) => (m: Record<string, any>) => m.type === 'stock:update' && m.productId === productId && m.stock === stock;
+const stockUpdate = (productId: string, stock: number) => (m: Record<string, any>) =>
+  m.type === 'stock:update' && m.productId === productId && m.stock === stock;
 
 describe('subscriptions', () => {
   it('answers a subscribe with a snapshot of the current stock and its version', async () => {
@@ -35,7 +39,11 @@ describe('subscriptions', () => {
     await product(tenant, 'snap', 7);
     const c = await client(tenant);
     const reply = await subscribe(c, 'product:snap');
-    expect(reply).toMatchObject({ type: 'subscribed', channel: 'product:snap', snapshot: { productId: 'snap', stock: 7, availability: 'in_stock', version: 2, product: { id: 'snap' } } });
+    expect(reply).toMatchObject({
+      type: 'subscribed',
+      channel: 'product:snap',
+      snapshot: { productId: 'snap', stock: 7, availability: 'in_stock', version: 2, product: { id: 'snap' } },
+    });
   });
 
   it("refuses another tenant's product and order with FORBIDDEN, exactly like a missing one", async () => {
@@ -102,7 +110,7 @@ describe('fan-out', () => {
     expect(otherTenant.messages.filter((m) => m.type === 'stock:update')).toEqual([]);
   });
 
-  it('pushes order status changes and today\'s dashboard figures', async () => {
+  it("pushes order status changes and today's dashboard figures", async () => {
     const tenant = tenantId();
     const bearer = await token(tenant);
     await product(tenant, 'gift', 10);
@@ -118,7 +126,11 @@ describe('fan-out', () => {
     const watcher = await client(tenant);
     expect(await subscribe(watcher, `order:${placed.body.data.id}`)).toMatchObject({ snapshot: { status: 'placed', version: 1 } });
     await rest(stack, 'PATCH', `/api/orders/${placed.body.data.id}`, bearer, { status: 'paid' });
-    expect(await watcher.next((m) => m.type === 'order:update')).toMatchObject({ orderId: placed.body.data.id, status: 'paid', version: 2 });
+    expect(await watcher.next((m) => m.type === 'order:update')).toMatchObject({
+      orderId: placed.body.data.id,
+      status: 'paid',
+      version: 2,
+    });
   });
 
   it('counts low-stock products on the dashboard as stock crosses the threshold', async () => {
@@ -137,7 +149,14 @@ describe('fan-out', () => {
     await product(tenant, 'ghosted', 3);
     const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
     const store = new ConnectionStore(db, stack.tableNames.connections);
-    const ghost = { connectionId: 'ghostConnection0', tenantId: tenant, userId: 'u', permissions: ['products:read'], connectedAt: Date.now(), expiresAt: Math.floor(Date.now() / 1000) + 3600 };
+    const ghost = {
+      connectionId: 'ghostConnection0',
+      tenantId: tenant,
+      userId: 'u',
+      permissions: ['products:read'],
+      connectedAt: Date.now(),
+      expiresAt: Math.floor(Date.now() / 1000) + 3600,
+    };
     await store.put(ghost);
     expect(await store.subscribe(ghost, 'product:ghosted')).toBe('subscribed');
     const live = await client(tenant);

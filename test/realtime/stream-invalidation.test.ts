@@ -13,7 +13,9 @@ afterAll(() => stack.stop());
 it('invalidates cached reads when a product is changed behind the API (DynamoDB Streams)', async () => {
   const tenant = tenantId();
   const bearer = await token(tenant);
-  expect((await rest(stack, 'POST', '/api/products', bearer, { id: 'drift', name: 'Old name', price: 100, category: 'c' })).status).toBe(201);
+  expect((await rest(stack, 'POST', '/api/products', bearer, { id: 'drift', name: 'Old name', price: 100, category: 'c' })).status).toBe(
+    201,
+  );
   // Warm the cache: product and list.
   expect((await rest(stack, 'GET', '/api/products/drift', bearer)).body.data.name).toBe('Old name');
   expect((await rest(stack, 'GET', '/api/products', bearer)).body.data[0].name).toBe('Old name');

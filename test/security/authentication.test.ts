@@ -80,28 +80,34 @@ function useVerifier(api: Api): void {
 }
 
 const MODES: [string, () => Promise<Mode>][] = [
-  ['HS256 shared secret (local stack)', async () => ({
-    name: 'HS256 shared secret (local stack)',
-    sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(secretBytes()),
-    publicPem: await exportSPKI(rsa.publicKey),
-    kid: 'prod-key-1',
-    setUp: async (a) => useVerifier(a),
-    tearDown: async (a) => useVerifier(a),
-  })],
-  ['RS256 against a JWKS URL (production)', async () => ({
-    name: 'RS256 against a JWKS URL (production)',
-    sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: 'prod-key-1' }).sign(rsa.privateKey),
-    publicPem: await exportSPKI(rsa.publicKey),
-    kid: 'prod-key-1',
-    setUp: async (a) => {
-      process.env.JWT_JWKS_URL = jwksUrl;
-      useVerifier(a);
-    },
-    tearDown: async (a) => {
-      delete process.env.JWT_JWKS_URL;
-      useVerifier(a);
-    },
-  })],
+  [
+    'HS256 shared secret (local stack)',
+    async () => ({
+      name: 'HS256 shared secret (local stack)',
+      sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(secretBytes()),
+      publicPem: await exportSPKI(rsa.publicKey),
+      kid: 'prod-key-1',
+      setUp: async (a) => useVerifier(a),
+      tearDown: async (a) => useVerifier(a),
+    }),
+  ],
+  [
+    'RS256 against a JWKS URL (production)',
+    async () => ({
+      name: 'RS256 against a JWKS URL (production)',
+      sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: 'prod-key-1' }).sign(rsa.privateKey),
+      publicPem: await exportSPKI(rsa.publicKey),
+      kid: 'prod-key-1',
+      setUp: async (a) => {
+        process.env.JWT_JWKS_URL = jwksUrl;
+        useVerifier(a);
+      },
+      tearDown: async (a) => {
+        delete process.env.JWT_JWKS_URL;
+        useVerifier(a);
+      },
+    }),
+  ],
 ];
 
 type Attack = (tenant: string, mode: Mode) => Promise<{ authorization: string; query?: string }>;
@@ -120,7 +126,11 @@ const ATTACKS: [string, Attack][] = [
   [
     'HS256 signed with the RS256 public key (PEM) as the HMAC secret',
     async (t, mode) =>
-      bearer(await new SignJWT(claimsFor(t)).setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: mode.kid }).sign(new TextEncoder().encode(mode.publicPem))),
+      bearer(
+        await new SignJWT(claimsFor(t))
+          .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: mode.kid })
+          .sign(new TextEncoder().encode(mode.publicPem)),
+      ),
   ],
   [
     'RS256 signed by an attacker key pair, public key embedded in the header (jwk)',
@@ -131,7 +141,10 @@ const ATTACKS: [string, Attack][] = [
           .sign(attackerRsa.privateKey),
       ),
   ],
-  ['HS256 signed with another secret', async (t) => bearer(await new SignJWT(claimsFor(t)).setProtectedHeader({ alg: 'HS256' }).sign(randomBytes(48)))],
+  [
+    'HS256 signed with another secret',
+    async (t) => bearer(await new SignJWT(claimsFor(t)).setProtectedHeader({ alg: 'HS256' }).sign(randomBytes(48))),
+  ],
   [
     'tampered payload (tenant swapped) with the original signature',
     async (t, mode) => {
@@ -146,7 +159,10 @@ const ATTACKS: [string, Attack][] = [
       return bearer(`${header}.${b64(claimsFor(t))}.${signature}`);
     },
   ],
-  ['expired 60 s ago (beyond the clock tolerance)', async (t, mode) => bearer(await mode.sign(claimsFor(t, { iat: now() - 3600, exp: now() - 60 })))],
+  [
+    'expired 60 s ago (beyond the clock tolerance)',
+    async (t, mode) => bearer(await mode.sign(claimsFor(t, { iat: now() - 3600, exp: now() - 60 }))),
+  ],
   ['without exp', async (t, mode) => bearer(await mode.sign(claimsFor(t, { exp: undefined })))],
   ['not valid before an hour from now (nbf)', async (t, mode) => bearer(await mode.sign(claimsFor(t, { nbf: now() + 3600 })))],
   ['wrong issuer', async (t, mode) => bearer(await mode.sign(claimsFor(t, { iss: 'https://evil.example' })))],
@@ -156,7 +172,10 @@ const ATTACKS: [string, Attack][] = [
   ['tenantId of the wrong type', async (t, mode) => bearer(await mode.sign(claimsFor(t, { tenantId: [t] })))],
   ['no sub', async (t, mode) => bearer(await mode.sign(claimsFor(t, { sub: undefined })))],
   ['malformed: one segment', async (t) => bearer(b64(claimsFor(t)))],
-  ['malformed: header is not JSON', async (t, mode) => bearer(`${b64('{nope')}.${(await mode.sign(claimsFor(t))).split('.').slice(1).join('.')}`)],
+  [
+    'malformed: header is not JSON',
+    async (t, mode) => bearer(`${b64('{nope')}.${(await mode.sign(claimsFor(t))).split('.').slice(1).join('.')}`),
+  ],
   ['malformed: four segments', async (t, mode) => bearer(`${await mode.sign(claimsFor(t))}.extra`)],
   ['malformed: percent signs', async (t) => bearer(`%%%.${b64(claimsFor(t))}.%%%`)],
   [
@@ -166,80 +185,77 @@ const ATTACKS: [string, Attack][] = [
       return bearer(`${b64({ alg: 'HS256' })}.${b64(claimsFor(t))}.${garbage}`);
     },
   ],
-  ['10 KB JWT-shaped token with a valid signature over it', async (t, mode) => bearer(await mode.sign(claimsFor(t, { pad: 'x'.repeat(10 * 1024) })))],
+  [
+    '10 KB JWT-shaped token with a valid signature over it',
+    async (t, mode) => bearer(await mode.sign(claimsFor(t, { pad: 'x'.repeat(10 * 1024) }))),
+  ],
   ['Bearer with no token', async () => ({ authorization: 'Bearer ' })],
   ['a valid token without the Bearer scheme', async (t, mode) => ({ authorization: await mode.sign(claimsFor(t)) })],
 ];
 
-describe.each(MODES)(
-  'tokens, verified with %s',
-  (_label, makeMode) => {
-    let mode: Mode;
-    let watch: RedisWatch;
-    let calls: () => number;
+describe.each(MODES)('tokens, verified with %s', (_label, makeMode) => {
+  let mode: Mode;
+  let watch: RedisWatch;
+  let calls: () => number;
 
-    beforeAll(async () => {
-      mode = await makeMode();
-      await mode.setUp(api);
-      const counting = countingRepository(api.repo);
-      calls = counting.calls;
-      api.rewire({ repo: counting.repo });
-      watch = await watchRedis(api.redis);
-    });
-    afterAll(async () => {
-      watch.stop();
-      api.restore();
-      await mode.tearDown(api);
-    });
+  beforeAll(async () => {
+    mode = await makeMode();
+    await mode.setUp(api);
+    const counting = countingRepository(api.repo);
+    calls = counting.calls;
+    api.rewire({ repo: counting.repo });
+    watch = await watchRedis(api.redis);
+  });
+  afterAll(async () => {
+    watch.stop();
+    api.restore();
+    await mode.tearDown(api);
+  });
 
-    it('accepts a token its issuer signed (control: the checks below can see reads and keys)', async () => {
-      const tenant = tenantId('ok');
-      const token = await mode.sign(claimsFor(tenant));
-      const before = calls();
-      const response = await api.call('GET', '/api/products/p1', { token });
-      await expectContractError(response, 404);
-      const list = await api.call('GET', '/api/products', { token });
-      expect(list.status).toBe(200);
-      await settle(api.redis, watch);
-      expect(calls()).toBeGreaterThan(before);
-      expect(watch.tenantLines(tenant).some((l) => l.includes(`{t:${tenant}}`))).toBe(true);
-    });
+  it('accepts a token its issuer signed (control: the checks below can see reads and keys)', async () => {
+    const tenant = tenantId('ok');
+    const token = await mode.sign(claimsFor(tenant));
+    const before = calls();
+    const response = await api.call('GET', '/api/products/p1', { token });
+    await expectContractError(response, 404);
+    const list = await api.call('GET', '/api/products', { token });
+    expect(list.status).toBe(200);
+    await settle(api.redis, watch);
+    expect(calls()).toBeGreaterThan(before);
+    expect(watch.tenantLines(tenant).some((l) => l.includes(`{t:${tenant}}`))).toBe(true);
+  });
 
-    it.each(ATTACKS)('refuses %s with 401 on every authenticated route, reading and writing nothing', async (_name, attack) => {
-      const tenant = tenantId('atk');
-      const { authorization } = await attack(tenant, mode);
-      const before = calls();
-      for (const request of authenticatedRequests({ productId: 'p1', orderId: 'o1' })) {
-        const response = await api.call(request.method, request.path, {
-          headers: { Authorization: authorization },
-          ...(request.body !== undefined ? { body: request.body } : {}),
-        });
-        await expectContractError(response, 401, `${request.method} ${request.path}`);
-      }
-      await settle(api.redis, watch);
-      expect(calls() - before).toBe(0);
-      expect(watch.tenantLines(tenant)).toEqual([]);
-    });
-  },
-);
+  it.each(ATTACKS)('refuses %s with 401 on every authenticated route, reading and writing nothing', async (_name, attack) => {
+    const tenant = tenantId('atk');
+    const { authorization } = await attack(tenant, mode);
+    const before = calls();
+    for (const request of authenticatedRequests({ productId: 'p1', orderId: 'o1' })) {
+      const response = await api.call(request.method, request.path, {
+        headers: { Authorization: authorization },
+        ...(request.body !== undefined ? { body: request.body } : {}),
+      });
+      await expectContractError(response, 401, `${request.method} ${request.path}`);
+    }
+    await settle(api.redis, watch);
+    expect(calls() - before).toBe(0);
+    expect(watch.tenantLines(tenant)).toEqual([]);
+  });
+});
 
 describe('where the REST token may come from', () => {
   // The contract: REST requests carry "Authorization: Bearer <JWT>"; the token query parameter
   // is the WebSocket's (browsers cannot set headers there). A token in a REST URL ends up in
   // access logs and CDN logs.
   // Was a defect (functions/handlers/authorizer.ts fell back to ?token= on REST too), fixed in 642a45d.
-  it(
-    'refuses a REST request whose only valid token is in the ?token= query parameter',
-    async () => {
-      const tenant = tenantId('qs');
-      const token = await api.token(tenant);
-      const created = await api.call('POST', '/api/products', { token, body: { id: 'p1', name: 'Lamp', price: 100, category: 'misc' } });
-      expect(created.status).toBe(201);
-      // A route that reads no query parameters (it answered 200 with the tenant's stock).
-      const response = await api.call('GET', `/api/products/p1/stock?token=${token}`, { headers: { Authorization: 'Basic Zm9vOmJhcg==' } });
-      await expectContractError(response, 401);
-    },
-  );
+  it('refuses a REST request whose only valid token is in the ?token= query parameter', async () => {
+    const tenant = tenantId('qs');
+    const token = await api.token(tenant);
+    const created = await api.call('POST', '/api/products', { token, body: { id: 'p1', name: 'Lamp', price: 100, category: 'misc' } });
+    expect(created.status).toBe(201);
+    // A route that reads no query parameters (it answered 200 with the tenant's stock).
+    const response = await api.call('GET', `/api/products/p1/stock?token=${token}`, { headers: { Authorization: 'Basic Zm9vOmJhcg==' } });
+    await expectContractError(response, 401);
+  });
 
   it('refuses a request without any Authorization header even when ?token= is valid', async () => {
     const token = await api.token(tenantId('qs'));

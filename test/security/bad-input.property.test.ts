@@ -16,10 +16,21 @@
 import fc from 'fast-check';
 import { ORDER_STATUSES } from '../../functions/catalog/model';
 import { countingRepository, json, startApi, tenantId, type Api } from '../api/api-fixtures';
-import { authenticatedRequests, encodePathSegment, expectContractError, ID_PATTERN, settle, watchRedis, type RedisWatch } from './security-fixtures';
+import {
+  authenticatedRequests,
+  encodePathSegment,
+  expectContractError,
+  ID_PATTERN,
+  settle,
+  watchRedis,
+  type RedisWatch,
+} from './security-fixtures';
 
 const RUNS = Number(process.env.FC_RUNS ?? 150);
-const fcOptions = (numRuns: number) => ({ numRuns: Math.max(1, Math.round((numRuns * RUNS) / 150)), ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}) });
+const fcOptions = (numRuns: number) => ({
+  numRuns: Math.max(1, Math.round((numRuns * RUNS) / 150)),
+  ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}),
+});
 const MAX_BODY = 64 * 1024;
 
 interface BadRequest {
@@ -55,9 +66,14 @@ beforeAll(async () => {
   api = await startApi();
   tenant = tenantId('fuzz');
   token = await api.token(tenant);
-  const created = await api.call('POST', '/api/products', { token, body: { id: 'fixed', name: 'Fixed lamp', price: 1000, category: 'misc', listed: true } });
+  const created = await api.call('POST', '/api/products', {
+    token,
+    body: { id: 'fixed', name: 'Fixed lamp', price: 1000, category: 'misc', listed: true },
+  });
   expect(created.status).toBe(201);
-  expect((await api.call('POST', '/api/products/fixed/stock-adjustments', { token, body: { delta: 1000, reason: 'setup' } })).status).toBe(200);
+  expect((await api.call('POST', '/api/products/fixed/stock-adjustments', { token, body: { delta: 1000, reason: 'setup' } })).status).toBe(
+    200,
+  );
   const order = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'fixed', quantity: 1 }] } });
   expect(order.status).toBe(201);
   orderId = (await json(order)).data.id;
@@ -80,7 +96,11 @@ async function send(request: BadRequest): Promise<Response> {
   const headers: Record<string, string> = {};
   if (!request.anonymous) headers.Authorization = `Bearer ${token}`;
   if (request.contentType !== undefined) headers['Content-Type'] = request.contentType;
-  return fetch(`${api.front.url}${request.path}`, { method: request.method, headers, ...(request.body !== undefined ? { body: new Uint8Array(request.body) } : {}) });
+  return fetch(`${api.front.url}${request.path}`, {
+    method: request.method,
+    headers,
+    ...(request.body !== undefined ? { body: new Uint8Array(request.body) } : {}),
+  });
 }
 
 /** The property every generated request must satisfy. */
@@ -113,7 +133,32 @@ const badId = fc
   .oneof(
     fc.string({ unit: 'binary', minLength: 1, maxLength: 80 }),
     fc
-      .tuple(validId, fc.constantFrom('{', '}', '*', '?', '[', ']', ':', ' ', '/', '%', '#', '.', '\u0000', 'é', '😀', '\u202E', '\uD800', '"', "'", '\\'), validId)
+      .tuple(
+        validId,
+        fc.constantFrom(
+          '{',
+          '}',
+          '*',
+          '?',
+          '[',
+          ']',
+          ':',
+          ' ',
+          '/',
+          '%',
+          '#',
+          '.',
+          '\u0000',
+          'é',
+          '😀',
+          '\u202E',
+          '\uD800',
+          '"',
+          "'",
+          '\\',
+        ),
+        validId,
+      )
       .map(([a, c, b]) => `${a}${c}${b}`),
     fc.integer({ min: 65, max: 400 }).map((n) => 'a'.repeat(n)),
     fc.constantFrom('{t:victim}', '*', 'a{', '}b', '[0-9]', '::'),
@@ -121,7 +166,8 @@ const badId = fc
   .filter((s) => !isId(s) && s !== '.' && s !== '..');
 
 const jsonText = (value: unknown) => JSON.stringify(value);
-const objectText = (entries: readonly (readonly [string, string])[]) => `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+const objectText = (entries: readonly (readonly [string, string])[]) =>
+  `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
 
 /** JSON texts of values that are not strings. */
 const notAString = fc.oneof(
@@ -136,9 +182,18 @@ const notANumber = fc.oneof(
   fc.constantFrom('"NaN"', '"Infinity"', '"1"', '"0"', '""', 'null', 'true', 'false', '[]', '[1]', '{}', '{"$gt":0}'),
   fc.string({ maxLength: 10 }).map(jsonText),
 );
-const notABoolean = fc.oneof(fc.constantFrom('"true"', '"false"', '1', '0', 'null', '[]', '{}', '"yes"'), fc.double().map((d) => (Number.isFinite(d) ? String(d) : '"x"')));
-const nonInteger = fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Number.isInteger(d)).map(String);
-const hugeNumber = fc.oneof(fc.constantFrom('1e400', '-1e400', '1e308', '-1e308', '9007199254740993', '-9007199254740993'), fc.double({ min: 1e12, max: 1e300, noNaN: true }).map(String));
+const notABoolean = fc.oneof(
+  fc.constantFrom('"true"', '"false"', '1', '0', 'null', '[]', '{}', '"yes"'),
+  fc.double().map((d) => (Number.isFinite(d) ? String(d) : '"x"')),
+);
+const nonInteger = fc
+  .double({ noNaN: true, noDefaultInfinity: true })
+  .filter((d) => !Number.isInteger(d))
+  .map(String);
+const hugeNumber = fc.oneof(
+  fc.constantFrom('1e400', '-1e400', '1e308', '-1e308', '9007199254740993', '-9007199254740993'),
+  fc.double({ min: 1e12, max: 1e300, noNaN: true }).map(String),
+);
 
 /** An integer field bounded to [min, max]: JSON texts that are outside or not integers at all. */
 function badInteger(min: number, max: number, alsoBad: number[] = []) {
@@ -152,7 +207,9 @@ function badInteger(min: number, max: number, alsoBad: number[] = []) {
   );
 }
 
-const whitespace = fc.array(fc.constantFrom(' ', '\t', '\n', '\r', '\u00A0', '\u2003', '\u3000', '\uFEFF'), { maxLength: 8 }).map((a) => a.join(''));
+const whitespace = fc
+  .array(fc.constantFrom(' ', '\t', '\n', '\r', '\u00A0', '\u2003', '\u3000', '\uFEFF'), { maxLength: 8 })
+  .map((a) => a.join(''));
 const longerThan = (n: number) => fc.integer({ min: n + 1, max: n + 300 }).map((len) => jsonText('n'.repeat(len)));
 
 /** JSON texts of strings that are not ids, and of non-strings. */
@@ -161,7 +218,24 @@ const badIdValue = fc.oneof(badId.map(jsonText), notAString);
 /** A key the schema does not know (prototype-polluting names included). */
 const unknownKey = (known: readonly string[]) =>
   fc.oneof(
-    fc.constantFrom('__proto__', 'constructor', 'prototype', 'tenantId', 'version', 'stock', 'updatedAt', 'deletedAt', 'pk', 'sk', 'id', 'currency', 'status', 'total').filter((k) => !known.includes(k)),
+    fc
+      .constantFrom(
+        '__proto__',
+        'constructor',
+        'prototype',
+        'tenantId',
+        'version',
+        'stock',
+        'updatedAt',
+        'deletedAt',
+        'pk',
+        'sk',
+        'id',
+        'currency',
+        'status',
+        'total',
+      )
+      .filter((k) => !known.includes(k)),
     fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !known.includes(k)),
   );
 
@@ -193,7 +267,13 @@ const BODY_ROUTES: BodyRoute[] = [
       name: fc.oneof(notAString, whitespace.map(jsonText), longerThan(200)),
       description: fc.oneof(notAString, longerThan(5000)),
       price: badInteger(0, 100_000_000_000),
-      currency: fc.oneof(notAString, fc.string({ maxLength: 6 }).filter((s) => !/^[A-Z]{3}$/.test(s)).map(jsonText)),
+      currency: fc.oneof(
+        notAString,
+        fc
+          .string({ maxLength: 6 })
+          .filter((s) => !/^[A-Z]{3}$/.test(s))
+          .map(jsonText),
+      ),
       category: badIdValue,
       listed: notABoolean,
     },
@@ -250,7 +330,10 @@ const BODY_ROUTES: BodyRoute[] = [
             fc.nat({ max: 3 }),
             fc.nat({ max: 3 }),
           )
-          .map(([bad, before, after]) => `[${[...Array(before).fill('{"productId":"fixed","quantity":1}'), bad, ...Array(after).fill('{"productId":"fixed","quantity":1}')].join(',')}]`),
+          .map(
+            ([bad, before, after]) =>
+              `[${[...Array(before).fill('{"productId":"fixed","quantity":1}'), bad, ...Array(after).fill('{"productId":"fixed","quantity":1}')].join(',')}]`,
+          ),
       ),
     },
   },
@@ -263,7 +346,10 @@ const BODY_ROUTES: BodyRoute[] = [
     badValues: {
       status: fc.oneof(
         notAString,
-        fc.string({ maxLength: 12 }).filter((s) => !(ORDER_STATUSES as readonly string[]).includes(s)).map(jsonText),
+        fc
+          .string({ maxLength: 12 })
+          .filter((s) => !(ORDER_STATUSES as readonly string[]).includes(s))
+          .map(jsonText),
         fc.constantFrom('PAID', 'Paid', ' paid', 'paid ', 'CANCELLED', 'canceled', 'cancelled\u0000').map(jsonText),
       ),
     },
@@ -281,7 +367,12 @@ function invalidBodies(route: BodyRoute): fc.Arbitrary<{ text: string; label: st
     // One field with a wrong value (type, range, length, NaN strings, huge numbers...).
     fc
       .constantFrom(...fields)
-      .chain((field) => (route.badValues[field] as fc.Arbitrary<string>).map((value) => ({ text: objectText(withField(field, value)), label: `bad ${field}` }))),
+      .chain((field) =>
+        (route.badValues[field] as fc.Arbitrary<string>).map((value) => ({
+          text: objectText(withField(field, value)),
+          label: `bad ${field}`,
+        })),
+      ),
     // An unknown key next to valid fields (__proto__, constructor, tenantId, version...).
     fc
       .tuple(unknownKey(known), fc.oneof(fc.constantFrom('{"admin":true}', 'null', '1', '"x"', '{"tenantId":"victim"}', '[]')))
@@ -291,12 +382,19 @@ function invalidBodies(route: BodyRoute): fc.Arbitrary<{ text: string; label: st
       .tuple(fc.constantFrom(...fields), fc.integer({ min: 50, max: 30_000 }), fc.constantFrom('[', '{"a":'))
       .map(([field, depth, open]) => {
         const close = open === '[' ? ']' : '}';
-        return { text: objectText(withField(field, `${open.repeat(depth)}1${close.repeat(depth)}`)), label: `nested ${depth} deep in ${field}` };
+        return {
+          text: objectText(withField(field, `${open.repeat(depth)}1${close.repeat(depth)}`)),
+          label: `nested ${depth} deep in ${field}`,
+        };
       }),
   ];
   if (route.required.length > 0) {
     // A required field missing.
-    arbitraries.push(fc.constantFrom(...route.required).map((field) => ({ text: objectText(route.base.filter(([k]) => k !== field)), label: `without ${field}` })));
+    arbitraries.push(
+      fc
+        .constantFrom(...route.required)
+        .map((field) => ({ text: objectText(route.base.filter(([k]) => k !== field)), label: `without ${field}` })),
+    );
   } else {
     arbitraries.push(fc.constant({ text: '{}', label: 'empty patch' }));
   }
@@ -324,26 +422,50 @@ function genericBadBodies(route: BodyRoute): fc.Arbitrary<Omit<BadRequest, 'meth
       .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v))
       .map((v) => ({ body: Buffer.from(JSON.stringify(v)), contentType: json, expect: 400 as const, label: 'JSON but not an object' })),
     fc.constant({ body: Buffer.alloc(0), contentType: json, expect: 400 as const, label: 'empty body' }),
-    fc.integer({ min: 100, max: 30_000 }).map((n) => ({ body: Buffer.from(`${'['.repeat(n)}${']'.repeat(n)}`), contentType: json, expect: 400 as const, label: `${n} nested arrays` })),
+    fc
+      .integer({ min: 100, max: 30_000 })
+      .map((n) => ({
+        body: Buffer.from(`${'['.repeat(n)}${']'.repeat(n)}`),
+        contentType: json,
+        expect: 400 as const,
+        label: `${n} nested arrays`,
+      })),
     // Over 64 KiB, up to a bit over 1 MB, otherwise a valid body: 413 whatever it holds.
-    fc.oneof(fc.integer({ min: MAX_BODY + 1, max: MAX_BODY + 2048 }), fc.integer({ min: 256 * 1024, max: 1024 * 1024 + 4096 })).map((size) => {
-      const frame = `${base.slice(0, -1)},"description":""}`;
-      const text = `${base.slice(0, -1)},"description":"${'p'.repeat(size - frame.length)}"}`;
-      return { body: Buffer.from(text), contentType: json, expect: 413 as const, label: `${text.length} bytes` };
-    }),
+    fc
+      .oneof(fc.integer({ min: MAX_BODY + 1, max: MAX_BODY + 2048 }), fc.integer({ min: 256 * 1024, max: 1024 * 1024 + 4096 }))
+      .map((size) => {
+        const frame = `${base.slice(0, -1)},"description":""}`;
+        const text = `${base.slice(0, -1)},"description":"${'p'.repeat(size - frame.length)}"}`;
+        return { body: Buffer.from(text), contentType: json, expect: 413 as const, label: `${text.length} bytes` };
+      }),
     // A valid body with a content type that is not JSON.
     fc
-      .constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/json', 'application/xml', 'application/jsonx')
+      .constantFrom(
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'text/json',
+        'application/xml',
+        'application/jsonx',
+      )
       .map((contentType) => ({ body: Buffer.from(base), contentType, expect: 400 as const, label: `Content-Type ${contentType}` })),
     // Invalid UTF-8 bytes where they break the JSON, or inside an unknown key.
     fc
-      .tuple(fc.constantFrom([0xff], [0xfe, 0xff], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]), fc.boolean())
+      .tuple(
+        fc.constantFrom([0xff], [0xfe, 0xff], [0xc3], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]),
+        fc.boolean(),
+      )
       .map(([bytes, asKey]) => {
         const bad = Buffer.from(bytes);
         const body = asKey
           ? Buffer.concat([Buffer.from(`${base.slice(0, -1)},"`), bad, Buffer.from('":1}')])
           : Buffer.concat([Buffer.from('{'), bad, Buffer.from(base.slice(1))]);
-        return { body, contentType: json, expect: 400 as const, label: `invalid UTF-8 ${Buffer.from(bytes).toString('hex')} ${asKey ? 'in a key' : 'outside strings'}` };
+        return {
+          body,
+          contentType: json,
+          expect: 400 as const,
+          label: `invalid UTF-8 ${Buffer.from(bytes).toString('hex')} ${asKey ? 'in a key' : 'outside strings'}`,
+        };
       }),
   );
 }
@@ -407,7 +529,12 @@ const badCursor = (parts: number) =>
 
 /** Unknown query keys, Object.prototype member names included. */
 const parsableKey = (known: readonly string[]) =>
-  fc.oneof(fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'token'), fc.string({ minLength: 1, maxLength: 12 })).filter((k) => !known.includes(k));
+  fc
+    .oneof(
+      fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'token'),
+      fc.string({ minLength: 1, maxLength: 12 }),
+    )
+    .filter((k) => !known.includes(k));
 
 describe('random query strings', () => {
   it('GET /api/products refuses bad limit, category, q, unknown and repeated parameters with 400', async () => {
@@ -415,9 +542,20 @@ describe('random query strings', () => {
     const bad = fc.oneof(
       badLimit.map((v) => [['limit', v]] as [string, string][]),
       badId.map((v) => [['category', v]] as [string, string][]),
-      fc.oneof(whitespace, fc.string({ minLength: 101, maxLength: 300 }).filter((s) => s.trim().length > 100)).map((v) => [['q', v]] as [string, string][]),
+      fc
+        .oneof(
+          whitespace,
+          fc.string({ minLength: 101, maxLength: 300 }).filter((s) => s.trim().length > 100),
+        )
+        .map((v) => [['q', v]] as [string, string][]),
       fc.tuple(parsableKey(known), fc.string({ maxLength: 20 })).map(([k, v]) => [[k, v]] as [string, string][]),
-      fc.tuple(fc.constantFrom(...known), fc.constantFrom('5', 'a', 'misc')).map(([k, v]) => [[k, v], [k, v]] as [string, string][]),
+      fc.tuple(fc.constantFrom(...known), fc.constantFrom('5', 'a', 'misc')).map(
+        ([k, v]) =>
+          [
+            [k, v],
+            [k, v],
+          ] as [string, string][],
+      ),
     );
     const goodExtras = fc.subarray([
       ['limit', '5'],
@@ -429,7 +567,12 @@ describe('random query strings', () => {
         const used = new Set(badPairs.map(([k]) => k));
         const others = extras.filter(([k]) => !used.has(k));
         const pairs = badFirst ? [...badPairs, ...others] : [...others, ...badPairs];
-        await refusedWithoutEffect({ method: 'GET', path: `/api/products?${queryString(pairs)}`, expect: 400, label: `query ${JSON.stringify(badPairs).slice(0, 120)}` });
+        await refusedWithoutEffect({
+          method: 'GET',
+          path: `/api/products?${queryString(pairs)}`,
+          expect: 400,
+          label: `query ${JSON.stringify(badPairs).slice(0, 120)}`,
+        });
       }),
       fcOptions(200),
     );
@@ -442,12 +585,26 @@ describe('random query strings', () => {
         .filter((v) => v !== 'stock')
         .map((v) => [['include', v]] as [string, string][]),
       fc.constantFrom('STOCK', 'stock ', 'stock,price', 'Stock').map((v) => [['include', v]] as [string, string][]),
-      fc.tuple(parsableKey(['include']), fc.string({ maxLength: 10 })).map(([k, v]) => [['include', 'stock'], [k, v]] as [string, string][]),
-      fc.constant([['include', 'stock'], ['include', 'stock']] as [string, string][]),
+      fc.tuple(parsableKey(['include']), fc.string({ maxLength: 10 })).map(
+        ([k, v]) =>
+          [
+            ['include', 'stock'],
+            [k, v],
+          ] as [string, string][],
+      ),
+      fc.constant([
+        ['include', 'stock'],
+        ['include', 'stock'],
+      ] as [string, string][]),
     );
     await fc.assert(
       fc.asyncProperty(bad, async (pairs) =>
-        refusedWithoutEffect({ method: 'GET', path: `/api/products/fixed?${queryString(pairs)}`, expect: 400, label: `query ${JSON.stringify(pairs).slice(0, 120)}` }),
+        refusedWithoutEffect({
+          method: 'GET',
+          path: `/api/products/fixed?${queryString(pairs)}`,
+          expect: 400,
+          label: `query ${JSON.stringify(pairs).slice(0, 120)}`,
+        }),
       ),
       fcOptions(100),
     );
@@ -458,11 +615,23 @@ describe('random query strings', () => {
     const bad = fc.oneof(
       badLimit.map((v) => [['limit', v]] as [string, string][]),
       fc.tuple(parsableKey(known), fc.string({ maxLength: 20 })).map(([k, v]) => [[k, v]] as [string, string][]),
-      fc.constantFrom(...known).map((k) => [[k, '5'], [k, '5']] as [string, string][]),
+      fc.constantFrom(...known).map(
+        (k) =>
+          [
+            [k, '5'],
+            [k, '5'],
+          ] as [string, string][],
+      ),
     );
     await fc.assert(
       fc.asyncProperty(bad, async (pairs) =>
-        refusedWithoutEffect({ method: 'GET', path: `/api/marketplace/products?${queryString(pairs)}`, anonymous: true, expect: 400, label: `query ${JSON.stringify(pairs).slice(0, 120)}` }),
+        refusedWithoutEffect({
+          method: 'GET',
+          path: `/api/marketplace/products?${queryString(pairs)}`,
+          anonymous: true,
+          expect: 400,
+          label: `query ${JSON.stringify(pairs).slice(0, 120)}`,
+        }),
       ),
       fcOptions(100),
     );
@@ -470,18 +639,30 @@ describe('random query strings', () => {
 });
 
 describe('random bodies', () => {
-  it.each(BODY_ROUTES.map((r) => r.name))('%s refuses invalid fields, unknown keys, missing fields and deep nesting with 400', async (name) => {
-    const route = routeNamed(name);
-    await fc.assert(
-      fc.asyncProperty(invalidBodies(route), async ({ text, label }) =>
-        refusedWithoutEffect({ method: route.method, path: route.path(), body: Buffer.from(text), contentType: 'application/json', expect: Buffer.byteLength(text) > MAX_BODY ? 413 : 400, label }),
-      ),
-      fcOptions(150),
-    );
-  });
+  it.each(BODY_ROUTES.map((r) => r.name))(
+    '%s refuses invalid fields, unknown keys, missing fields and deep nesting with 400',
+    async (name) => {
+      const route = routeNamed(name);
+      await fc.assert(
+        fc.asyncProperty(invalidBodies(route), async ({ text, label }) =>
+          refusedWithoutEffect({
+            method: route.method,
+            path: route.path(),
+            body: Buffer.from(text),
+            contentType: 'application/json',
+            expect: Buffer.byteLength(text) > MAX_BODY ? 413 : 400,
+            label,
+          }),
+        ),
+        fcOptions(150),
+      );
+    },
+  );
 
   it('every body route refuses non-JSON, non-objects, wrong content types and broken UTF-8 with 400, and bodies over 64 KiB (to 1 MB) with 413', async () => {
-    const arbitrary = fc.constantFrom(...BODY_ROUTES.map((r) => r.name)).chain((name) => genericBadBodies(routeNamed(name)).map((bad) => ({ name, bad })));
+    const arbitrary = fc
+      .constantFrom(...BODY_ROUTES.map((r) => r.name))
+      .chain((name) => genericBadBodies(routeNamed(name)).map((bad) => ({ name, bad })));
     await fc.assert(
       fc.asyncProperty(arbitrary, async ({ name, bad }) => {
         const route = routeNamed(name);
@@ -495,7 +676,15 @@ describe('random bodies', () => {
 describe('random cursors', () => {
   it('a cursor no server issued is 400 on both list routes, with or without other parameters', async () => {
     const arbitrary = fc.oneof(
-      fc.tuple(fc.constant('/api/products'), badCursor(1), fc.subarray([['limit', '5'], ['category', 'misc'], ['q', 'lamp']] as [string, string][])),
+      fc.tuple(
+        fc.constant('/api/products'),
+        badCursor(1),
+        fc.subarray([
+          ['limit', '5'],
+          ['category', 'misc'],
+          ['q', 'lamp'],
+        ] as [string, string][]),
+      ),
       fc.tuple(fc.constant('/api/marketplace/products'), badCursor(2), fc.subarray([['limit', '5']] as [string, string][])),
     );
     await fc.assert(

@@ -31,12 +31,15 @@ function eventFor(tenant: string, parts: Partial<APIGatewayProxyEvent>): APIGate
     stageVariables: null,
     body: null,
     isBase64Encoded: false,
-    requestContext: { authorizer: { tenantId: tenant, userId: `user-${tenant}`, permissions: 'products:read products:write', principalId: 'p' } } as unknown as APIGatewayProxyEvent['requestContext'],
+    requestContext: {
+      authorizer: { tenantId: tenant, userId: `user-${tenant}`, permissions: 'products:read products:write', principalId: 'p' },
+    } as unknown as APIGatewayProxyEvent['requestContext'],
     ...parts,
   };
 }
 
-const run = (handler: unknown, event: APIGatewayProxyEvent) => invoke<APIGatewayProxyEvent, APIGatewayProxyResult>(handler as LoadedHandler, event, { functionName: 'Direct', timeoutMs: 10_000 });
+const run = (handler: unknown, event: APIGatewayProxyEvent) =>
+  invoke<APIGatewayProxyEvent, APIGatewayProxyResult>(handler as LoadedHandler, event, { functionName: 'Direct', timeoutMs: 10_000 });
 
 describe('query and header names that are members of Object.prototype', () => {
   it('reach the handler as ordinary unknown parameters when API Gateway delivers them: 400', async () => {
@@ -52,28 +55,26 @@ describe('query and header names that are members of Object.prototype', () => {
 
   // Was a defect (local/api-gateway.ts parseQuery: `(multi[name] ??= []).push(value)` on a plain
   // object found Object.prototype members and the front answered 502), fixed in 642a45d.
-  it(
-    'through the REST front, ?__proto__=, ?constructor= and ?toString= are 400, not 502',
-    async () => {
-      const token = await api.token(tenantId('proto'));
-      for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
-        await expectContractError(await api.call('GET', `/api/products?${name}=1`, { token }), 400, name);
-        await expectContractError(await api.call('GET', `/api/products/p1/stock?limit=1&${name}=1`, { token }), 404, `${name} on a route without a query schema`);
-      }
-    },
-  );
+  it('through the REST front, ?__proto__=, ?constructor= and ?toString= are 400, not 502', async () => {
+    const token = await api.token(tenantId('proto'));
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      await expectContractError(await api.call('GET', `/api/products?${name}=1`, { token }), 400, name);
+      await expectContractError(
+        await api.call('GET', `/api/products/p1/stock?limit=1&${name}=1`, { token }),
+        404,
+        `${name} on a route without a query schema`,
+      );
+    }
+  });
 
   // Was a defect (local/api-gateway.ts parseHeaders, the same `??= []`: 502), fixed in 642a45d.
-  it(
-    'through the REST front, a header named constructor or __proto__ does not break the request',
-    async () => {
-      const token = await api.token(tenantId('proto'));
-      for (const name of ['constructor', '__proto__', 'toString']) {
-        const response = await api.call('GET', '/api/products', { token, headers: { [name]: 'x' } });
-        expect([name, response.status]).toEqual([name, 200]);
-      }
-    },
-  );
+  it('through the REST front, a header named constructor or __proto__ does not break the request', async () => {
+    const token = await api.token(tenantId('proto'));
+    for (const name of ['constructor', '__proto__', 'toString']) {
+      const response = await api.call('GET', '/api/products', { token, headers: { [name]: 'x' } });
+      expect([name, response.status]).toEqual([name, 200]);
+    }
+  });
 });
 
 describe('invalid UTF-8 inside a JSON string of an otherwise valid body', () => {
@@ -123,25 +124,22 @@ describe('a cursor no server issued', () => {
 
   // Was a defect (the cursor was decoded in the repository, after a cache lookup and a lease keyed
   // by the bad cursor), fixed in 642a45d: cursors are validated with the query schema.
-  it(
-    'is refused before any Redis call or repository call',
-    async () => {
-      const tenant = tenantId('cur');
-      const token = await api.token(tenant);
-      const counting = countingRepository(api.repo);
-      api.rewire({ repo: counting.repo });
-      const watch = await watchRedis(api.redis);
-      try {
-        for (const cursor of ['LS9f', Buffer.from('x{y}').toString('base64url'), Buffer.from('a/b').toString('base64url')]) {
-          const path = `/api/products?cursor=${cursor}`;
-          await expectContractError(await api.call('GET', path, { token }), 400, path);
-        }
-        await settle(api.redis, watch);
-        expect({ repositoryCalls: counting.calls(), redis: watch.tenantLines(tenant) }).toEqual({ repositoryCalls: 0, redis: [] });
-      } finally {
-        watch.stop();
-        api.restore();
+  it('is refused before any Redis call or repository call', async () => {
+    const tenant = tenantId('cur');
+    const token = await api.token(tenant);
+    const counting = countingRepository(api.repo);
+    api.rewire({ repo: counting.repo });
+    const watch = await watchRedis(api.redis);
+    try {
+      for (const cursor of ['LS9f', Buffer.from('x{y}').toString('base64url'), Buffer.from('a/b').toString('base64url')]) {
+        const path = `/api/products?cursor=${cursor}`;
+        await expectContractError(await api.call('GET', path, { token }), 400, path);
       }
-    },
-  );
+      await settle(api.redis, watch);
+      expect({ repositoryCalls: counting.calls(), redis: watch.tenantLines(tenant) }).toEqual({ repositoryCalls: 0, redis: [] });
+    } finally {
+      watch.stop();
+      api.restore();
+    }
+  });
 });

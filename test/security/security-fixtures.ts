@@ -19,7 +19,11 @@ export const CONTRACT_ERROR_CODES: Readonly<Record<number, string>> = {
 };
 
 /** Reads the body and checks it is exactly the contract's error body for this status; returns the parsed body. */
-export async function expectContractError(response: Response, status: number, context: unknown = ''): Promise<{ error: { code: string; message: string } }> {
+export async function expectContractError(
+  response: Response,
+  status: number,
+  context: unknown = '',
+): Promise<{ error: { code: string; message: string } }> {
   const text = await response.text();
   expect({ context, status: response.status }).toEqual({ context, status });
   let body: unknown;

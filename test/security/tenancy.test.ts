@@ -20,13 +20,20 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 async function createProduct(tenant: string, product: Record<string, unknown>) {
-  const response = await api.call('POST', '/api/products', { token: await api.token(tenant), body: { category: 'misc', price: 1000, name: 'Thing', ...product } });
+  const response = await api.call('POST', '/api/products', {
+    token: await api.token(tenant),
+    body: { category: 'misc', price: 1000, name: 'Thing', ...product },
+  });
   expect(response.status).toBe(201);
   return (await json(response)).data;
 }
 
 async function stateOf(tenant: string, productId: string, orderId: string) {
-  const [product, stock, order] = await Promise.all([api.repo.getProduct(tenant, productId), api.repo.getStock(tenant, productId), api.repo.getOrder(tenant, orderId)]);
+  const [product, stock, order] = await Promise.all([
+    api.repo.getProduct(tenant, productId),
+    api.repo.getStock(tenant, productId),
+    api.repo.getOrder(tenant, orderId),
+  ]);
   return { product, stock, order };
 }
 
@@ -37,7 +44,10 @@ describe("another tenant's resources", () => {
     const intruder = tenantId('A');
     const intruderToken = await api.token(intruder);
     await createProduct(owner, { id: 'secret', listed: true, price: 4200 });
-    expect((await api.call('POST', '/api/products/secret/stock-adjustments', { token: ownerToken, body: { delta: 3, reason: 'restock' } })).status).toBe(200);
+    expect(
+      (await api.call('POST', '/api/products/secret/stock-adjustments', { token: ownerToken, body: { delta: 3, reason: 'restock' } }))
+        .status,
+    ).toBe(200);
     const placed = await api.call('POST', '/api/orders', { token: ownerToken, body: { lines: [{ productId: 'secret', quantity: 1 }] } });
     const order = (await json(placed)).data ?? (await Promise.reject(new Error(`order: ${placed.status}`)));
     // B's own reads fill the cache: an isolation bug would find these entries.
@@ -50,7 +60,10 @@ describe("another tenant's resources", () => {
       const requests = authenticatedRequests({ productId: 'secret', orderId: order.id });
       const byName = (name: string) => requests.filter((r) => r.name === name);
       for (const request of requests.filter((r) => r.name !== 'ListProducts' && r.name !== 'CreateProduct')) {
-        const response = await api.call(request.method, request.path, { token: intruderToken, ...(request.body !== undefined ? { body: request.body } : {}) });
+        const response = await api.call(request.method, request.path, {
+          token: intruderToken,
+          ...(request.body !== undefined ? { body: request.body } : {}),
+        });
         await expectContractError(response, 404, `${request.method} ${request.path}`);
       }
       // A matching If-None-Match must not reveal that the product exists (304).
@@ -141,12 +154,25 @@ describe('ids that could escape a key', () => {
           ['POST', '/api/products', { name: 'x', price: 1, category: bad }],
           ['PUT', '/api/products/fine', { category: bad }],
           ['POST', '/api/orders', { lines: [{ productId: bad, quantity: 1 }] }],
-          ['POST', '/api/orders', { lines: [{ productId: 'fine', quantity: 1 }, { productId: bad, quantity: 1 }] }],
+          [
+            'POST',
+            '/api/orders',
+            {
+              lines: [
+                { productId: 'fine', quantity: 1 },
+                { productId: bad, quantity: 1 },
+              ],
+            },
+          ],
         ];
         for (const [method, path, body] of inBodies) {
           await expectContractError(await api.call(method, path, { token, body }), 400, `${method} ${path} ${JSON.stringify(body)}`);
         }
-        await expectContractError(await api.call('GET', `/api/products?category=${encodePathSegment(bad)}`, { token }), 400, `category=${JSON.stringify(bad)}`);
+        await expectContractError(
+          await api.call('GET', `/api/products?category=${encodePathSegment(bad)}`, { token }),
+          400,
+          `category=${JSON.stringify(bad)}`,
+        );
       }
       await settle(api.redis, watch);
       expect(counting.calls()).toBe(0);

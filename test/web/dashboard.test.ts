@@ -48,7 +48,8 @@ async function rest(method: string, urlPath: string, body?: unknown): Promise<an
   return json.data;
 }
 
-const adjust = (productId: string, delta: number) => rest('POST', `/api/products/${productId}/stock-adjustments`, { delta, reason: 'browser test' });
+const adjust = (productId: string, delta: number) =>
+  rest('POST', `/api/products/${productId}/stock-adjustments`, { delta, reason: 'browser test' });
 
 async function shownStock(productId: string): Promise<number> {
   return Number(await page.getAttribute(`.product[data-id="${productId}"] .badge`, 'data-stock'));
@@ -70,7 +71,9 @@ async function badgeShows(productId: string, stock: number, timeoutMs: number): 
 }
 
 async function figureIs(id: string, value: number, timeoutMs = 3000): Promise<void> {
-  await page.waitForFunction(([sel, want]) => document.getElementById(sel)?.dataset.value === want, [id, String(value)] as const, { timeout: timeoutMs });
+  await page.waitForFunction(([sel, want]) => document.getElementById(sel)?.dataset.value === want, [id, String(value)] as const, {
+    timeout: timeoutMs,
+  });
 }
 
 async function stateIs(state: string, timeoutMs: number): Promise<void> {
@@ -175,9 +178,13 @@ describe('the live page', () => {
     await badgeShows('milk-jug', stock - 1, 2000);
 
     await row.locator('[data-action="advance"]').click(); // → paid
-    await page.waitForFunction((id) => document.querySelector(`.order[data-id="${id}"]`)?.getAttribute('data-status') === 'paid', await row.getAttribute('data-id'), {
-      timeout: 2000,
-    });
+    await page.waitForFunction(
+      (id) => document.querySelector(`.order[data-id="${id}"]`)?.getAttribute('data-status') === 'paid',
+      await row.getAttribute('data-id'),
+      {
+        timeout: 2000,
+      },
+    );
 
     // Adjusting stock from the page.
     const jug = await shownStock('milk-jug');
@@ -242,7 +249,9 @@ describe('the page in production mode (no dev tokens)', () => {
       await prod.click('#connect');
       await prod.waitForSelector('#connection[data-state="connected"]', { timeout: 10_000 });
       const globex = DEMO_TENANTS.find((t) => t.tenantId === 'globex')!;
-      await prod.waitForFunction((n) => document.querySelectorAll('.product .badge[data-stock]').length === n, globex.products.length, { timeout: 10_000 });
+      await prod.waitForFunction((n) => document.querySelectorAll('.product .badge[data-stock]').length === n, globex.products.length, {
+        timeout: 10_000,
+      });
       expect(await prod.inputValue('#token')).toBe(''); // not left in the form
       expect(errors).toEqual([]);
     } finally {

@@ -45,7 +45,10 @@ describe('the page on the CDN (CdnStack page)', () => {
 
   it('builds the page during synthesis (index.html pointing at hashed files) and writes config.json for AWS', () => {
     app.synth();
-    const assetDirs = fs.readdirSync(outdir).filter((d) => d.startsWith('asset.')).map((d) => path.join(outdir, d));
+    const assetDirs = fs
+      .readdirSync(outdir)
+      .filter((d) => d.startsWith('asset.'))
+      .map((d) => path.join(outdir, d));
     const pages = assetDirs.filter((d) => fs.existsSync(path.join(d, 'index.html')));
     expect(pages).toHaveLength(1);
     const files = fs.readdirSync(pages[0]!);
@@ -78,14 +81,19 @@ describe('the page on the CDN (CdnStack page)', () => {
       ResponseHeadersPolicyConfig: Match.objectLike({
         CustomHeadersConfig: { Items: [{ Header: 'Cache-Control', Value: 'public, max-age=31536000, immutable', Override: true }] },
         SecurityHeadersConfig: Match.objectLike({
-          ContentSecurityPolicy: { ContentSecurityPolicy: Match.stringLikeRegexp(`connect-src 'self' ${WS_URL.replace(/\./g, '\\.')}`), Override: true },
+          ContentSecurityPolicy: {
+            ContentSecurityPolicy: Match.stringLikeRegexp(`connect-src 'self' ${WS_URL.replace(/\./g, '\\.')}`),
+            Override: true,
+          },
         }),
       }),
     });
   });
 
   it('leaves cdk-nag nothing unacknowledged', () => {
-    const violations = new AwsSolutionsChecks().validateScope(cdn).violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
+    const violations = new AwsSolutionsChecks()
+      .validateScope(cdn)
+      .violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`);
     expect(violations).toEqual([]);
   });
 
@@ -95,7 +103,9 @@ describe('the page on the CDN (CdnStack page)', () => {
     expect(Object.keys(plain.findResources('AWS::CloudFront::Function'))).toEqual([]);
     plain.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
       ResponseHeadersPolicyConfig: Match.objectLike({
-        SecurityHeadersConfig: Match.objectLike({ ContentSecurityPolicy: { ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'", Override: true } }),
+        SecurityHeadersConfig: Match.objectLike({
+          ContentSecurityPolicy: { ContentSecurityPolicy: "default-src 'self'; frame-ancestors 'none'", Override: true },
+        }),
       }),
     });
   });

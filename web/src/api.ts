@@ -31,7 +31,9 @@ export class Api {
   }
 
   /** The product plus live stock; `stockVersion` is the stock's version (`version` is the product's). */
-  productWithStock(id: string): Promise<Product & { stock: number; availability: StockLevel['availability']; stockVersion: number; lastUpdated: string }> {
+  productWithStock(
+    id: string,
+  ): Promise<Product & { stock: number; availability: StockLevel['availability']; stockVersion: number; lastUpdated: string }> {
     return this.call('GET', `/api/products/${encodeURIComponent(id)}?include=stock`);
   }
 
@@ -40,7 +42,10 @@ export class Api {
   }
 
   adjustStock(productId: string, delta: number): Promise<StockLevel> {
-    return this.call<StockLevel>('POST', `/api/products/${encodeURIComponent(productId)}/stock-adjustments`, { delta, reason: 'dashboard' });
+    return this.call<StockLevel>('POST', `/api/products/${encodeURIComponent(productId)}/stock-adjustments`, {
+      delta,
+      reason: 'dashboard',
+    });
   }
 
   placeOrder(lines: { productId: string; quantity: number }[]): Promise<Order> {
@@ -86,7 +91,14 @@ function claimsOf(token: string): Record<string, unknown> {
   const payload = token.split('.')[1];
   if (!payload) return {};
   try {
-    const claims: unknown = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '=')));
+    const claims: unknown = JSON.parse(
+      atob(
+        payload
+          .replace(/-/g, '+')
+          .replace(/_/g, '/')
+          .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+      ),
+    );
     return typeof claims === 'object' && claims !== null ? (claims as Record<string, unknown>) : {};
   } catch {
     return {};

@@ -9,7 +9,15 @@
  * every order of the tenant.
  */
 import './style.css';
-import { connect, type ConnectionState, type DashboardMetrics, type Order, type OrderStatus, type Product, type ShopEdgeClient } from '../../client/src';
+import {
+  connect,
+  type ConnectionState,
+  type DashboardMetrics,
+  type Order,
+  type OrderStatus,
+  type Product,
+  type ShopEdgeClient,
+} from '../../client/src';
 import type { PageConfig } from '../config';
 import { Api, ApiError, devTokens, expired, tenantOf, type StockLevel } from './api';
 
@@ -35,7 +43,8 @@ const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
   return element as T;
 };
 const part = <T extends HTMLElement = HTMLElement>(root: ParentNode, selector: string): T => root.querySelector(selector) as T;
-const clone = (templateId: string): HTMLElement => byId<HTMLTemplateElement>(templateId).content.firstElementChild!.cloneNode(true) as HTMLElement;
+const clone = (templateId: string): HTMLElement =>
+  byId<HTMLTemplateElement>(templateId).content.firstElementChild!.cloneNode(true) as HTMLElement;
 
 interface ProductView {
   product: Product;
@@ -164,7 +173,11 @@ function applyStock(s: Session, productId: string, level: Pick<StockLevel, 'stoc
   badge.dataset.availability = level.availability;
   badge.dataset.stock = String(level.stock);
   badge.textContent =
-    level.availability === 'out_of_stock' ? 'out of stock' : level.availability === 'low_stock' ? `${level.stock} left · low` : `${level.stock} in stock`;
+    level.availability === 'out_of_stock'
+      ? 'out of stock'
+      : level.availability === 'low_stock'
+        ? `${level.stock} left · low`
+        : `${level.stock} in stock`;
   flash(badge);
 }
 
@@ -270,7 +283,11 @@ function trackOrder(s: Session, id: string, order?: Order): OrderView {
     view.stop = s.client.subscribe(`order:${id}`, (message) => {
       if (message.type === 'subscribed') applyOrder(s, tracked, message.snapshot.status, message.snapshot.version, message.snapshot.order);
       else if (message.type === 'order:update') applyOrder(s, tracked, message.status, message.version);
-      else if (message.type === 'refetch') s.api.order(id).then((o) => applyOrder(s, tracked, o.status, o.version, o), () => undefined);
+      else if (message.type === 'refetch')
+        s.api.order(id).then(
+          (o) => applyOrder(s, tracked, o.status, o.version, o),
+          () => undefined,
+        );
     });
     keepWithinBudget(s);
   }
@@ -337,7 +354,8 @@ function start(config: PageConfig, tenant: string, token: string, refreshToken?:
     if (s.ended) return;
     connectionState = state;
     renderState();
-    if (state === 'offline' && info.reason === 'unauthorized') notice('The token was refused or has expired: connect with a new one.', 'error');
+    if (state === 'offline' && info.reason === 'unauthorized')
+      notice('The token was refused or has expired: connect with a new one.', 'error');
   });
   client.on('error', (error) => {
     if (!s.ended) notice(`${error.code}: ${error.message}`, 'error');

@@ -10,7 +10,11 @@ export function createDocumentClient(options: { endpoint?: string; region?: stri
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     region: options.region ?? 'us-east-1',
     maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({ connectionTimeout: Math.min(timeout, 500), requestTimeout: timeout, throwOnRequestTimeout: true }),
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: Math.min(timeout, 500),
+      requestTimeout: timeout,
+      throwOnRequestTimeout: true,
+    }),
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
