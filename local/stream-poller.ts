@@ -26,6 +26,7 @@ import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStr
 import { DEFAULT_REGION, FAKE_CREDENTIALS } from './dev-defaults';
 import type { LoadedHandler } from './handlers';
 import { invoke } from './lambda-context';
+import { compileFilters, type EventMatcher } from './event-filter';
 import { describeError, silentLogger, type Logger } from './log';
 
 export interface StreamPollerOptions {
@@ -61,6 +62,11 @@ export interface StreamPollerOptions {
   readonly timeoutMs?: number;
   /** Where the open shards start at start(). @default LATEST */
   readonly startingPosition?: 'LATEST' | 'TRIM_HORIZON';
+  /**
+   * FilterCriteria patterns (see event-filter.ts): a record matching none is dropped, never
+   * handed to the function. @default none: every record is delivered
+   */
+  readonly filters?: readonly unknown[];
   /** Called for every batch given up on (the on-failure destination). */
   readonly onFailure?: (failure: StreamBatchFailure) => void;
   /** @default silent */
@@ -117,6 +123,7 @@ export class StreamPoller {
   private refreshing: Promise<void> | undefined;
   private started = false;
   private readonly logged = new Set<string>();
+  private readonly matches: EventMatcher;
 
   constructor(options: StreamPollerOptions) {
     if (options.handler === undefined && options.loadHandler === undefined) throw new Error('StreamPoller: give handler or loadHandler');
@@ -125,6 +132,7 @@ export class StreamPoller {
     }
     if (options.streams === undefined && options.endpoint === undefined) throw new Error('StreamPoller: give streams or endpoint');
     this.options = options;
+    this.matches = compileFilters(options.filters ?? []);
     this.handler = options.handler;
     this.ownsClient = options.streams === undefined;
     this.streams =
@@ -309,11 +317,8 @@ export class StreamPoller {
         continue;
       }
       if (records.length > 0) {
-        await this.deliver(
-          state,
-          records.map((r) => this.toLambdaRecord(r)),
-          1,
-        );
+        const delivered = records.map((r) => this.toLambdaRecord(r)).filter((r) => this.matches(r));
+        if (delivered.length > 0) await this.deliver(state, delivered, 1);
         state.checkpoint = records[records.length - 1]?.dynamodb?.SequenceNumber ?? state.checkpoint;
       }
       iterator = next;

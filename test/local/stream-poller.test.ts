@@ -162,6 +162,21 @@ describe('delivery', () => {
     ]);
   });
 
+  it('drops records no filter matches, as an event source mapping with FilterCriteria does', async () => {
+    const records: DynamoDBRecord[] = [];
+    await startPoller(
+      async (event) => {
+        records.push(...event.Records);
+      },
+      { filters: [{ dynamodb: { Keys: { pk: { S: [{ prefix: 'keep' }] } } } }] },
+    );
+    await putAll(['drop-1', 'keep-1', 'drop-2', 'keep-2']);
+    await put('keep');
+    await waitFor(() => records.length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(records.map(pkOf)).toEqual(['keep-1', 'keep-2', 'keep']);
+  });
+
   it('keeps batches within the batch size', async () => {
     const batches: string[][] = [];
     await startPoller(
