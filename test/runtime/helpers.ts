@@ -3,7 +3,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from 'esbuild';
-import { createFunctionPool, type FunctionPool, type FunctionSpec, type LogEntry } from '../../local/runtime/function-pool';
+import {
+  createFunctionPool,
+  type FunctionPool,
+  type FunctionSpec,
+  type InvokeResult,
+  type LogEntry,
+} from '../../local/runtime/function-pool';
 
 export const FIXTURES = path.join(__dirname, 'fixtures');
 
@@ -69,7 +75,7 @@ export async function removeBundles(): Promise<void> {
 }
 
 /** The payload of a successful invocation, or a failed expectation naming what happened instead. */
-export function payloadOf<T = any>(result: Awaited<ReturnType<FunctionPool['invoke']>>): T {
+export function payloadOf(result: InvokeResult): unknown {
   if (!result.ok) throw new Error(`invocation failed: ${result.kind} ${result.errorType}: ${result.errorMessage}`);
-  return result.payload as T;
+  return result.payload;
 }

@@ -17,7 +17,7 @@ const PROJECT_MODULES = path.join(REPO_ROOT, 'node_modules');
 describe('runtime-provided packages', () => {
   it('resolves @aws-sdk/* by require() from the runtime, to the real package with its own dependencies', async () => {
     const { pool } = await startPool('basic');
-    const found = payloadOf(await pool.invoke({ action: 'require', name: '@aws-sdk/client-dynamodb' }));
+    const found = payloadOf(await pool.invoke({ action: 'require', name: '@aws-sdk/client-dynamodb' })) as { resolved: string };
     expect(found).toMatchObject({ found: true, exportType: 'object' });
     expect(found.resolved.startsWith(realpathSync(path.join(PROJECT_MODULES, '@aws-sdk', 'client-dynamodb')))).toBe(true);
   });
@@ -29,7 +29,7 @@ describe('runtime-provided packages', () => {
       client: 'function',
     });
     const esm = await startPool('esm');
-    const loaded = payloadOf(await esm.pool.invoke({}));
+    const loaded = payloadOf(await esm.pool.invoke({})) as { client: string; url: string };
     expect(loaded.client).toBe('function');
     expect(loaded.url).toBe(`file://${path.join(esm.pool.sandboxDir, 'var', 'task', 'index.mjs')}`);
   });
@@ -38,7 +38,10 @@ describe('runtime-provided packages', () => {
     expect(existsSync(path.join(PROJECT_MODULES, 'ioredis'))).toBe(true);
     const { pool } = await startPool('basic');
     expect(payloadOf(await pool.invoke({ action: 'require', name: 'ioredis' }))).toMatchObject({ found: false, code: 'MODULE_NOT_FOUND' });
-    expect(payloadOf(await pool.invoke({ action: 'import', name: 'ioredis' }))).toMatchObject({ found: false, code: 'ERR_MODULE_NOT_FOUND' });
+    expect(payloadOf(await pool.invoke({ action: 'import', name: 'ioredis' }))).toMatchObject({
+      found: false,
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
   });
 
   it('fails the init of a bundle that left a package external which the runtime does not provide', async () => {
