@@ -90,6 +90,12 @@ export interface FunctionSpec {
   readonly maxContainers?: number;
   /** An idle container is stopped after this long (0: never). @default 300_000 */
   readonly idleTimeoutMs?: number;
+  /**
+   * Freeze an idle container (SIGSTOP) and thaw it for its next invocation (SIGCONT), as Lambda
+   * freezes an environment once it has answered: timers, retries and any work the handler left
+   * running stop until the next invocation. @default false
+   */
+  readonly freezeWhenIdle?: boolean;
   /** Lambda's limit on the init phase of an on-demand environment. @default 10_000 */
   readonly initTimeoutMs?: number;
   /** LoggingConfig: Text (default) or JSON log lines, and the JSON application log level. */
@@ -184,6 +190,24 @@ export interface FunctionPool {
   close(): Promise<void>;
 }
 
+/**
+ * Every container process alive, killed when this process exits however it exits (short of
+ * SIGKILL): a frozen container would otherwise never see its channel close.
+ */
+const liveProcesses = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function track(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const live of liveProcesses) live.kill('SIGKILL');
+    });
+  }
+  liveProcesses.add(child);
+  child.once('exit', () => liveProcesses.delete(child));
+}
+
 /** Lambda's synchronous invocation payload limit, request and response. */
 export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 const NETWORK_POLICY_VARIABLE = '_SHOP_EDGE_NETWORK_POLICY';
@@ -258,6 +282,7 @@ interface Container {
   maxRssKb?: number;
   invocation?: Invocation;
   idleTimer?: NodeJS.Timeout;
+  frozen: boolean;
 }
 
 class Pool implements FunctionPool {
@@ -310,8 +335,12 @@ class Pool implements FunctionPool {
         return failure('throttled', { errorType: 'TooManyRequestsException', errorMessage: 'Rate Exceeded.' });
       }
       container = this.startContainer();
-    } else if (container.idleTimer !== undefined) {
+    } else {
       clearTimeout(container.idleTimer);
+      if (container.frozen) {
+        container.frozen = false;
+        container.child.kill('SIGCONT');
+      }
     }
     container.state = 'busy';
     this.invocations += 1;
@@ -390,6 +419,7 @@ class Pool implements FunctionPool {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
+    track(child);
     let settleInit: (failure: InitFailure | undefined) => void = () => undefined;
     const ready = new Promise<InitFailure | undefined>((resolve) => {
       settleInit = resolve;
@@ -411,6 +441,7 @@ class Pool implements FunctionPool {
       spawnedAt,
       exited,
       state: 'starting',
+      frozen: false,
       ready,
       // Settles once: later calls (an exit after an init error, say) are no-ops.
       settleInit: (initFailure) => {
@@ -552,6 +583,10 @@ class Pool implements FunctionPool {
     if (container.state !== 'busy') return;
     container.state = 'idle';
     this.idle.push(container);
+    if (this.spec.freezeWhenIdle === true) {
+      container.frozen = true;
+      container.child.kill('SIGSTOP');
+    }
     if (this.idleTimeoutMs > 0) {
       container.idleTimer = setTimeout(() => {
         if (container.state === 'idle') this.discard(container, 'idle');

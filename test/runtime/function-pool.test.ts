@@ -202,8 +202,25 @@ describe('containers', () => {
     expect(pool.stats()).toMatchObject({ containers: 2, throttled: 1 });
   });
 
-  it('stops idle containers after the idle timeout', async () => {
-    const { pool } = await startPool('basic', { idleTimeoutMs: 200 });
+  it.each([
+    [true, 'freezes', 'stops'],
+    [false, 'does not freeze', 'goes on'],
+  ])(
+    'with freezeWhenIdle: %s, %s an idle container: the work its handler left running %s until the next invocation',
+    async (freezeWhenIdle) => {
+      const { pool } = await startPool('basic', { freezeWhenIdle });
+      payloadOf(await pool.invoke({ action: 'tick-start' }));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const { longestPauseMs, ticks } = payloadOf(await pool.invoke({ action: 'tick-read' })) as { longestPauseMs: number; ticks: number };
+      expect(ticks).toBeGreaterThan(0);
+      // A 10 ms interval: frozen, it pauses for the whole idle second; thawed or never frozen, it ticks on.
+      if (freezeWhenIdle) expect(longestPauseMs).toBeGreaterThanOrEqual(900);
+      else expect(longestPauseMs).toBeLessThan(900);
+    },
+  );
+
+  it('stops idle containers after the idle timeout, frozen or not', async () => {
+    const { pool } = await startPool('basic', { idleTimeoutMs: 200, freezeWhenIdle: true });
     const { pid } = payloadOf(await pool.invoke({ action: 'state' })) as { pid: number };
     await waitUntil(() => !isAlive(pid));
     expect(pool.stats().containers).toBe(0);
