@@ -2,7 +2,7 @@
  * Measures what the function pool adds: the cold start (spawning a container, its init, the first
  * answer) and the round trip of a warm invocation, for an empty handler or for a given bundle.
  *
- *   npx tsx local/runtime/measure.ts [--code DIR [--handler index.handler] [--event JSON]] [--node-options '--enable-source-maps'] [--cold 10] [--warm 1000]
+ *   npx tsx local/runtime/measure.ts [--code DIR [--handler index.handler] [--event JSON]] [--node-options '--enable-source-maps'] [--freeze] [--cold 10] [--warm 1000]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     event: { type: 'string', default: '{}' },
     // What the functions' template sets; '' measures without.
     'node-options': { type: 'string', default: '--enable-source-maps' },
+    freeze: { type: 'boolean', default: false },
     cold: { type: 'string', default: '10' },
     warm: { type: 'string', default: '1000' },
   },
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
       credentials: { accessKeyId: 'measure', secretAccessKey: 'measure' },
       region: 'eu-central-1',
       network: { allow: 'any' },
+      freezeWhenIdle: values.freeze,
       logSink: () => undefined,
     });
     pools.push(pool);
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
       warm.push(performance.now() - started);
     }
     console.log(
-      `code: ${values.code ?? 'empty handler'} (${process.version}, ${String(os.cpus().length)} CPUs, load ${os.loadavg()[0]?.toFixed(2) ?? '?'})`,
+      `code: ${values.code ?? 'empty handler'}${values.freeze ? ', frozen when idle' : ''} (${process.version}, ${String(os.cpus().length)} CPUs, load ${os.loadavg()[0]?.toFixed(2) ?? '?'})`,
     );
     console.log(`cold start, invoke() to result:   ${summary(cold)}`);
     console.log(`  spawn to handler loaded:        ${summary(startup)}`);
