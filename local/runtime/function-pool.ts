@@ -44,6 +44,18 @@ export interface BlackholedDestination {
 export interface NetworkPolicy {
   readonly allow: 'any' | readonly AllowedDestination[];
   readonly blackhole?: readonly BlackholedDestination[];
+  /**
+   * Names the network resolves to somewhere else, as DNS and routing would: a connection to
+   * `host` (on `port`, or any port when omitted) goes to `to` instead, and is always allowed. TLS
+   * still verifies the certificate against `host`, the name the function asked for.
+   */
+  readonly routes?: readonly NetworkRoute[];
+}
+
+export interface NetworkRoute {
+  readonly host: string;
+  readonly port?: number;
+  readonly to: { readonly host: string; readonly port: number };
 }
 
 export interface LogEntry {
@@ -402,7 +414,11 @@ class Pool implements FunctionPool {
         logging: this.spec.logging ?? {},
         sandbox: this.sandbox,
       }),
-      [NETWORK_POLICY_VARIABLE]: JSON.stringify({ allow: this.spec.network.allow, blackhole: this.spec.network.blackhole ?? [] }),
+      [NETWORK_POLICY_VARIABLE]: JSON.stringify({
+        allow: this.spec.network.allow,
+        blackhole: this.spec.network.blackhole ?? [],
+        routes: this.spec.network.routes ?? [],
+      }),
     };
     // Flags on the command line, not in NODE_OPTIONS: the function's NODE_OPTIONS applies too and
     // reads exactly as configured. The heap is bounded by the memory size, as Lambda's bootstrap does.

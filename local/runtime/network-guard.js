@@ -18,6 +18,9 @@
  * entry without host or port matches any. Hosts compare case-insensitively, as written: the
  * policy names destinations the way the function's configuration does (127.0.0.1 is not localhost).
  * Unix-domain sockets (a `path`) are not network destinations and always proceed.
+ * `routes` (`[{ "host", "port"?, "to": { "host", "port" } }]`) are what DNS and routing make of a
+ * name: a connection to a routed host goes to `to` and is allowed. Only the socket's destination
+ * changes: tls.connect has already taken the name it verifies the certificate against.
  */
 
 const CONFIG_VARIABLE = '_SHOP_EDGE_NETWORK_POLICY';
@@ -38,6 +41,8 @@ function install(policy) {
     if (options.path === undefined || options.path === null) {
       const host = normalizeHost(options.host === undefined || options.host === null ? 'localhost' : String(options.host));
       const port = Number(options.port);
+      const route = (policy.routes || []).find((r) => normalizeHost(r.host) === host && (r.port === undefined || r.port === port));
+      if (route !== undefined) return realConnect.apply(this, redirected(args, options, callback, route.to));
       if (!reaches(policy, host, port)) {
         const destination = `${host}:${port}`;
         // One report per destination and container: enough to explain a timeout in the logs.
@@ -78,6 +83,13 @@ function connectArguments(args) {
   if (first !== null && typeof first === 'object') return { options: first, callback };
   if (typeof first === 'string' && !/^\d+$/.test(first)) return { options: { path: first }, callback };
   return { options: { port: first, host: typeof args[1] === 'string' ? args[1] : undefined }, callback };
+}
+
+/** The same connect call, to another host and port. */
+function redirected(args, options, callback, to) {
+  const moved = { ...options, host: to.host, port: to.port };
+  if (Array.isArray(args[0])) return [[moved, args[0][1]]];
+  return callback === undefined ? [moved] : [moved, callback];
 }
 
 /** The state a socket is in while its SYN goes unanswered: connecting, writes queued, no events. */

@@ -4,6 +4,8 @@
  * for every way Node connects, for IPs and names alike; reachable destinations connect as usual.
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createLocalCertificates } from '../../local/deployed/certificates';
 import type { AddressInfo, Socket } from 'node:net';
 import type { NetworkPolicy } from '../../local/runtime/function-pool';
 import { dynamoDbEndpoint, redisSingleUrl } from '../support';
@@ -114,6 +116,33 @@ describe('inside a VPC without NAT', () => {
       ok: true,
       listed: true,
     });
+  });
+});
+
+describe('routes', () => {
+  it('take a name the function asks for to the local endpoint that plays it, with TLS verified against that name', async () => {
+    const certificates = await createLocalCertificates(['*.us-east-1.amazonaws.com']);
+    const server = createHttpsServer({ cert: certificates.cert, key: certificates.key }, (_request, response) => response.end('aws'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const route = { host: 'dynamodb.us-east-1.amazonaws.com', port: 443, to: { host: '127.0.0.1', port } };
+      const { pool } = await startPool('network', {
+        network: { allow: [], routes: [route] },
+        serviceEndpoints: { NODE_EXTRA_CA_CERTS: certificates.caFile },
+      });
+      const probe = (host: string) => pool.invoke({ client: 'https-fetch', host, port: 443, timeoutMs: REACHABLE_TIMEOUT_MS });
+      expect(payloadOf(await probe('dynamodb.us-east-1.amazonaws.com'))).toMatchObject({ result: 'connected', status: 200, body: 'aws' });
+      // Routed by name only: another name on the same certificate is still outside the network.
+      expect(
+        payloadOf(
+          await pool.invoke({ client: 'https-fetch', host: 'sqs.us-east-1.amazonaws.com', port: 443, timeoutMs: CLIENT_TIMEOUT_MS }),
+        ),
+      ).toMatchObject({ result: 'error', code: 'TimeoutError' });
+    } finally {
+      server.close();
+      await certificates.remove();
+    }
   });
 });
 
