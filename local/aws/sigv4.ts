@@ -122,7 +122,7 @@ function formatAmzDate(ms: number): string {
 }
 
 /** SHA-256 and HMAC-SHA-256 from node:crypto, in the shape @smithy/signature-v4 takes. */
-class NodeSha256 {
+export class NodeSha256 {
   private hash: Hash | Hmac;
   constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
     this.hash = NodeSha256.create(secret);
@@ -204,6 +204,14 @@ export async function verifySignature(
         ? `Signature expired: ${auth.amzDate} is now earlier than ${formatAmzDate(options.now - options.maxClockSkewMs)} (${formatAmzDate(options.now)} - ${minutes} min.)`
         : `Signature not yet current: ${auth.amzDate} is still later than ${formatAmzDate(options.now + options.maxClockSkewMs)} (${formatAmzDate(options.now)} + ${minutes} min.)`;
     return { kind: 'invalid-signature', message };
+  }
+
+  // A signed payload hash stands for the body in the signature: it must be the body's.
+  const declaredHash = header(request.headers, 'x-amz-content-sha256');
+  if (declaredHash !== undefined && /^[0-9a-f]{64}$/.test(declaredHash)) {
+    if (createHash('sha256').update(request.body).digest('hex') !== declaredHash) {
+      return { kind: 'invalid-signature', message: "The provided 'x-amz-content-sha256' header does not match what was computed." };
+    }
   }
 
   // Only the headers the caller signed take part, as they arrived.
