@@ -93,7 +93,10 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
     const method = req.method;
     if (options.authorize !== undefined && (method === 'POST' || method === 'GET' || method === 'DELETE')) {
       // An oversized message is refused for its size first; its signature cannot be checked on a body that was not kept.
-      if (method === 'POST' && body === 'too-large') return sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
+      if (method === 'POST' && body === 'too-large') {
+        sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
+        return;
+      }
       const verdict = await options.authorize({
         method,
         connectionId,
@@ -101,7 +104,10 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
         req,
         body: body === 'too-large' ? Buffer.alloc(0) : body,
       });
-      if (!verdict.allowed) return sendError(res, verdict.status, verdict.type, verdict.message, verdict.messageKey);
+      if (!verdict.allowed) {
+        sendError(res, verdict.status, verdict.type, verdict.message, verdict.messageKey);
+        return;
+      }
     }
     const connection = options.registry.get(connectionId);
     const open = connection !== undefined && connection.ws.readyState === connection.ws.OPEN;

@@ -165,7 +165,7 @@ export async function startCloudFront(options: CloudFrontOptions): Promise<Local
 
   const invalidationXml = (inv: Invalidation): string =>
     `<Invalidation xmlns="${XMLNS}"><Id>${inv.id}</Id><Status>${statusOf(inv)}</Status><CreateTime>${iso(inv.createdAt)}</CreateTime>` +
-    `<InvalidationBatch><Paths><Quantity>${inv.paths.length}</Quantity><Items>${inv.paths.map((p) => `<Path>${escapeXml(p)}</Path>`).join('')}</Items></Paths>` +
+    `<InvalidationBatch><Paths><Quantity>${String(inv.paths.length)}</Quantity><Items>${inv.paths.map((p) => `<Path>${escapeXml(p)}</Path>`).join('')}</Items></Paths>` +
     `<CallerReference>${escapeXml(inv.callerReference)}</CallerReference></InvalidationBatch></Invalidation>`;
 
   const sendXml = (res: ServerResponse, status: number, xml: string, headers: Record<string, string> = {}): void => {
@@ -250,14 +250,17 @@ export async function startCloudFront(options: CloudFrontOptions): Promise<Local
       res,
       200,
       `<InvalidationList xmlns="${XMLNS}"><Marker>${escapeXml(marker)}</Marker>${truncated ? `<NextMarker>${(page[page.length - 1] as Invalidation).id}</NextMarker>` : ''}` +
-        `<MaxItems>${maxItems}</MaxItems><IsTruncated>${truncated}</IsTruncated><Quantity>${page.length}</Quantity>${page.length > 0 ? `<Items>${items}</Items>` : ''}</InvalidationList>`,
+        `<MaxItems>${String(maxItems)}</MaxItems><IsTruncated>${String(truncated)}</IsTruncated><Quantity>${String(page.length)}</Quantity>${page.length > 0 ? `<Items>${items}</Items>` : ''}</InvalidationList>`,
     );
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const body = await readBody(req, MAX_BODY_BYTES);
-    if (body === 'too-large') return sendError(res, 413, 'BatchTooLarge', 'Invalidation batch specified is too large.');
+    if (body === 'too-large') {
+      sendError(res, 413, 'BatchTooLarge', 'Invalidation batch specified is too large.');
+      return;
+    }
     const route = ROUTE.exec(url.pathname);
     const operation = route === null ? undefined : OPERATIONS[`${req.method ?? ''} ${route[2] === undefined ? 'collection' : 'item'}`];
 
@@ -267,14 +270,13 @@ export async function startCloudFront(options: CloudFrontOptions): Promise<Local
       // endpoint signs for its own region: any region is accepted.
       { service: 'cloudfront' },
     );
-    if (!auth.ok) return sendError(res, 403, AUTH_ERRORS[auth.failure.kind], auth.failure.message);
+    if (!auth.ok) {
+      sendError(res, 403, AUTH_ERRORS[auth.failure.kind], auth.failure.message);
+      return;
+    }
     if (route === null || operation === undefined) {
-      return sendError(
-        res,
-        404,
-        'UnknownOperation',
-        `The local CloudFront plays invalidations only, not ${req.method ?? ''} ${url.pathname}`,
-      );
+      sendError(res, 404, 'UnknownOperation', `The local CloudFront plays invalidations only, not ${req.method ?? ''} ${url.pathname}`);
+      return;
     }
     let distributionId: string;
     let invalidation: string | undefined;
@@ -282,7 +284,8 @@ export async function startCloudFront(options: CloudFrontOptions): Promise<Local
       distributionId = decodeURIComponent(route[1] as string);
       invalidation = route[2] === undefined ? undefined : decodeURIComponent(route[2]);
     } catch {
-      return sendError(res, 400, 'InvalidArgument', 'The distribution or invalidation id is not valid.');
+      sendError(res, 400, 'InvalidArgument', 'The distribution or invalidation id is not valid.');
+      return;
     }
 
     try {
@@ -291,15 +294,22 @@ export async function startCloudFront(options: CloudFrontOptions): Promise<Local
         action: `cloudfront:${operation}`,
         resource: `arn:aws:cloudfront::${options.accountId}:distribution/${distributionId}`,
       });
-      if (!decision.allowed) return sendError(res, 403, 'AccessDenied', decision.message);
+      if (!decision.allowed) {
+        sendError(res, 403, 'AccessDenied', decision.message);
+        return;
+      }
     } catch (error) {
       if (!(error instanceof IamEvaluationError)) throw error;
       logger.error(`cloudfront: ${describeError(error)}`);
-      return sendError(res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+      sendError(res, 500, 'InternalError', 'We encountered an internal error. Please try again.');
+      return;
     }
 
     const invalidations = distributions.get(distributionId);
-    if (invalidations === undefined) return sendError(res, 404, 'NoSuchDistribution', 'The specified distribution does not exist.');
+    if (invalidations === undefined) {
+      sendError(res, 404, 'NoSuchDistribution', 'The specified distribution does not exist.');
+      return;
+    }
     try {
       switch (operation) {
         case 'CreateInvalidation': {
@@ -311,7 +321,10 @@ export async function startCloudFront(options: CloudFrontOptions): Promise<Local
         }
         case 'GetInvalidation': {
           const inv = invalidations.find((i) => i.id === invalidation);
-          if (inv === undefined) return sendError(res, 404, 'NoSuchInvalidation', 'The specified invalidation does not exist.');
+          if (inv === undefined) {
+            sendError(res, 404, 'NoSuchInvalidation', 'The specified invalidation does not exist.');
+            return;
+          }
           sendXml(res, 200, invalidationXml(inv));
           return;
         }

@@ -406,7 +406,7 @@ export async function startDynamoDbProxy(options: DynamoDbProxyOptions): Promise
 
     const body = await readBody(req, maxRequestBytes);
     if (body === 'too-large') {
-      refuse(413, `${CORAL}RequestEntityTooLarge`, `Request size exceeded ${maxRequestBytes} bytes`);
+      refuse(413, `${CORAL}RequestEntityTooLarge`, `Request size exceeded ${String(maxRequestBytes)} bytes`);
       return;
     }
     const authStarted = performance.now();
@@ -504,12 +504,12 @@ export async function startDynamoDbProxy(options: DynamoDbProxyOptions): Promise
         const status = upstreamRes.statusCode ?? 502;
         res.writeHead(status, raw);
         pipeline(upstreamRes, res, (error) => {
-          finish(status, error === undefined || error === null ? undefined : describeError(error));
+          finish(status, error ? describeError(error) : undefined);
         });
       },
     );
     const timer = setTimeout(() => {
-      upstreamReq.destroy(new Error(`DynamoDB Local did not answer within ${upstreamTimeoutMs} ms`));
+      upstreamReq.destroy(new Error(`DynamoDB Local did not answer within ${String(upstreamTimeoutMs)} ms`));
     }, upstreamTimeoutMs);
     // A caller that gives up frees DynamoDB Local's side too.
     res.on('close', () => {
@@ -550,5 +550,13 @@ export function recordCalls(limit = 10_000): {
   clear(): void;
 } {
   const log = new BoundedLog<DynamoDbCallRecord>(limit);
-  return { recorder: (r) => log.push(r), calls: () => log.all(), clear: () => log.clear() };
+  return {
+    recorder: (r) => {
+      log.push(r);
+    },
+    calls: () => log.all(),
+    clear: () => {
+      log.clear();
+    },
+  };
 }

@@ -37,11 +37,13 @@ export async function listen(handler: RequestListener, options: ListenOptions = 
   });
   const { port } = server.address() as AddressInfo;
   const endpoint: LocalEndpoint = {
-    url: `http://${host}:${port}`,
+    url: `http://${host}:${String(port)}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        server.close(() => {
+          resolve();
+        });
         server.closeAllConnections();
       }),
   };
@@ -57,7 +59,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
     });
-    req.on('end', () => resolve(size > limit ? 'too-large' : Buffer.concat(chunks)));
+    req.on('end', () => {
+      resolve(size > limit ? 'too-large' : Buffer.concat(chunks));
+    });
     req.on('error', reject);
   });
 }

@@ -149,9 +149,9 @@ export class IamAuthority {
     const policies = registration.policies.map((policy, i) => {
       const errors = validateIdentityPolicy(policy);
       if (errors.length > 0) {
-        throw new Error(`principal ${registration.roleArn}: identity policy #${i + 1} is not valid: ${JSON.stringify(errors)}`);
+        throw new Error(`principal ${registration.roleArn}: identity policy #${String(i + 1)} is not valid: ${JSON.stringify(errors)}`);
       }
-      return { name: `policy-${i + 1}`, policy };
+      return { name: `policy-${String(i + 1)}`, policy };
     });
     const principal: Principal = {
       accessKeyId: registration.accessKeyId,

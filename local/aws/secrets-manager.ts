@@ -360,7 +360,10 @@ export async function startSecretsManager(options: SecretsManagerOptions): Promi
     };
 
     const body = await readBody(req, MAX_REQUEST_BYTES);
-    if (body === 'too-large') return answerError('InvalidRequestException', `The request is larger than ${MAX_REQUEST_BYTES} bytes.`);
+    if (body === 'too-large') {
+      answerError('InvalidRequestException', `The request is larger than ${String(MAX_REQUEST_BYTES)} bytes.`);
+      return;
+    }
     const parsed = parseJsonObject(body);
     if (parsed !== undefined) {
       const id = parsed.SecretId ?? parsed.Name;
@@ -381,27 +384,41 @@ export async function startSecretsManager(options: SecretsManagerOptions): Promi
       });
       return;
     }
-    if (fault === 'throttle') return answerError('ThrottlingException', 'Rate exceeded');
-    if (fault !== undefined) return answerError(fault.type, fault.message, fault.status);
+    if (fault === 'throttle') {
+      answerError('ThrottlingException', 'Rate exceeded');
+      return;
+    }
+    if (fault !== undefined) {
+      answerError(fault.type, fault.message, fault.status);
+      return;
+    }
 
     const auth = await options.authority.authenticate(
       { method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, body },
       { service: 'secretsmanager', region: options.region },
     );
-    if (!auth.ok) return answerError(AUTH_ERRORS[auth.failure.kind], auth.failure.message);
+    if (!auth.ok) {
+      answerError(AUTH_ERRORS[auth.failure.kind], auth.failure.message);
+      return;
+    }
     const principal = auth.principal;
     caller.principal = principal;
 
     const run = operations[operation];
     if (!target.startsWith(TARGET_PREFIX) || run === undefined) {
-      return answerError('UnknownOperationException', `The operation ${operation} is not supported by the local Secrets Manager.`);
+      answerError('UnknownOperationException', `The operation ${operation} is not supported by the local Secrets Manager.`);
+      return;
     }
-    if (parsed === undefined) return answerError('SerializationException', 'The request body is not a JSON object.');
+    if (parsed === undefined) {
+      answerError('SerializationException', 'The request body is not a JSON object.');
+      return;
+    }
     if (secretId === undefined) {
-      return answerError(
+      answerError(
         'ValidationException',
         `1 validation error detected: Value null at '${operation === 'CreateSecret' ? 'name' : 'secretId'}' failed to satisfy constraint: Member must not be null`,
       );
+      return;
     }
 
     const known = find(secretId);
@@ -413,11 +430,15 @@ export async function startSecretsManager(options: SecretsManagerOptions): Promi
         resource,
         messageResource: secretId,
       });
-      if (!decision.allowed) return answerError('AccessDeniedException', decision.message);
+      if (!decision.allowed) {
+        answerError('AccessDeniedException', decision.message);
+        return;
+      }
     } catch (error) {
       if (!(error instanceof IamEvaluationError)) throw error;
       logger.error(`secrets manager: ${describeError(error)}`);
-      return answerError('InternalServiceError', 'An error occurred on the server side.', 500);
+      answerError('InternalServiceError', 'An error occurred on the server side.', 500);
+      return;
     }
 
     try {

@@ -5,7 +5,9 @@
  * accepted (presigned query strings are not what SDK clients send).
  */
 import { SignatureV4 } from '@smithy/signature-v4';
-import { createHash, createHmac, timingSafeEqual, type Hash, type Hmac } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
+
+type Hmac = ReturnType<typeof createHmac>;
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** A request as it arrived: the raw path and query, the headers, the body bytes. */
@@ -201,8 +203,8 @@ export async function verifySignature(
     const minutes = Math.round(options.maxClockSkewMs / 60_000);
     const message =
       skew < 0
-        ? `Signature expired: ${auth.amzDate} is now earlier than ${formatAmzDate(options.now - options.maxClockSkewMs)} (${formatAmzDate(options.now)} - ${minutes} min.)`
-        : `Signature not yet current: ${auth.amzDate} is still later than ${formatAmzDate(options.now + options.maxClockSkewMs)} (${formatAmzDate(options.now)} + ${minutes} min.)`;
+        ? `Signature expired: ${auth.amzDate} is now earlier than ${formatAmzDate(options.now - options.maxClockSkewMs)} (${formatAmzDate(options.now)} - ${String(minutes)} min.)`
+        : `Signature not yet current: ${auth.amzDate} is still later than ${formatAmzDate(options.now + options.maxClockSkewMs)} (${formatAmzDate(options.now)} + ${String(minutes)} min.)`;
     return { kind: 'invalid-signature', message };
   }
 

@@ -24,7 +24,7 @@ function client(p: PrincipalRegistration): CloudFrontClient {
   return c;
 }
 
-const invalidate = (p: PrincipalRegistration, paths: string[], ref = `ref-${Math.random()}`, distributionId = DIST) =>
+const invalidate = (p: PrincipalRegistration, paths: string[], ref = `ref-${String(Math.random())}`, distributionId = DIST) =>
   client(p).send(
     new CreateInvalidationCommand({
       DistributionId: distributionId,
@@ -60,8 +60,8 @@ beforeEach(() => {
 it('CreateInvalidation answers 201, a Location and the Invalidation, InProgress until the delay has passed', async () => {
   const created = await invalidate(purger, ['/api/products/a', '/api/marketplace/*'], 'ref-1');
   expect(created.Location).toBe(`${cf.url}/2020-05-31/distribution/${DIST}/invalidation/${created.Invalidation?.Id ?? ''}`);
+  expect(created.Invalidation?.Id).toMatch(/^I[A-Z0-9]{13}$/);
   expect(created.Invalidation).toMatchObject({
-    Id: expect.stringMatching(/^I[A-Z0-9]{13}$/),
     Status: 'InProgress',
     InvalidationBatch: { CallerReference: 'ref-1', Paths: { Quantity: 2, Items: ['/api/products/a', '/api/marketplace/*'] } },
   });
@@ -74,14 +74,9 @@ it('CreateInvalidation answers 201, a Location and the Invalidation, InProgress 
   expect((await get()).Invalidation?.Status).toBe('Completed');
 
   expect(cf.purgedPaths()).toEqual(['/api/products/a', '/api/marketplace/*']);
-  expect(cf.invalidations(DIST)).toEqual([
-    expect.objectContaining({
-      id,
-      callerReference: 'ref-1',
-      status: 'Completed',
-      principal: expect.objectContaining({ roleArn: purger.roleArn }),
-    }),
-  ]);
+  const recorded = cf.invalidations(DIST);
+  expect(recorded).toHaveLength(1);
+  expect(recorded[0]).toMatchObject({ id, callerReference: 'ref-1', status: 'Completed', principal: { roleArn: purger.roleArn } });
 });
 
 it('the same CallerReference is the same invalidation; with other paths it is InvalidationBatchAlreadyExists', async () => {
@@ -93,7 +88,7 @@ it('the same CallerReference is the same invalidation; with other paths it is In
 });
 
 it('at most 3,000 file paths in progress per distribution, then TooManyInvalidationsInProgress until some complete', async () => {
-  const paths = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `/${prefix}/${i}`);
+  const paths = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `/${prefix}/${String(i)}`);
   await invalidate(purger, paths(2000, 'a'));
   await invalidate(purger, paths(1000, 'b'));
   const over = await failure(invalidate(purger, ['/one-more']));
@@ -107,7 +102,7 @@ it('at most 3,000 file paths in progress per distribution, then TooManyInvalidat
 });
 
 it('at most 15 wildcard paths in progress, counted apart from file paths', async () => {
-  const wild = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `/${prefix}${i}/*`);
+  const wild = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `/${prefix}${String(i)}/*`);
   await invalidate(purger, wild(15, 'w'));
   await invalidate(purger, ['/file']);
   expect((await failure(invalidate(purger, ['/x*']))).name).toBe('TooManyInvalidationsInProgress');
@@ -118,7 +113,7 @@ it('at most 15 wildcard paths in progress, counted apart from file paths', async
 it('ListInvalidations pages newest first', async () => {
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) {
-    ids.push((await invalidate(purger, [`/p${i}`])).Invalidation?.Id as string);
+    ids.push((await invalidate(purger, [`/p${String(i)}`])).Invalidation?.Id as string);
     clock += 1000;
   }
   const page1 = await client(purger).send(new ListInvalidationsCommand({ DistributionId: DIST, MaxItems: 2 }));

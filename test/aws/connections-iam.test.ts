@@ -60,7 +60,7 @@ async function endpoint(authorize?: ConnectionsEndpointOptions['authorize']): Pr
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/${STAGE}`;
+  return `http://127.0.0.1:${String((server.address() as AddressInfo).port)}/${STAGE}`;
 }
 
 let url: string;

@@ -78,7 +78,9 @@ afterAll(async () => {
   await proxy.close();
 });
 
-beforeEach(() => log.clear());
+beforeEach(() => {
+  log.clear();
+});
 
 describe('allowed calls', () => {
   it('reads and writes what the role is granted, through the DocumentClient', async () => {

@@ -33,8 +33,8 @@ it('allows what a statement grants, denies the rest implicitly, and an explicit 
   expect(await ask('dynamodb:DeleteItem')).toMatchObject({
     allowed: false,
     reason: 'explicit-deny',
-    message: expect.stringMatching(/with an explicit deny in an identity-based policy$/),
   });
+  expect((await ask('dynamodb:DeleteItem')).message).toMatch(/with an explicit deny in an identity-based policy$/);
   expect(await ask('dynamodb:GetItem', `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/Other`)).toMatchObject({ allowed: false });
 });
 
@@ -135,10 +135,8 @@ describe('authenticate', () => {
     authority.register(p);
     const old = await signed(p, new Date(Date.now() - 6 * 60_000));
     const result = await authority.authenticate(old, { service: 'dynamodb' });
-    expect(result).toMatchObject({
-      ok: false,
-      failure: { kind: 'invalid-signature', message: expect.stringMatching(/^Signature expired: \d{8}T\d{6}Z is now earlier than/) },
-    });
+    expect(result).toMatchObject({ ok: false, failure: { kind: 'invalid-signature' } });
+    expect(result.ok ? '' : result.failure.message).toMatch(/^Signature expired: \d{8}T\d{6}Z is now earlier than/);
     expect((await authority.authenticate(await signed(p, new Date(Date.now() - 4 * 60_000)), { service: 'dynamodb' })).ok).toBe(true);
   });
 

@@ -62,7 +62,9 @@ afterAll(async () => {
   await sm.close();
 });
 
-afterEach(() => sm.clearFaults());
+afterEach(() => {
+  sm.clearFaults();
+});
 
 describe('values and versions', () => {
   it('GetSecretValue answers the AWSCURRENT value by name, full ARN and partial ARN', async () => {
