@@ -39,6 +39,16 @@ export interface PolicyDocument {
   readonly Statement: OneOrMany<PolicyStatement>;
 }
 
+/**
+ * A policy document as plain JSON (a template's, already resolved): register validates it as
+ * IAM would, so its statements need no static type here.
+ */
+export interface PolicyJson {
+  readonly Version?: string;
+  readonly Id?: string;
+  readonly Statement: unknown;
+}
+
 export interface PrincipalRegistration {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
@@ -48,7 +58,7 @@ export interface PrincipalRegistration {
   readonly roleArn: string;
   readonly sessionName: string;
   /** Every identity policy of the role, resolved to documents: inline policies and managed ones. */
-  readonly policies: readonly PolicyDocument[];
+  readonly policies: readonly (PolicyDocument | PolicyJson)[];
 }
 
 export interface Principal {
@@ -116,7 +126,7 @@ interface Registered {
   readonly principal: Principal;
   readonly secretAccessKey: string;
   readonly sessionToken: string | undefined;
-  readonly policies: { name: string; policy: PolicyDocument }[];
+  readonly policies: { name: string; policy: PolicyDocument | PolicyJson }[];
 }
 
 const ROLE_ARN = /^arn:([^:]+):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;
@@ -227,6 +237,43 @@ export class IamAuthority {
     // A failed evaluation is not kept.
     decision.catch(() => this.decisions.delete(key));
     return decision;
+  }
+
+  /**
+   * Loads the evaluator's action and resource data of these services now (the first evaluation
+   * of a service reads it from disk: tens of milliseconds), so no caller's first request waits.
+   */
+  async warmUp(
+    samples: readonly { action: string; resource: string }[] = [
+      { action: 'dynamodb:GetItem', resource: 'arn:aws:dynamodb:us-east-1:123456789012:table/warm-up' },
+      { action: 'secretsmanager:GetSecretValue', resource: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:warm-up-AbCdEf' },
+      { action: 'cloudfront:CreateInvalidation', resource: 'arn:aws:cloudfront::123456789012:distribution/EWARMUP' },
+      { action: 'execute-api:ManageConnections', resource: 'arn:aws:execute-api:us-east-1:123456789012:api/stage/POST/@connections/id' },
+    ],
+  ): Promise<void> {
+    const results = await Promise.all(
+      samples.map((sample) =>
+        runSimulation(
+          {
+            request: {
+              principal: 'arn:aws:sts::123456789012:assumed-role/WarmUp/warm-up',
+              action: sample.action,
+              resource: { resource: sample.resource, accountId: '123456789012' },
+              contextVariables: {},
+            },
+            identityPolicies: [],
+            serviceControlPolicies: [],
+            resourceControlPolicies: [],
+          },
+          {},
+        ),
+      ),
+    );
+    results.forEach((result, i) => {
+      if (result.resultType === 'error') {
+        throw new IamEvaluationError(`warm-up of ${JSON.stringify(samples[i])}: ${JSON.stringify(result.errors)}`);
+      }
+    });
   }
 
   /** Every check in order; the first denial is the answer (a transaction is refused whole). */

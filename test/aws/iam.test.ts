@@ -38,6 +38,17 @@ it('allows what a statement grants, denies the rest implicitly, and an explicit 
   expect(await ask('dynamodb:GetItem', `arn:aws:dynamodb:us-east-1:${ACCOUNT}:table/Other`)).toMatchObject({ allowed: false });
 });
 
+it('warmUp loads the evaluator data of the services the endpoints play, and refuses a sample it cannot evaluate', async () => {
+  const authority = new IamAuthority();
+  await authority.warmUp();
+  await expect(authority.warmUp([{ action: 'dynamodb:GetItem', resource: 'arn:aws:s3:::bucket' }])).rejects.toBeInstanceOf(
+    IamEvaluationError,
+  );
+  const p = principal('AfterWarmUp', [{ Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: TABLE }]);
+  authority.register(p);
+  expect((await authority.authorize({ accessKeyId: p.accessKeyId, action: 'dynamodb:GetItem', resource: TABLE })).allowed).toBe(true);
+});
+
 it('a cached decision does not outlive the policies it was made with', async () => {
   const authority = new IamAuthority();
   const p = principal('Changing', [{ Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: TABLE }]);
