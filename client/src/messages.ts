@@ -373,7 +373,7 @@ export const orderSubscribedMessageSchema = {
         order: {
           id: '7d5c7a1e-2f7e-4c55-9d0b-3b1f0c2a9e11',
           tenantId: 'acme',
-          userId: 'dev-user',
+          userId: 'dev-acme',
           lines: [{ productId: 'espresso-beans', quantity: 2, unitPrice: 2490 }],
           total: 4980,
           currency: 'EUR',
