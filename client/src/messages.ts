@@ -605,7 +605,8 @@ export type ChannelMessage<C extends Channel> = C extends ProductChannel
       : never;
 
 // The generic forms above are the inferred ones with a narrower channel: tsc fails if they drift.
-type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+/** Each assignable to the other, with the same keys (so an added optional field counts too). */
+type Same<A, B> = [A, keyof A] extends [B, keyof B] ? ([B, keyof B] extends [A, keyof A] ? true : false) : false;
 type Proof<T extends true> = T;
 export type MessageTypeProofs = [
   Proof<Same<SubscribedMessage<ProductChannel>, Infer<typeof productSubscribedMessageSchema>>>,
@@ -629,7 +630,8 @@ export function channelOf(message: ServerMessage): Channel | undefined {
     case 'unsubscribed':
     case 'refetch':
       return message.channel;
-    default:
+    case 'pong':
+    case 'error':
       return undefined;
   }
 }

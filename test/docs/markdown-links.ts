@@ -83,7 +83,7 @@ export function checkMarkdownFile(file: string, root: string): LinkProblem[] {
   for (const { line, target, fromCodeSpan } of targetsOf(markdown)) {
     const report = (problem: string) => problems.push({ file: relativeFile, line, target, problem });
     if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:: not ours to resolve
-    const [rawPath = '', anchor] = target.split('#', 2) as [string, string | undefined];
+    const [rawPath, anchor] = target.split('#', 2) as [string, string | undefined];
     let targetPath = rawPath === '' ? file : path.resolve(path.dirname(file), decodeURIComponent(rawPath));
     if (fromCodeSpan && !fs.existsSync(targetPath)) {
       // A path in prose is often written from the repository root.
