@@ -11,10 +11,6 @@ import { mintDevToken } from '../../local/tokens';
 import { dynamoDbEndpoint, redisSingleUrl, uniqueId } from '../support';
 import { connect } from './ws-client';
 
-// DynamoDB Local's streams occasionally leave a fresh table's first records out of a reader that
-// started at LATEST (rare, under load; see stream-poller.test.ts): retry, logging the failure. To investigate.
-jest.retryTimes(2, { logErrorsBeforeRetry: true });
-
 const needs = { redis: false, tables: [] };
 const FIXTURE_AUTHORIZER = { ...AUTHORIZER, name: 'FixtureAuthorizer', entry: 'test/local/fixtures/authorizer.ts' };
 const REST: RestRoute[] = [
