@@ -25,7 +25,10 @@ import {
 } from './messages';
 import { ChannelVersions } from './versions';
 
-export * from './messages';
+// Types only, and the two helpers: the schemas stay out of the bundle (import them from
+// '@shop-edge/client/messages').
+export type * from './messages';
+export { channelOf, parseServerMessage } from './messages';
 export { backoffDelay } from './backoff';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
