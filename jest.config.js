@@ -10,7 +10,7 @@ module.exports = {
   transform: {
     '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose|@seriousme/openapi-schema-validator|@redocly|jsonpath-rfc9535)/)'],
   resolver: '<rootDir>/test/harness/resolver.js',
   testEnvironment: 'node',
   testMatch: ['<rootDir>/test/**/*.test.ts'],
