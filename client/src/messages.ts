@@ -217,7 +217,8 @@ export function channelOf(message: ServerMessage): Channel | undefined {
     case 'unsubscribed':
     case 'refetch':
       return message.channel;
-    default:
+    case 'pong':
+    case 'error':
       return undefined;
   }
 }
