@@ -8,6 +8,8 @@ import { WebSocket as NodeWs } from 'ws';
 import type { DashboardFigures, Order as ServerOrder, Product as ServerProduct } from '../../functions/catalog/model';
 import type { ChannelMessage, DashboardMetrics, Order, Product, ShopEdgeClient, WebSocketConstructor } from '../../client/src';
 
+// Two types are equal when two deferred conditional types over them are: the generic is the trick.
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see above
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
 

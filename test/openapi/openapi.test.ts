@@ -20,10 +20,10 @@ import { dynamoDbEndpoint, testTables } from '../support';
 
 type Json = Record<string, any>;
 
-const doc = openApiDocument() as Json;
+const doc: Json = openApiDocument();
 const deref = (node: Json): Json => {
-  if (typeof node?.$ref !== 'string') return node;
-  return (node.$ref as string)
+  if (typeof node.$ref !== 'string') return node;
+  return node.$ref
     .slice(2)
     .split('/')
     .reduce((n: Json, segment: string) => n[segment.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
@@ -254,7 +254,7 @@ describe('against the running API (local stack)', () => {
     resetConfig();
     token = await mintDevToken({ tenantId: 'openapi-t1' });
   }, 60_000);
-  afterAll(() => stack?.stop());
+  afterAll(() => (stack as LocalStack | undefined)?.stop()); // undefined when beforeAll failed
 
   const call = async (method: string, path: string, body?: unknown, bearer: string | null = token) => {
     const response = await fetch(`${stack.restUrl}${path}`, {
