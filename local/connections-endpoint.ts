@@ -82,13 +82,15 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
     const body = await readBody(req, maxMessageBytes);
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
     if (match === null || (match[1] !== undefined && match[1] !== options.stage)) {
-      return sendError(res, 403, 'ForbiddenException', 'Forbidden');
+      sendError(res, 403, 'ForbiddenException', 'Forbidden');
+      return;
     }
     let connectionId: string;
     try {
       connectionId = decodeURIComponent(match[2] as string);
     } catch {
-      return sendError(res, 400, 'BadRequestException', 'Invalid connectionId');
+      sendError(res, 400, 'BadRequestException', 'Invalid connectionId');
+      return;
     }
     const method = req.method;
     if (options.authorize !== undefined && (method === 'POST' || method === 'GET' || method === 'DELETE')) {
@@ -111,10 +113,17 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
     }
     const connection = options.registry.get(connectionId);
     const open = connection !== undefined && connection.ws.readyState === connection.ws.OPEN;
-    switch (req.method) {
+    // Always set on a server's request (the type is shared with client responses).
+    switch (req.method ?? '') {
       case 'POST': {
-        if (body === 'too-large') return sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
-        if (!open) return sendError(res, 410, 'GoneException', null);
+        if (body === 'too-large') {
+          sendError(res, 413, 'PayloadTooLargeException', 'Message too long');
+          return;
+        }
+        if (!open) {
+          sendError(res, 410, 'GoneException', null);
+          return;
+        }
         await new Promise<void>((resolve) => {
           connection.ws.send(body, { binary: !isUtf8(body) }, (error) => {
             if (error) options.logger.warn(`@connections POST ${connectionId}: ${describeError(error)}`);
@@ -127,7 +136,10 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
         return;
       }
       case 'GET': {
-        if (!open) return sendError(res, 410, 'GoneException', null);
+        if (!open) {
+          sendError(res, 410, 'GoneException', null);
+          return;
+        }
         const info = JSON.stringify({
           connectedAt: new Date(connection.connectedAt).toISOString(),
           identity: { sourceIp: connection.sourceIp, userAgent: connection.userAgent },
@@ -138,14 +150,19 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
         return;
       }
       case 'DELETE': {
-        if (!open) return sendError(res, 410, 'GoneException', null);
+        if (!open) {
+          sendError(res, 410, 'GoneException', null);
+          return;
+        }
         connection.ws.close(1000, 'Closed by the management API');
         res.writeHead(204);
         res.end();
         return;
       }
-      default:
-        return sendError(res, 403, 'ForbiddenException', 'Forbidden');
+      default: {
+        sendError(res, 403, 'ForbiddenException', 'Forbidden');
+        return;
+      }
     }
   };
 

@@ -11,6 +11,7 @@ export type LambdaHandler<TEvent = unknown, TResult = unknown> = (
   event: TEvent,
   context: Context,
   callback: (error?: Error | string | null, result?: TResult) => void,
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- as aws-lambda's Handler: a callback-style handler returns void
 ) => Promise<TResult> | TResult | void;
 
 export interface FunctionSettings {
@@ -39,9 +40,11 @@ export function createLambdaContext(settings: FunctionSettings, deadline = Date.
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: `${day}/[$LATEST]${randomUUID().replaceAll('-', '')}`,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    /* eslint-disable @typescript-eslint/no-deprecated -- Context still declares them; they throw */
     done: fail,
     fail,
     succeed: fail,
+    /* eslint-enable @typescript-eslint/no-deprecated */
   };
 }
 
@@ -67,7 +70,7 @@ export async function invoke<TEvent, TResult>(
   let timer: NodeJS.Timeout | undefined;
   const run = new Promise<TResult>((resolve, reject) => {
     const callback = (error?: Error | string | null, result?: TResult): void => {
-      if (error) reject(error instanceof Error ? error : new Error(String(error)));
+      if (error) reject(toError(error));
       else resolve(result as TResult);
     };
     try {
@@ -75,7 +78,7 @@ export async function invoke<TEvent, TResult>(
       // A handler of arity 3 may answer through the callback; anything else answers by its return.
       if (returned !== undefined || handler.length < 3) Promise.resolve(returned as TResult).then(resolve, reject);
     } catch (error) {
-      reject(error);
+      reject(toError(error));
     }
   });
   const timeout = new Promise<never>((_, reject) => {
@@ -84,8 +87,12 @@ export async function invoke<TEvent, TResult>(
   try {
     return await Promise.race([run, timeout]);
   } catch (error) {
-    throw error instanceof Error ? error : new Error(typeof error === 'string' ? error : JSON.stringify(error));
+    throw toError(error); // a promise the handler returned may reject with anything
   } finally {
     clearTimeout(timer);
   }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(typeof error === 'string' ? error : JSON.stringify(error));
 }

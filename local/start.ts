@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     logger: consoleLogger,
   });
   running.stack = stack;
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal handler sets it during the await
   if (stopping) {
     // Ctrl-C arrived while starting: the handler above found no stack yet.
     await stack.stop();

@@ -298,6 +298,7 @@ export class StreamPoller {
         records = out.Records ?? [];
         next = out.NextShardIterator;
       } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the await
         if (this.stopped) return;
         const name = (error as { name?: string }).name;
         if (name === 'ResourceNotFoundException') break;
@@ -355,7 +356,7 @@ export class StreamPoller {
     let result: unknown;
     try {
       this.handler ??= await (this.options.loadHandler as () => Promise<LoadedHandler>)();
-      result = await invoke<DynamoDBStreamEvent, DynamoDBBatchResponse | void>(
+      result = await invoke<DynamoDBStreamEvent, DynamoDBBatchResponse | undefined>(
         this.handler,
         { Records: records },
         { functionName: this.functionName, timeoutMs: this.options.timeoutMs ?? 30_000 },
@@ -435,7 +436,10 @@ export class StreamPoller {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      if (this.stopped) return resolve();
+      if (this.stopped) {
+        resolve();
+        return;
+      }
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);

@@ -40,7 +40,7 @@ export const DEFAULT_SERVER_URL = 'http://127.0.0.1:3000';
 type Json = Record<string, unknown>;
 
 /** Named schemas: components/schemas/<name>; references between them become $refs. */
-const COMPONENTS: Readonly<Record<string, z.ZodType>> = {
+const COMPONENTS = {
   Product: productSchema,
   ProductWithStock: productWithStockSchema,
   StockLevel: stockLevelSchema,
@@ -54,8 +54,9 @@ const COMPONENTS: Readonly<Record<string, z.ZodType>> = {
   StockAdjustmentRequest: stockAdjustmentSchema,
   CreateOrderRequest: createOrderSchema,
   UpdateOrderRequest: updateOrderSchema,
-};
-type ComponentName = keyof typeof COMPONENTS & string;
+} satisfies Readonly<Record<string, z.ZodType>>;
+/** A name of COMPONENTS: an operation cannot name a schema that is not there. */
+type ComponentName = keyof typeof COMPONENTS;
 
 interface OperationSpec {
   readonly query?: z.ZodObject;
@@ -247,7 +248,7 @@ function successResponse(route: RestRoute, spec: OperationSpec): Json {
   if (success.location) headers.Location = { description: 'Path of the created resource', schema: { type: 'string' } };
   const response: Json = { description: success.description, headers };
   if (success.data !== undefined) {
-    const data = typeof success.data === 'string' ? ref(success.data as ComponentName) : { anyOf: success.data.map((d) => ref(d)) };
+    const data = typeof success.data === 'string' ? ref(success.data) : { anyOf: success.data.map((d) => ref(d)) };
     const body = success.list
       ? {
           type: 'object',

@@ -35,7 +35,7 @@ const CONSUMERS: StreamConsumer[] = [{ name: 'Notify', table: 'shop', entry: 'te
 
 const savedEnv = { ...process.env };
 function restoreEnv(): void {
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) Reflect.deleteProperty(process.env, key);
   Object.assign(process.env, savedEnv);
   resetConfig();
 }
@@ -62,7 +62,7 @@ describe('startLocalStack with fixture handlers', () => {
   });
 
   afterAll(async () => {
-    await stack?.stop();
+    await (stack as LocalStack | undefined)?.stop(); // undefined when beforeAll failed
     restoreEnv();
   });
 
@@ -185,7 +185,7 @@ describe('startLocalStack with the route table', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await stack?.stop();
+    await (stack as LocalStack | undefined)?.stop(); // undefined when beforeAll failed
     restoreEnv();
   });
 

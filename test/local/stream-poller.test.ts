@@ -4,7 +4,7 @@
  * retries with bisection, and an on-failure list, after which the shard moves on.
  */
 import { BatchWriteItemCommand, DeleteItemCommand, PutItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { StreamPoller, type StreamBatchFailure, type StreamPollerOptions } from '../../local/stream-poller';
 import { dynamoDbEndpoint, testDynamoDbClient, testTables } from '../support';
 
@@ -12,7 +12,7 @@ let client: DynamoDBClient;
 let table: string;
 const pollers: StreamPoller[] = [];
 
-beforeAll(async () => {
+beforeAll(() => {
   client = testDynamoDbClient();
 });
 
@@ -29,7 +29,8 @@ afterAll(() => {
   client.destroy();
 });
 
-type Handler = (event: DynamoDBStreamEvent) => Promise<DynamoDBBatchResponse | void>;
+/** Sync or async, as the poller's runtime takes both; returns nothing or a DynamoDBBatchResponse. */
+type Handler = (event: DynamoDBStreamEvent) => unknown;
 
 async function startPoller(handler: Handler, options: Partial<StreamPollerOptions> = {}): Promise<StreamPoller> {
   const poller = new StreamPoller({
@@ -71,7 +72,7 @@ async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<nu
 describe('delivery', () => {
   it("hands a write to the handler within a second, in Lambda's DynamoDBStreamEvent shape", async () => {
     const records: DynamoDBRecord[] = [];
-    const poller = await startPoller(async (event) => {
+    const poller = await startPoller((event) => {
       records.push(...event.Records);
     });
 
@@ -107,7 +108,7 @@ describe('delivery', () => {
 
   it('delivers MODIFY with both images and REMOVE with the old image, in order', async () => {
     const records: DynamoDBRecord[] = [];
-    await startPoller(async (event) => {
+    await startPoller((event) => {
       records.push(...event.Records);
     });
     await put('p1', { name: { S: 'before' } });
@@ -132,7 +133,7 @@ describe('delivery', () => {
   it('starts at LATEST: writes before start() are not delivered', async () => {
     await put('before-start');
     const records: DynamoDBRecord[] = [];
-    await startPoller(async (event) => {
+    await startPoller((event) => {
       records.push(...event.Records);
     });
     await put('after-start');
@@ -180,7 +181,7 @@ describe('delivery', () => {
   it('keeps batches within the batch size', async () => {
     const batches: string[][] = [];
     await startPoller(
-      async (event) => {
+      (event) => {
         batches.push(event.Records.map(pkOf));
       },
       { batchSize: 2, pollIntervalMs: 300 },
@@ -193,7 +194,7 @@ describe('delivery', () => {
 
   it('stops polling on stop()', async () => {
     const records: DynamoDBRecord[] = [];
-    const poller = await startPoller(async (event) => {
+    const poller = await startPoller((event) => {
       records.push(...event.Records);
     });
     await poller.stop();
@@ -208,7 +209,7 @@ describe('failures', () => {
     const invocations: string[][] = [];
     let failed = false;
     const poller = await startPoller(
-      async (event) => {
+      (event) => {
         const pks = event.Records.map(pkOf);
         invocations.push(pks);
         const b = event.Records.find((r) => pkOf(r) === 'b');
@@ -234,7 +235,7 @@ describe('failures', () => {
 
   it('treats an unknown itemIdentifier as a failure of the whole batch', async () => {
     const invocations: string[][] = [];
-    await startPoller(async (event) => {
+    await startPoller((event) => {
       invocations.push(event.Records.map(pkOf));
       return invocations.length === 1 ? { batchItemFailures: [{ itemIdentifier: 'not-a-sequence-number' }] } : undefined;
     });
@@ -245,9 +246,9 @@ describe('failures', () => {
 
   it('bisects a failing batch, gives the poison record up after bounded retries, and moves on', async () => {
     const delivered: string[] = [];
-    const onFailure = jest.fn<void, [StreamBatchFailure]>();
+    const onFailure = jest.fn<undefined, [StreamBatchFailure]>();
     const poller = await startPoller(
-      async (event) => {
+      (event) => {
         const pks = event.Records.map(pkOf);
         if (pks.includes('poison')) throw new Error('cannot handle poison');
         delivered.push(...pks);
@@ -278,7 +279,7 @@ describe('failures', () => {
   it('without bisection, retries the whole batch and gives all of it up', async () => {
     let calls = 0;
     const poller = await startPoller(
-      async () => {
+      () => {
         calls++;
         throw new Error('always');
       },
