@@ -118,9 +118,10 @@ function numericOperator(at: string, operand: unknown): ValueMatcher {
   if (!Array.isArray(operand) || operand.length === 0 || operand.length % 2 !== 0)
     throw new FilterPatternError(`${at}.numeric: [op, n, ...]`);
   const checks: ((n: number) => boolean)[] = [];
-  for (let i = 0; i < operand.length; i += 2) {
-    const op = operand[i];
-    const bound = operand[i + 1];
+  const pairs: readonly unknown[] = operand;
+  for (let i = 0; i < pairs.length; i += 2) {
+    const op = pairs[i];
+    const bound = pairs[i + 1];
     const compare = typeof op === 'string' ? COMPARISONS[op] : undefined;
     if (compare === undefined || typeof bound !== 'number')
       throw new FilterPatternError(`${at}.numeric: bad comparison ${JSON.stringify([op, bound])}`);

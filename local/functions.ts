@@ -22,6 +22,6 @@ export function inProcessFunction(name: string, load: () => Promise<LoadedHandle
   return {
     name,
     timeoutMs,
-    invoke: async (event) => invoke(await load(), event, { functionName: name, timeoutMs }),
+    invoke: async (event): Promise<unknown> => invoke<unknown, unknown>(await load(), event, { functionName: name, timeoutMs }),
   };
 }

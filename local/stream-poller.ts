@@ -307,6 +307,8 @@ export class StreamPoller {
           try {
             iterator = await this.iterator(state);
           } catch (retake) {
+            // stopped is a getter: stop() may have run while the call was in flight.
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
             if (this.stopped) return;
             this.warnOnce(`iter-${state.id}`, `GetShardIterator ${state.id} failed: ${describeError(retake)}`);
             await this.sleep(this.options.pollIntervalMs ?? 200);

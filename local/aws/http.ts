@@ -1,6 +1,7 @@
 /** What the local AWS endpoints share: a bounded body reader, a listener with timeouts, request ids. */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface LocalEndpoint {
@@ -18,11 +19,14 @@ export interface ListenOptions {
   readonly host?: string;
   /** Longest time a client may take to send a whole request. @default 30 s */
   readonly requestTimeoutMs?: number;
+  /** Serve HTTPS with this certificate (PEM), as the AWS endpoint it plays does. @default plain HTTP */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 /** An HTTP server for one endpoint, with the timeouts a server facing slow or stuck clients needs. */
 export async function listen(handler: RequestListener, options: ListenOptions = {}): Promise<{ server: Server; endpoint: LocalEndpoint }> {
-  const server = createServer(handler);
+  const server: Server =
+    options.tls === undefined ? createServer(handler) : createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handler);
   server.requestTimeout = options.requestTimeoutMs ?? 30_000;
   server.headersTimeout = Math.min(server.requestTimeout, 10_000);
   // Above the SDK's idle socket reuse, so a kept-alive socket is not closed under a request.
@@ -37,7 +41,7 @@ export async function listen(handler: RequestListener, options: ListenOptions = 
   });
   const { port } = server.address() as AddressInfo;
   const endpoint: LocalEndpoint = {
-    url: `http://${host}:${String(port)}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${String(port)}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

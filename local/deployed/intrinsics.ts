@@ -278,7 +278,7 @@ export class IntrinsicResolver {
   }
 
   private sub(where: Where, args: unknown): string {
-    const [text, variables] = Array.isArray(args) ? args : [args, {}];
+    const [text, variables] = (Array.isArray(args) ? args : [args, {}]) as unknown[];
     if (typeof text !== 'string' || !isObject(variables)) throw new TemplateError(where, 'Fn::Sub: bad arguments');
     const resolved = this.dynamicReferences(where, text);
     return resolved.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
@@ -329,6 +329,7 @@ function single(where: Where, value: Record<string, unknown>): [string, unknown]
 }
 
 function describe(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  // JSON.stringify(undefined) is undefined, whatever its declared type says.
+  const text = (JSON.stringify(value) as string | undefined) ?? String(value);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }

@@ -236,7 +236,7 @@ function stableId(resource: Pick<ResourceRef, 'stack' | 'logicalId'>, length: nu
   const digest = createHash('sha256').update(`${resource.stack}/${resource.logicalId}/${salt}`).digest();
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
   let out = '';
-  for (let i = 0; out.length < length; i++) out += alphabet[(digest[i % digest.length] ?? 0) % alphabet.length];
+  for (let i = 0; out.length < length; i++) out += alphabet.charAt((digest[i % digest.length] ?? 0) % alphabet.length);
   return out;
 }
 

@@ -76,7 +76,10 @@ export function respCommand(host: string, port: number, args: readonly string[],
       try {
         let parsed = parse(data, 0);
         if (parsed !== undefined && password !== undefined) {
-          if (parsed.value instanceof RespError) return finish(undefined, parsed.value);
+          if (parsed.value instanceof RespError) {
+            finish(undefined, parsed.value);
+            return;
+          }
           parsed = parse(data, parsed.next);
         }
         if (parsed !== undefined) finish(undefined, parsed.value);

@@ -151,7 +151,7 @@ describe('delivery', () => {
       await client.send(new PutItemCommand({ TableName: other, Item: { pk: { S: `other-${i}` }, sk: { S: 'A' } } }));
     }
     const records: DynamoDBRecord[] = [];
-    await startPoller(async (event) => {
+    await startPoller((event) => {
       records.push(...event.Records);
     });
     await put('first');
@@ -166,7 +166,7 @@ describe('delivery', () => {
   it('drops records no filter matches, as an event source mapping with FilterCriteria does', async () => {
     const records: DynamoDBRecord[] = [];
     await startPoller(
-      async (event) => {
+      (event) => {
         records.push(...event.Records);
       },
       { filters: [{ dynamodb: { Keys: { pk: { S: [{ prefix: 'keep' }] } } } }] },
