@@ -4,9 +4,8 @@
  * every request, cached or not), and turn the context into strings for the integration.
  * A thrown Error('Unauthorized') means 401; an explicit or implicit deny means 403.
  */
-import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import type { LoadedHandler } from './handlers';
-import { invoke } from './lambda-context';
+import type { APIGatewayAuthorizerResult } from 'aws-lambda';
+import type { LocalFunction } from './functions';
 import { describeError, type Logger } from './log';
 
 /** What API Gateway passes to the integration as requestContext.authorizer. */
@@ -19,14 +18,15 @@ export type AuthorizerOutcome =
   | { readonly kind: 'error' };
 
 export interface LocalAuthorizerOptions {
-  readonly functionName: string;
-  readonly handler: () => Promise<LoadedHandler>;
+  /** The authorizer function (in this process or in a container). */
+  readonly fn: LocalFunction;
   /** 0 disables the cache. @default 0 */
   readonly cacheTtlSeconds?: number;
-  /** @default 10_000 */
-  readonly timeoutMs?: number;
   readonly logger: Logger;
 }
+
+/** Distinct identities whose policy is kept at once. */
+const MAX_CACHED_POLICIES = 10_000;
 
 interface CachedPolicy {
   readonly result: APIGatewayAuthorizerResult;
@@ -39,37 +39,40 @@ export class LocalAuthorizer {
   constructor(private readonly options: LocalAuthorizerOptions) {}
 
   /**
-   * Authorizes one request. `identity` is the identity source value (the Authorization header or
-   * the token query parameter); when it is empty API Gateway answers 401 without calling the
-   * function, and so does this.
+   * Authorizes one request for `methodArn`. `identity` is the identity source value (the
+   * Authorization header or the token query parameter, several joined); when it is missing API
+   * Gateway answers 401 without calling the function, and so does this. A cached policy is
+   * evaluated against each request's own method ARN, as API Gateway does.
    */
-  async authorize(event: APIGatewayRequestAuthorizerEvent, identity: string | undefined): Promise<AuthorizerOutcome> {
+  async authorize(event: unknown, methodArn: string, identity: string | undefined): Promise<AuthorizerOutcome> {
     if (!identity) return { kind: 'unauthorized' };
     const started = Date.now();
     let result = this.cached(identity);
     if (result === undefined) {
+      let returned: unknown;
       try {
-        const handler = await this.options.handler();
-        result = await invoke<APIGatewayRequestAuthorizerEvent, APIGatewayAuthorizerResult>(handler, event, {
-          functionName: this.options.functionName,
-          timeoutMs: this.options.timeoutMs ?? 10_000,
-        });
+        returned = await this.options.fn.invoke(event);
       } catch (error) {
         if (error instanceof Error && error.message === 'Unauthorized') return { kind: 'unauthorized' };
-        this.options.logger.error(`${this.options.functionName} failed: ${describeError(error)}`);
+        this.options.logger.error(`${this.options.fn.name} failed: ${describeError(error)}`);
         return { kind: 'error' };
       }
-      if (!isAuthorizerResult(result)) {
-        this.options.logger.error(`${this.options.functionName} returned no principalId/policyDocument: AuthorizerConfigurationException`);
+      if (!isAuthorizerResult(returned)) {
+        this.options.logger.error(`${this.options.fn.name} returned no principalId/policyDocument: AuthorizerConfigurationException`);
         return { kind: 'error' };
       }
+      result = returned;
       const ttl = this.options.cacheTtlSeconds ?? 0;
-      if (ttl > 0) this.cache.set(identity, { result, expiresAt: Date.now() + ttl * 1000 });
+      if (ttl > 0) {
+        // Bounded: past the limit the oldest entry goes (a Map iterates in insertion order).
+        if (this.cache.size >= MAX_CACHED_POLICIES) this.cache.delete(this.cache.keys().next().value as string);
+        this.cache.set(identity, { result, expiresAt: Date.now() + ttl * 1000 });
+      }
     }
-    if (evaluatePolicy(result.policyDocument, event.methodArn) !== 'allow') return { kind: 'forbidden' };
+    if (evaluatePolicy(result.policyDocument, methodArn) !== 'allow') return { kind: 'forbidden' };
     const context = stringifyContext(result);
     if (context === undefined) {
-      this.options.logger.error(`${this.options.functionName} returned a context value that is not a string, number or boolean`);
+      this.options.logger.error(`${this.options.fn.name} returned a context value that is not a string, number or boolean`);
       return { kind: 'error' };
     }
     return { kind: 'allow', context, latencyMs: Date.now() - started };

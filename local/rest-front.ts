@@ -1,32 +1,26 @@
 /**
  * The REST front: an HTTP server that behaves like an API Gateway REST API with Lambda proxy
- * integrations, generated from the route table. Each request becomes a v1 proxy event; routes
- * with a permission run the REQUEST authorizer first (cached by the Authorization header like
- * API Gateway); the handler's result is written back as API Gateway would.
+ * integrations, serving a RestApiDefinition (rest-api.ts): the route table's in the source mode,
+ * the synthesized template's in the as-deployed mode. Each request becomes a v1 proxy event;
+ * methods with an authorizer run it first (cached by its identity sources for its TTL, as API
+ * Gateway does); API Gateway's own answers come from the API's gateway responses; the function's
+ * result is written back as API Gateway would.
  */
 import { randomUUID } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { AUTHORIZER, REST_ROUTES, matchPath, type RestRoute } from '../functions/routes';
-import {
-  GATEWAY_ERRORS,
-  type GatewayError,
-  headerValue,
-  methodArn,
-  parseHeaders,
-  parseQuery,
-  requestTime,
-  sendGatewayError,
-  shortId,
-  sourceIp,
-} from './api-gateway';
+import { matchPath, type RestRoute } from '../functions/routes';
+import { headerValue, methodArn, parseHeaders, parseQuery, requestTime, shortId, sourceIp } from './api-gateway';
 import { LocalAuthorizer } from './authorizer';
-import { DEFAULT_HOST, DEFAULT_STAGE, LOCAL_ACCOUNT_ID, LOCAL_API_ID } from './dev-defaults';
-import { createHandlerLoader, type HandlerLoader } from './handlers';
-import { invoke, LambdaTimeoutError } from './lambda-context';
+import { DEFAULT_HOST, DEFAULT_STAGE, LOCAL_ACCOUNT_ID } from './dev-defaults';
+import type { GatewayResponseType } from './gateway-responses';
+import type { HandlerLoader } from './handlers';
+import { LambdaTimeoutError } from './lambda-context';
 import { describeError, silentLogger, type Logger } from './log';
+import { restApiFromRouteTable, type RestApiDefinition, type RestMethodDefinition } from './rest-api';
+import { TokenBucket } from './token-bucket';
 
 /** API Gateway's request payload limit. */
 export const MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -42,6 +36,8 @@ export interface AuthorizerSettings {
 }
 
 export interface RestFrontOptions {
+  /** The API to serve. @default the route table's (built from `routes`, `loadHandler`, `authorizer`, `stage`) */
+  readonly api?: RestApiDefinition;
   /** @default REST_ROUTES */
   readonly routes?: readonly RestRoute[];
   /** @default the repository-root loader (dynamic import of each `entry`) */
@@ -56,15 +52,15 @@ export interface RestFrontOptions {
   readonly stage?: string;
   /** @default 10 MiB */
   readonly maxRequestBytes?: number;
-  /** Integration (and function) timeout; past it the answer is 504. @default 29 s */
+  /** Integration timeout; past it the answer is API Gateway's INTEGRATION_TIMEOUT. @default 29 s */
   readonly timeoutMs?: number;
   /** One line per request. @default false */
   readonly logRequests?: boolean;
   /** @default silent */
   readonly logger?: Logger;
   /**
-   * Consulted before the route table: a request it answers (resolves true) reaches no route. The
-   * local stack serves the page, /openapi.json and /dev/tokens with it (web/dev-server.ts).
+   * Consulted before the API: a request it answers (resolves true) reaches no method. The local
+   * stack serves the page, /openapi.json and /dev/tokens with it (web/dev-server.ts).
    */
   readonly extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 }
@@ -81,22 +77,31 @@ export interface RestFront {
 
 class RequestTooLarge extends Error {}
 
+class IntegrationTimeout extends Error {}
+
 export async function startRestFront(options: RestFrontOptions = {}): Promise<RestFront> {
-  const routes = options.routes ?? REST_ROUTES;
-  const loadHandler = options.loadHandler ?? createHandlerLoader();
-  const authorizerSettings = options.authorizer ?? AUTHORIZER;
-  const stage = options.stage ?? DEFAULT_STAGE;
+  const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
+  const api =
+    options.api ??
+    restApiFromRouteTable({
+      ...(options.routes !== undefined ? { routes: options.routes } : {}),
+      ...(options.loadHandler !== undefined ? { loadHandler: options.loadHandler } : {}),
+      ...(options.authorizer !== undefined ? { authorizer: options.authorizer } : {}),
+      stage: options.stage ?? DEFAULT_STAGE,
+      timeoutMs,
+    });
+  const { stage, apiId } = api;
   const host = options.host ?? DEFAULT_HOST;
   const maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
-  const timeoutMs = options.timeoutMs ?? INTEGRATION_TIMEOUT_MS;
   const logger = options.logger ?? silentLogger;
-  const authorizer = new LocalAuthorizer({
-    functionName: authorizerSettings.name,
-    handler: () => loadHandler(authorizerSettings.entry),
-    cacheTtlSeconds: authorizerSettings.resultCacheTtlSeconds,
-    timeoutMs,
-    logger,
-  });
+  const authorizers = new Map<string, LocalAuthorizer>();
+  for (const method of api.methods) {
+    const definition = method.authorizer;
+    if (definition === undefined || authorizers.has(definition.id)) continue;
+    authorizers.set(definition.id, new LocalAuthorizer({ fn: definition.fn, cacheTtlSeconds: definition.resultTtlSeconds, logger }));
+  }
+  const throttle = api.throttle === undefined ? undefined : new TokenBucket(api.throttle.rateLimit, api.throttle.burstLimit);
+  const mayInvoke = api.mayInvoke ?? (() => true);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = Date.now();
@@ -104,9 +109,17 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
     const verb = (req.method ?? 'GET').toUpperCase();
     const url = new URL(req.url ?? '/', 'http://localhost');
     let label = '-';
-    const fail = (error: GatewayError, extraHeaders: Record<string, string> = {}) => {
-      sendGatewayError(res, error, requestId, extraHeaders);
-      if (options.logRequests) logger.info(`${verb} ${url.pathname} ${error.status} (${label}, ${Date.now() - started} ms)`);
+    const fail = (type: GatewayResponseType, extraHeaders: Record<string, string> = {}) => {
+      const answer = api.gatewayResponses(type, { requestId });
+      res.writeHead(answer.statusCode, {
+        ...answer.headers,
+        'Content-Length': Buffer.byteLength(answer.body),
+        'x-amzn-RequestId': requestId,
+        'x-amzn-ErrorType': answer.errorType,
+        ...extraHeaders,
+      });
+      res.end(answer.body);
+      if (options.logRequests) logger.info(`${verb} ${url.pathname} ${answer.statusCode} (${label}, ${type}, ${Date.now() - started} ms)`);
     };
 
     if (options.extra !== undefined && (await options.extra(req, res, url))) {
@@ -117,7 +130,7 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxRequestBytes) {
       req.resume();
-      fail(GATEWAY_ERRORS.tooLarge, { Connection: 'close' });
+      fail('REQUEST_TOO_LARGE', { Connection: 'close' });
       return;
     }
     let body: Buffer;
@@ -125,31 +138,29 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       body = await readBody(req, maxRequestBytes);
     } catch (error) {
       if (error instanceof RequestTooLarge) {
-        fail(GATEWAY_ERRORS.tooLarge, { Connection: 'close' });
+        fail('REQUEST_TOO_LARGE', { Connection: 'close' });
         return;
       }
       throw error;
     }
 
-    const candidates = routes
-      .map((route) => ({ route, pathParameters: matchPath(route.path, url.pathname) }))
-      .filter((c): c is { route: RestRoute; pathParameters: Record<string, string> } => c.pathParameters !== undefined);
-    if (candidates.length === 0) {
-      fail(GATEWAY_ERRORS.notFound);
-      return;
-    }
-    const match = candidates.find((c) => c.route.method === verb);
+    // API Gateway answers an unknown path and an undeclared method alike: Missing Authentication Token.
+    const match = findMethod(api.methods, verb, url.pathname);
     if (match === undefined) {
-      fail(GATEWAY_ERRORS.missingToken);
+      fail('MISSING_AUTHENTICATION_TOKEN');
       return;
     }
-    const { route } = match;
-    label = route.name;
+    const { method } = match;
+    label = method.name;
     let pathParameters: Record<string, string>;
     try {
       pathParameters = Object.fromEntries(Object.entries(match.pathParameters).map(([k, v]) => [k, decodeURIComponent(v)]));
     } catch {
-      fail(GATEWAY_ERRORS.notFound);
+      fail('MISSING_AUTHENTICATION_TOKEN');
+      return;
+    }
+    if (throttle !== undefined && !throttle.take()) {
+      fail('THROTTLED');
       return;
     }
 
@@ -162,10 +173,29 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       'X-Amzn-Trace-Id': `Root=1-${Math.floor(started / 1000).toString(16)}-${randomUUID().replaceAll('-', '').slice(0, 24)}`,
     });
     const query = parseQuery(url.searchParams);
+
+    const validation = method.validation;
+    if (validation?.requiredParameters !== undefined) {
+      const missing = validation.requiredParameters.filter((p) =>
+        p.in === 'querystring' ? !url.searchParams.has(p.name) : headerValue(headers, p.name) === undefined,
+      );
+      if (missing.length > 0) {
+        fail('BAD_REQUEST_PARAMETERS');
+        return;
+      }
+    }
+    if (validation?.body !== undefined) {
+      const contentType = (headerValue(headers, 'content-type') ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
+      if (!validation.body(contentType, body.toString('utf8'))) {
+        fail('BAD_REQUEST_BODY');
+        return;
+      }
+    }
+
     const now = new Date(started);
     const requestContext: APIGatewayProxyEvent['requestContext'] = {
       accountId: LOCAL_ACCOUNT_ID,
-      apiId: LOCAL_API_ID,
+      apiId,
       authorizer: undefined,
       domainName: headerValue(headers, 'host') ?? host,
       domainPrefix: (headerValue(headers, 'host') ?? host).split('.')[0] ?? host,
@@ -193,44 +223,66 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       requestId,
       requestTime: requestTime(now),
       requestTimeEpoch: started,
-      resourceId: route.name.toLowerCase().slice(0, 6),
-      resourcePath: route.path,
+      resourceId: method.name.toLowerCase().slice(0, 6),
+      resourcePath: method.resourcePath,
       stage,
     };
 
-    if (route.permission !== undefined) {
-      const authorizerEvent: APIGatewayRequestAuthorizerEvent = {
-        type: 'REQUEST',
-        methodArn: methodArn(LOCAL_API_ID, stage, verb, url.pathname),
-        resource: route.path,
-        path: url.pathname,
-        httpMethod: verb,
-        headers,
-        multiValueHeaders,
-        pathParameters,
-        queryStringParameters: query.queryStringParameters,
-        multiValueQueryStringParameters: query.multiValueQueryStringParameters,
-        stageVariables: null,
-        requestContext: { ...requestContext, authorizer: undefined },
-      };
-      const outcome = await authorizer.authorize(authorizerEvent, headerValue(headers, 'authorization'));
+    const arn = methodArn(apiId, stage, verb, url.pathname);
+    if (method.authorizer !== undefined) {
+      const identity = identityOf(method.authorizer.identitySources, headers, url.searchParams);
+      const authorizer = authorizers.get(method.authorizer.id) as LocalAuthorizer;
+      const authorizerEvent =
+        method.authorizer.type === 'TOKEN'
+          ? { type: 'TOKEN', methodArn: arn, authorizationToken: identity ?? '' }
+          : ({
+              type: 'REQUEST',
+              methodArn: arn,
+              resource: method.resourcePath,
+              path: url.pathname,
+              httpMethod: verb,
+              headers,
+              multiValueHeaders,
+              pathParameters,
+              queryStringParameters: query.queryStringParameters,
+              multiValueQueryStringParameters: query.multiValueQueryStringParameters,
+              stageVariables: null,
+              requestContext: { ...requestContext, authorizer: undefined },
+            } satisfies APIGatewayRequestAuthorizerEvent);
+      const outcome = await authorizer.authorize(authorizerEvent, arn, identity);
       if (outcome.kind === 'unauthorized') {
-        fail(GATEWAY_ERRORS.unauthorized);
+        fail('UNAUTHORIZED');
         return;
       }
       if (outcome.kind === 'forbidden') {
-        fail(GATEWAY_ERRORS.accessDenied);
+        fail('ACCESS_DENIED');
         return;
       }
       if (outcome.kind === 'error') {
-        fail(GATEWAY_ERRORS.authorizerFailure);
+        fail('AUTHORIZER_CONFIGURATION_ERROR');
         return;
       }
       requestContext.authorizer = { ...outcome.context, integrationLatency: outcome.latencyMs };
     }
 
+    const integration = method.integration;
+    if (integration.kind === 'mock') {
+      res.writeHead(integration.statusCode, { ...integration.headers, 'Content-Length': 0, 'x-amzn-RequestId': requestId });
+      res.end();
+      if (options.logRequests)
+        logger.info(`${verb} ${url.pathname} ${integration.statusCode} (${label}, mock, ${Date.now() - started} ms)`);
+      return;
+    }
+    if (!mayInvoke(integration.fn, arn)) {
+      logger.error(
+        `${method.name}: Execution failed due to configuration error: Invalid permissions on Lambda function ${integration.fn.name}`,
+      );
+      fail('API_CONFIGURATION_ERROR');
+      return;
+    }
+
     const event: APIGatewayProxyEvent = {
-      resource: route.path,
+      resource: method.resourcePath,
       path: url.pathname,
       httpMethod: verb,
       headers,
@@ -248,22 +300,23 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
 
     let result: unknown;
     try {
-      const handler = await loadHandler(route.entry);
-      result = await invoke<APIGatewayProxyEvent, unknown>(handler, event, { functionName: route.name, timeoutMs });
+      result = await withIntegrationTimeout(integration.fn.invoke(event), timeoutMs);
     } catch (error) {
-      if (error instanceof LambdaTimeoutError) {
-        logger.error(`${route.name}: ${error.message}`);
-        fail(GATEWAY_ERRORS.integrationTimeout);
+      if (error instanceof IntegrationTimeout) {
+        logger.error(`${method.name}: the integration did not answer within ${timeoutMs} ms`);
+        fail('INTEGRATION_TIMEOUT');
         return;
       }
-      logger.error(`${route.name} (${verb} ${url.pathname}) failed: ${describeError(error)}`);
-      fail(GATEWAY_ERRORS.integrationFailure);
+      // A function timeout shorter than the integration's is the function's own error (502 by default).
+      const timedOutAsIntegration = error instanceof LambdaTimeoutError && integration.fn.timeoutMs >= timeoutMs;
+      logger.error(`${method.name} (${verb} ${url.pathname}) failed: ${describeError(error)}`);
+      fail(timedOutAsIntegration ? 'INTEGRATION_TIMEOUT' : 'DEFAULT_5XX');
       return;
     }
     const problem = malformed(result);
     if (problem !== undefined) {
-      logger.error(`${route.name}: Malformed Lambda proxy response (${problem})`);
-      fail(GATEWAY_ERRORS.integrationFailure);
+      logger.error(`${method.name}: Malformed Lambda proxy response (${problem})`);
+      fail('DEFAULT_5XX');
       return;
     }
     writeResult(res, result as APIGatewayProxyResult, requestId, verb);
@@ -273,8 +326,13 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       logger.error(`REST front: ${describeError(error)}`);
-      if (!res.headersSent) sendGatewayError(res, GATEWAY_ERRORS.integrationFailure, randomUUID());
-      else res.destroy();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const answer = api.gatewayResponses('DEFAULT_5XX', { requestId: randomUUID() });
+      res.writeHead(answer.statusCode, answer.headers);
+      res.end(answer.body);
     });
   });
   server.requestTimeout = 0;
@@ -284,9 +342,56 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
     url: `http://${host}:${port}`,
     port,
     server,
-    flushAuthorizerCache: () => authorizer.flush(),
+    flushAuthorizerCache: () => {
+      for (const authorizer of authorizers.values()) authorizer.flush();
+    },
     close: () => closeServer(server),
   };
+}
+
+/** The method for a request: its resource path matches, and its verb is declared (or ANY). */
+function findMethod(
+  methods: readonly RestMethodDefinition[],
+  verb: string,
+  path: string,
+): { method: RestMethodDefinition; pathParameters: Record<string, string> } | undefined {
+  let any: { method: RestMethodDefinition; pathParameters: Record<string, string> } | undefined;
+  for (const method of methods) {
+    const pathParameters = matchPath(method.resourcePath, path);
+    if (pathParameters === undefined) continue;
+    if (method.httpMethod === verb) return { method, pathParameters };
+    if (method.httpMethod === 'ANY') any ??= { method, pathParameters };
+  }
+  return any;
+}
+
+/**
+ * The identity source values joined (the authorizer cache key), or undefined when one is missing
+ * or empty: API Gateway then answers 401 without calling the authorizer.
+ */
+function identityOf(sources: readonly string[], headers: Record<string, string>, query: URLSearchParams): string | undefined {
+  const values: string[] = [];
+  for (const source of sources) {
+    const header = /^method\.request\.header\.(.+)$/.exec(source)?.[1];
+    const parameter = /^method\.request\.querystring\.(.+)$/.exec(source)?.[1];
+    const value =
+      header !== undefined ? headerValue(headers, header) : parameter !== undefined ? (query.get(parameter) ?? undefined) : undefined;
+    if (value === undefined || value === '') return undefined;
+    values.push(value);
+  }
+  return values.join(',');
+}
+
+function withIntegrationTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new IntegrationTimeout());
+    }, timeoutMs);
+  });
+  return Promise.race([work, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

@@ -1,6 +1,8 @@
 /**
- * The WebSocket front: an API Gateway WebSocket API generated from the route table, on one HTTP
- * server that also serves the @connections management endpoint (see connections-endpoint.ts).
+ * The WebSocket front: an API Gateway WebSocket API serving a WebSocketApiDefinition (ws-api.ts:
+ * the route table's in the source mode, the template's in the as-deployed mode), on one HTTP
+ * server that also serves the @connections management endpoint (see connections-endpoint.ts),
+ * and optionally on HTTPS too (the name the functions call in the as-deployed mode).
  *  - $connect: the REQUEST authorizer reads the `token` query parameter (401 on the upgrade when
  *    refused), then the $connect handler (a non-2xx answer refuses the upgrade with that status);
  *  - messages: route selection on $request.body.action, `$default` for anything else; a route's
@@ -9,13 +11,14 @@
  *  - API Gateway's limits: 128 KB messages (close 1009), 10-minute idle timeout and 2-hour
  *    connections (both configurable).
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { WebSocketServer } from 'ws';
-import { AUTHORIZER, WEBSOCKET_ROUTES, type WebSocketRoute } from '../functions/routes';
+import type { WebSocketRoute } from '../functions/routes';
 import {
   GATEWAY_ERRORS,
   errorBody,
@@ -28,12 +31,18 @@ import {
   type GatewayError,
 } from './api-gateway';
 import { LocalAuthorizer, type AuthorizerContext } from './authorizer';
-import { createConnectionsEndpoint, type ConnectionRegistry, type LiveConnection } from './connections-endpoint';
-import { DEFAULT_HOST, DEFAULT_STAGE, LOCAL_WS_API_ID } from './dev-defaults';
-import { createHandlerLoader, type HandlerLoader } from './handlers';
-import { invoke } from './lambda-context';
+import {
+  createConnectionsEndpoint,
+  type ConnectionsEndpointOptions,
+  type ConnectionRegistry,
+  type LiveConnection,
+} from './connections-endpoint';
+import { DEFAULT_HOST, DEFAULT_STAGE } from './dev-defaults';
+import type { HandlerLoader } from './handlers';
 import { closeServer, listen, type AuthorizerSettings } from './rest-front';
 import { describeError, silentLogger, type Logger } from './log';
+import { TokenBucket } from './token-bucket';
+import { webSocketApiFromRouteTable, type WebSocketApiDefinition, type WebSocketRouteDefinition } from './ws-api';
 
 /** API Gateway's WebSocket message payload limit. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -41,6 +50,8 @@ export const IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 export const MAX_CONNECTION_MS = 2 * 60 * 60 * 1000;
 
 export interface WebSocketFrontOptions {
+  /** The API to serve. @default the route table's (built from `routes`, `loadHandler`, `authorizer`, `stage`) */
+  readonly api?: WebSocketApiDefinition;
   /** @default WEBSOCKET_ROUTES */
   readonly routes?: readonly WebSocketRoute[];
   /** @default the repository-root loader */
@@ -67,6 +78,14 @@ export interface WebSocketFrontOptions {
   readonly logRequests?: boolean;
   /** @default silent */
   readonly logger?: Logger;
+  /**
+   * The management API also on HTTPS (its own port), with this certificate, and a check of every
+   * call (IAM in the as-deployed mode). @default plain HTTP on the front's port only, no check
+   */
+  readonly management?: {
+    readonly tls?: { readonly cert: string; readonly key: string };
+    readonly authorize?: ConnectionsEndpointOptions['authorize'];
+  };
 }
 
 export interface WebSocketFront {
@@ -75,6 +94,8 @@ export interface WebSocketFront {
   readonly port: number;
   /** http://host:port/stage: what WS_MANAGEMENT_ENDPOINT should be. */
   readonly managementEndpoint: string;
+  /** The HTTPS port of the management API, when `management.tls` was given. */
+  readonly managementTlsPort: number | undefined;
   readonly server: Server;
   /** Ids of the open connections. */
   connectionIds(): string[];
@@ -85,26 +106,27 @@ export interface WebSocketFront {
 type RouteEventType = 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
 
 export async function startWebSocketFront(options: WebSocketFrontOptions = {}): Promise<WebSocketFront> {
-  const routes = new Map((options.routes ?? WEBSOCKET_ROUTES).map((r) => [r.routeKey, r]));
-  const loadHandler = options.loadHandler ?? createHandlerLoader();
-  const stage = options.stage ?? DEFAULT_STAGE;
+  const timeoutMs = options.timeoutMs ?? 29_000;
+  const api =
+    options.api ??
+    webSocketApiFromRouteTable({
+      ...(options.routes !== undefined ? { routes: options.routes } : {}),
+      ...(options.loadHandler !== undefined ? { loadHandler: options.loadHandler } : {}),
+      ...(options.authorizer !== undefined ? { authorizer: options.authorizer } : {}),
+      stage: options.stage ?? DEFAULT_STAGE,
+      timeoutMs,
+    });
+  const { routes, stage, apiId } = api;
   const host = options.host ?? DEFAULT_HOST;
   const logger = options.logger ?? silentLogger;
-  const timeoutMs = options.timeoutMs ?? 29_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   const maxConnectionMs = options.maxConnectionMs ?? MAX_CONNECTION_MS;
-  const authorizerSettings = options.authorizer === undefined ? AUTHORIZER : options.authorizer;
+  const connectAuthorizer = routes.get('$connect')?.authorizer;
   // API Gateway does not cache WebSocket authorizer results in a way a client could observe:
   // each connection is authorized once, on $connect.
-  const authorizer =
-    authorizerSettings === null
-      ? undefined
-      : new LocalAuthorizer({
-          functionName: authorizerSettings.name,
-          handler: () => loadHandler(authorizerSettings.entry),
-          timeoutMs,
-          logger,
-        });
+  const authorizer = connectAuthorizer === undefined ? undefined : new LocalAuthorizer({ fn: connectAuthorizer.fn, logger });
+  const throttle = api.throttle === undefined ? undefined : new TokenBucket(api.throttle.rateLimit, api.throttle.burstLimit);
+  const mayInvoke = api.mayInvoke ?? (() => true);
 
   const live = new Map<string, LiveConnection>();
   const issued = new Set<string>();
@@ -150,14 +172,16 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
       requestId,
       domainName,
       connectionId,
-      apiId: LOCAL_WS_API_ID,
+      apiId,
     };
   };
 
-  /** Runs a route's handler; undefined when the route does not exist. */
-  const runRoute = async (route: WebSocketRoute, event: unknown): Promise<unknown> => {
-    const handler = await loadHandler(route.entry);
-    return invoke(handler, event, { functionName: route.name, timeoutMs });
+  /** Runs a route's function; API Gateway refuses when its Lambda permission does not allow the route. */
+  const runRoute = async (route: WebSocketRouteDefinition, event: unknown): Promise<unknown> => {
+    if (!mayInvoke(route.fn, routeArn(apiId, stage, route.routeKey))) {
+      throw new Error(`Execution failed due to configuration error: Invalid permissions on Lambda function ${route.fn.name}`);
+    }
+    return route.fn.invoke(event);
   };
 
   const refuse = (
@@ -198,7 +222,7 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     if (authorizer !== undefined) {
       const authorizerEvent = {
         type: 'REQUEST',
-        methodArn: routeArn(LOCAL_WS_API_ID, stage, '$connect'),
+        methodArn: routeArn(apiId, stage, '$connect'),
         headers,
         multiValueHeaders,
         queryStringParameters: query.queryStringParameters,
@@ -206,7 +230,8 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
         stageVariables: null,
         requestContext: context(),
       } as unknown as APIGatewayRequestAuthorizerEvent;
-      const outcome = await authorizer.authorize(authorizerEvent, url.searchParams.get('token') ?? undefined);
+      const identity = identityOf(connectAuthorizer?.identitySources ?? [], headers, url.searchParams);
+      const outcome = await authorizer.authorize(authorizerEvent, authorizerEvent.methodArn, identity);
       if (outcome.kind !== 'allow') {
         log(`CONNECT refused by the authorizer (${outcome.kind})`);
         if (outcome.kind === 'unauthorized') {
@@ -346,7 +371,7 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     authorizerContext: Record<string, unknown> | undefined,
   ): Promise<void> => {
     const text = isBinary ? undefined : payload.toString('utf8');
-    const routeKey = selectRoute(text, routes);
+    const routeKey = selectRoute(text, routes, api.routeSelectionField);
     const route = routes.get(routeKey);
     const requestContext = {
       ...baseContext(
@@ -369,6 +394,11 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
       reply(JSON.stringify({ message: 'Forbidden', connectionId: connection.id, requestId: requestContext.requestId }));
       return;
     }
+    if (throttle !== undefined && !throttle.take()) {
+      log(`MESSAGE ${connection.id} -> throttled`);
+      reply(JSON.stringify({ message: 'Too Many Requests', connectionId: connection.id, requestId: requestContext.requestId }));
+      return;
+    }
     const event = {
       requestContext,
       body: text ?? payload.toString('base64'),
@@ -377,7 +407,8 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     try {
       const result = await runRoute(route, event);
       log(`MESSAGE ${connection.id} -> ${route.name}`);
-      const body = bodyOf(result);
+      // Only a route with a route response sends the integration's answer back (two-way).
+      const body = route.twoWay ? bodyOf(result) : undefined;
       if (body !== undefined) reply(body);
     } catch (error) {
       logger.error(`${route.name} failed: ${describeError(error)}`);
@@ -392,14 +423,18 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     latencyMs: options.managementLatencyMs ?? 0,
     maxMessageBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
     logger,
+    ...(options.management?.authorize !== undefined ? { authorize: options.management.authorize } : {}),
   });
+  const serveManagement: RequestListener = (req, res) => {
+    management.handle(req, res).catch((error: unknown) => {
+      logger.error(`@connections: ${describeError(error)}`);
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  };
 
   const server = createServer((req, res) => {
     if (management.handles(req)) {
-      management.handle(req, res).catch((error: unknown) => {
-        logger.error(`@connections: ${describeError(error)}`);
-        if (!res.headersSent) res.writeHead(500).end();
-      });
+      serveManagement(req, res);
       return;
     }
     const body = errorBody('BAD_REQUEST', 'Expected a WebSocket upgrade (or the @connections management API)');
@@ -415,11 +450,25 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
   });
   await listen(server, options.port ?? 0, host);
   const port = (server.address() as AddressInfo).port;
+  // The management API under its public name: only @connections, over TLS.
+  const tls = options.management?.tls;
+  const tlsServer =
+    tls === undefined
+      ? undefined
+      : createTlsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
+          if (management.handles(req)) {
+            serveManagement(req, res);
+            return;
+          }
+          res.writeHead(403, { 'Content-Type': 'application/json' }).end('{"message":"Forbidden"}');
+        });
+  if (tlsServer !== undefined) await listen(tlsServer, 0, host);
 
   return {
     url: `ws://${host}:${port}`,
     port,
     managementEndpoint: `http://${host}:${port}/${stage}`,
+    managementTlsPort: tlsServer === undefined ? undefined : (tlsServer.address() as AddressInfo).port,
     server,
     connectionIds: () => [...live.keys()],
     async close() {
@@ -430,19 +479,38 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
       while (live.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       for (const connection of live.values()) connection.ws.terminate();
       await closeServer(server);
+      if (tlsServer !== undefined) await closeServer(tlsServer);
       await Promise.allSettled([...pending]);
       wss.close();
     },
   };
 }
 
-/** $request.body.action when the frame is a JSON object naming a declared, non-$ route; else $default. */
-export function selectRoute(text: string | undefined, routes: ReadonlyMap<string, unknown>): string {
+/** The identity source values joined, or undefined when one is missing or empty (API Gateway: 401). */
+function identityOf(sources: readonly string[], headers: Record<string, string>, query: URLSearchParams): string | undefined {
+  const values: string[] = [];
+  for (const source of sources) {
+    const parameter = /^route\.request\.querystring\.(.+)$/.exec(source)?.[1];
+    const header = /^route\.request\.header\.(.+)$/.exec(source)?.[1];
+    const value =
+      parameter !== undefined
+        ? (query.get(parameter) ?? undefined)
+        : header !== undefined
+          ? Object.entries(headers).find(([name]) => name.toLowerCase() === header.toLowerCase())?.[1]
+          : undefined;
+    if (value === undefined || value === '') return undefined;
+    values.push(value);
+  }
+  return values.join(',');
+}
+
+/** $request.body.<field> when the frame is a JSON object naming a declared, non-$ route; else $default. */
+export function selectRoute(text: string | undefined, routes: ReadonlyMap<string, unknown>, field = 'action'): string {
   if (text === undefined) return '$default';
   try {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-      const action = (parsed as { action?: unknown }).action;
+      const action = (parsed as Record<string, unknown>)[field];
       if (typeof action === 'string' && !action.startsWith('$') && routes.has(action)) return action;
     }
   } catch {

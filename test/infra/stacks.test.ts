@@ -9,7 +9,7 @@ import { AUTHORIZER, REST_ROUTES, STREAM_CONSUMERS, WEBSOCKET_ROUTES, type Funct
 import { CONNECTIONS_TABLE, SHOP_TABLE, TABLES } from '../../functions/shared/tables';
 import { CDN_CACHING, globMatches } from '../../lib/constructs/cdn-behaviours';
 import { needsInternetEgress } from '../../lib/constructs/function-needs';
-import { ERROR_STATUS, GATEWAY_ERRORS } from '../../lib/constructs/gateway-responses';
+import { ERROR_STATUS, GATEWAY_ERRORS } from '../../functions/shared/gateway-errors';
 import { CACHE_METRICS } from '../../lib/stacks/monitoring-stack';
 import {
   PROD_CONTEXT,
@@ -427,8 +427,8 @@ describe('REST API', () => {
     const t = dev.templates.api;
     for (const e of GATEWAY_ERRORS) {
       t.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
-        ResponseType: e.type.responseType,
-        StatusCode: ERROR_STATUS[e.code],
+        ResponseType: e.type,
+        StatusCode: String(ERROR_STATUS[e.code]),
         ResponseParameters: Match.objectLike({
           'gatewayresponse.header.Content-Type': "'application/json'",
           'gatewayresponse.header.Cache-Control': "'no-store'",

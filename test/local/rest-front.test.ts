@@ -6,6 +6,7 @@
 import { request } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { RestRoute } from '../../functions/routes';
+import { gatewayResponses, type GatewayResponseType } from '../../functions/shared/gateway-errors';
 import { startRestFront, type RestFront } from '../../local/rest-front';
 import { mintDevToken } from '../../local/tokens';
 import { calls as authorizerCalls } from './fixtures/authorizer';
@@ -81,17 +82,29 @@ function rawGet(url: string, headers: string[]): Promise<{ status: number; body:
 const get = (path: string, headers: Record<string, string> = {}) => fetch(`${front.url}${path}`, { headers });
 const authorized = (path: string, extra: Record<string, string> = {}) => get(path, { Authorization: `Bearer ${token}`, ...extra });
 
+/**
+ * What the deployed API answers for a gateway response type: the table the CDK renders as the
+ * REST API's gateway responses (test/infra checks the template carries it).
+ */
+async function expectGatewayAnswer(response: Response, type: GatewayResponseType): Promise<void> {
+  const deployed = gatewayResponses().get(type);
+  if (deployed === undefined) throw new Error(`no gateway response ${type}`);
+  expect(response.status).toBe(deployed.statusCode);
+  for (const [name, value] of Object.entries(deployed.headers)) expect(response.headers.get(name)).toBe(value);
+  expect(await response.text()).toBe(deployed.templates['application/json']);
+}
+
 describe('routing like API Gateway', () => {
-  it('answers an unknown path with 404 in the contract error body', async () => {
+  it('answers an unknown path as the deployed API does (Missing Authentication Token: 404 NOT_FOUND)', async () => {
     const response = await get('/api/nothing-here');
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
+    await expectGatewayAnswer(response, 'MISSING_AUTHENTICATION_TOKEN');
   });
 
-  it('answers a known path with the wrong method with 403 "Missing Authentication Token"', async () => {
+  it('answers a known path with the wrong method as the deployed API does, not 403', async () => {
     const response = await fetch(`${front.url}/api/things/1`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
-    expect(response.status).toBe(403);
-    expect(await response.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'Missing Authentication Token' } });
+    expect(response.status).toBe(404);
+    await expectGatewayAnswer(response, 'MISSING_AUTHENTICATION_TOKEN');
   });
 
   it('serves a public route without calling the authorizer', async () => {
@@ -106,8 +119,7 @@ describe('routing like API Gateway', () => {
 describe('the authorizer', () => {
   it('answers 401 without calling the authorizer when Authorization is missing', async () => {
     const response = await get('/api/things/1');
-    expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: { code: 'UNAUTHORIZED', message: 'Unauthorized' } });
+    await expectGatewayAnswer(response, 'UNAUTHORIZED');
     expect(authorizerCalls).toHaveLength(0);
   });
 
@@ -122,14 +134,14 @@ describe('the authorizer', () => {
   ])('refuses %s with 401 (Error("Unauthorized"))', async (_label, mint) => {
     const response = await get('/api/things/1', { Authorization: `Bearer ${await mint()}` });
     expect(response.status).toBe(401);
-    expect(await response.json()).toEqual({ error: { code: 'UNAUTHORIZED', message: 'Unauthorized' } });
+    await expectGatewayAnswer(response, 'UNAUTHORIZED');
   });
 
   it('answers 403 when the policy denies', async () => {
     const denied = await mintDevToken({ tenantId: 'deny' });
     const response = await get('/api/things/1', { Authorization: `Bearer ${denied}` });
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'User is not authorized to access this resource' } });
+    await expectGatewayAnswer(response, 'ACCESS_DENIED');
   });
 
   it('passes its context to the handler as requestContext.authorizer', async () => {
@@ -270,26 +282,22 @@ describe('the result written back', () => {
 });
 
 describe("API Gateway's own errors", () => {
-  it('answers 502 with the contract body, never the error text, when the handler throws', async () => {
+  it('answers a function error as the deployed API does (DEFAULT_5XX: 503 UNAVAILABLE), never with the error text', async () => {
     const response = await get('/public?mode=throw');
-    expect(response.status).toBe(502);
-    const text = await response.text();
-    expect(JSON.parse(text)).toEqual({ error: { code: 'INTERNAL', message: 'Internal server error' } });
+    const text = await response.clone().text();
     expect(text).not.toContain('hunter2');
+    await expectGatewayAnswer(response, 'DEFAULT_5XX');
+    expect(response.headers.get('retry-after')).toBe('1');
   });
 
-  it('answers 502 to a malformed proxy result', async () => {
-    const response = await get('/public?mode=malformed');
-    expect(response.status).toBe(502);
-    expect(await response.json()).toEqual({ error: { code: 'INTERNAL', message: 'Internal server error' } });
+  it('answers a malformed proxy result as a function error', async () => {
+    await expectGatewayAnswer(await get('/public?mode=malformed'), 'DEFAULT_5XX');
   });
 
-  it('answers 504 when the function runs past its timeout', async () => {
+  it('answers an integration that runs past its timeout as INTEGRATION_TIMEOUT', async () => {
     const quick = await startRestFront({ routes: ROUTES, authorizer: AUTHORIZER, timeoutMs: 100 });
     try {
-      const response = await fetch(`${quick.url}/public?mode=slow`);
-      expect(response.status).toBe(504);
-      expect(await response.json()).toEqual({ error: { code: 'UNAVAILABLE', message: 'Endpoint request timed out' } });
+      await expectGatewayAnswer(await fetch(`${quick.url}/public?mode=slow`), 'INTEGRATION_TIMEOUT');
     } finally {
       await quick.close();
     }
@@ -302,7 +310,7 @@ describe("API Gateway's own errors", () => {
       body: Buffer.alloc(10 * 1024 * 1024 + 1, 0x61),
     });
     expect(response.status).toBe(413);
-    expect(await response.json()).toEqual({ error: { code: 'PAYLOAD_TOO_LARGE', message: 'Request Too Long' } });
+    await expectGatewayAnswer(response, 'REQUEST_TOO_LARGE');
   });
 
   it('accepts a body of exactly 10 MB', async () => {
@@ -315,9 +323,7 @@ describe("API Gateway's own errors", () => {
     expect(await response.json()).toEqual({ length: 10 * 1024 * 1024 });
   });
 
-  it("answers 502 to a response over Lambda's 6 MB limit", async () => {
-    const response = await get('/public?mode=huge');
-    expect(response.status).toBe(502);
-    expect(await response.json()).toEqual({ error: { code: 'INTERNAL', message: 'Internal server error' } });
+  it("answers a response over Lambda's 6 MB limit as a function error", async () => {
+    await expectGatewayAnswer(await get('/public?mode=huge'), 'DEFAULT_5XX');
   });
 });
