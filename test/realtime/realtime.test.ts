@@ -183,3 +183,36 @@ describe('fan-out', () => {
     for (const c of many) expect(c.messages.filter((m) => m.type === 'stock:update')).toHaveLength(1);
   });
 });
+
+describe('message timestamps', () => {
+  it('stamps stock, product and order updates with the committed time that REST reports for the same version', async () => {
+    const tenant = tenantId();
+    const bearer = await token(tenant);
+    await product(tenant, 'stamped', 10);
+    const watcher = await client(tenant);
+    await subscribe(watcher, 'product:stamped');
+
+    const adjusted = await rest(stack, 'POST', '/api/products/stamped/stock-adjustments', bearer, { delta: -1, reason: 'sale' });
+    const stock = await watcher.next((m) => m.type === 'stock:update' && m.version === adjusted.body.data.version);
+    expect(stock.timestamp).toBe(adjusted.body.data.lastUpdated);
+    expect((await rest(stack, 'GET', '/api/products/stamped/stock', bearer)).body.data).toMatchObject({
+      version: stock.version,
+      lastUpdated: stock.timestamp,
+    });
+
+    const updated = await rest(stack, 'PUT', '/api/products/stamped', bearer, { price: 650 });
+    const change = await watcher.next((m) => m.type === 'product:updated' && m.version === updated.body.data.version);
+    expect(change.timestamp).toBe(updated.body.data.updatedAt);
+    expect(change.product.updatedAt).toBe(change.timestamp);
+
+    const placed = await rest(stack, 'POST', '/api/orders', bearer, { lines: [{ productId: 'stamped', quantity: 2 }] });
+    const reserved = await watcher.next((m) => m.type === 'stock:update' && m.stock === 7);
+    expect(reserved.timestamp).toBe(placed.body.data.createdAt);
+    const orderWatcher = await client(tenant);
+    await subscribe(orderWatcher, `order:${placed.body.data.id}`);
+    const paid = await rest(stack, 'PATCH', `/api/orders/${placed.body.data.id}`, bearer, { status: 'paid' });
+    const status = await orderWatcher.next((m) => m.type === 'order:update' && m.version === paid.body.data.version);
+    expect(status.timestamp).toBe(paid.body.data.updatedAt);
+    expect((await rest(stack, 'GET', `/api/orders/${placed.body.data.id}`, bearer)).body.data.updatedAt).toBe(status.timestamp);
+  });
+});
