@@ -100,6 +100,41 @@ describe('products', () => {
     expect((await json(await api.call('GET', '/api/products/mug', { token }))).data).toMatchObject({ price: 950, version: 2 });
   });
 
+  it('compares If-None-Match weakly: a weak form of the current tag, "*" and lists answer 304', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'vase' });
+    const etag = (await api.call('GET', '/api/products/vase', { token })).headers.get('etag') as string;
+    const status = async (ifNoneMatch: string, path = '/api/products/vase') =>
+      (await api.call('GET', path, { token, headers: { 'If-None-Match': ifNoneMatch } })).status;
+    for (const matching of [`W/${etag}`, '*', ` * `, `"a", W/${etag}`, `W/"b",${etag}`, `"x,y" , W/${etag}`, `junk, ${etag}`]) {
+      expect([matching, await status(matching)]).toEqual([matching, 304]);
+    }
+    for (const other of ['"a"', 'W/"a", "b"', etag.slice(1, -1), `"${etag}"`, `w/${etag}`]) {
+      expect([other, await status(other)]).toEqual([other, 200]);
+    }
+    // "*" matches a current representation only.
+    expect(await status('*', '/api/products/no-such-vase')).toBe(404);
+    const list = await api.call('GET', '/api/products', { token });
+    expect(await status(`W/${list.headers.get('etag')}`, '/api/products')).toBe(304);
+  });
+
+  it('compares If-Match strongly: a weak tag never matches, "*" matches the current product, lists work', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'bowl', price: 100 });
+    const put = async (ifMatch: string, price: number) =>
+      (await api.call('PUT', '/api/products/bowl', { token, body: { price }, headers: { 'If-Match': ifMatch } })).status;
+    let etag = (await api.call('GET', '/api/products/bowl', { token })).headers.get('etag') as string;
+    expect(await put(`W/${etag}`, 101)).toBe(412);
+    expect(await put(`W/"a", W/${etag}`, 102)).toBe(412);
+    expect(await put(`"a", ${etag}`, 103)).toBe(200);
+    expect(await put('*', 104)).toBe(200);
+    etag = (await api.call('GET', '/api/products/bowl', { token })).headers.get('etag') as string;
+    expect(await put(`"x,y", ${etag}`, 105)).toBe(200);
+    expect((await json(await api.call('GET', '/api/products/bowl', { token }))).data).toMatchObject({ price: 105, version: 4 });
+  });
+
   it('soft-deletes: later reads are 404 and lists leave it out', async () => {
     const tenant = tenantId();
     const token = await api.token(tenant);
