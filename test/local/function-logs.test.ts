@@ -1,12 +1,17 @@
 /**
  * The handlers' own log lines in the local stack, where every function runs in one process and
  * shares the Powertools Logger: each line names the function (and request) that wrote it, however
- * invocations of different functions interleave.
+ * invocations of different functions interleave; and seeding the demo data warns of nothing.
  */
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, DynamoDBStreamEvent } from 'aws-lambda';
+import type { Redis } from 'ioredis';
 import type { AppServices } from '../../functions/app';
+import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { resetConfig } from '../../functions/shared/config';
 import { invoke } from '../../local/lambda-context';
+import { startLocalStack, type LocalStack } from '../../local/stack';
+import { dynamoDbEndpoint, testTables } from '../support';
 
 // The logger takes its level from the environment when it is created (and every warm invocation
 // goes back to it), so the handlers' modules are loaded after this is set.
@@ -138,5 +143,91 @@ describe('log lines of interleaved invocations', () => {
     );
     expect(lines).toHaveLength(30);
     for (const line of lines) expect(line.function_name).toBe(`shop-edge-local-${line.message.split(' ')[0]}`);
+  });
+});
+
+describe('the local stack while seeding', () => {
+  let stack: LocalStack;
+  const read = async (productId: string) => {
+    const response = await fetch(`${stack.restUrl}/api/products/${productId}`, {
+      headers: { Authorization: `Bearer ${stack.tokens.acme}` },
+    });
+    return ((await response.json()) as { data: { name: string } }).data;
+  };
+  /** A writer that knows nothing of the cache (a script, the console): only the stream consumer invalidates. */
+  const renameBehindTheApi = async (productId: string, name: string) => {
+    const db = createDocumentClient({ endpoint: stack.dynamoDbEndpoint });
+    await db.send(
+      new UpdateCommand({
+        TableName: stack.tableNames.shop,
+        Key: { pk: 'T#acme', sk: `P#${productId}` },
+        UpdateExpression: 'SET #name = :name, version = version + :one',
+        ExpressionAttributeNames: { '#name': 'name' },
+        ExpressionAttributeValues: { ':name': name, ':one': 1 },
+      }),
+    );
+    db.destroy();
+  };
+  const readUntil = async (productId: string, name: string) => {
+    let seen = (await read(productId)).name;
+    for (let waited = 0; seen !== name && waited < 10_000; waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      seen = (await read(productId)).name;
+    }
+    return seen;
+  };
+
+  beforeAll(async () => {
+    lines = [];
+    stack = await startLocalStack({
+      port: 0,
+      wsPort: 0,
+      dynamoDbEndpoint: dynamoDbEndpoint(),
+      // Its own redis-server, as npm start: the demo tenants' keys stay out of the shared one.
+      redis: 'auto',
+      tableNames: await testTables('logs'),
+      seed: true,
+      pollIntervalMs: 100,
+    });
+    expect(stack.redisSource).toBe('started');
+  }, 60_000);
+  afterAll(() => stack.stop());
+
+  it('prints no handler warning while the demo data is created and the stream consumers take it in', async () => {
+    expect(stack.seedError).toBeUndefined();
+    // The stream is read in order: once a change made after the seed has invalidated the cache,
+    // the invalidation consumer is through with every seeded change.
+    expect((await read('filter-beans')).name).toBe('Filter beans 500 g');
+    await renameBehindTheApi('filter-beans', 'Filter beans (renamed)');
+    expect(await readUntil('filter-beans', 'Filter beans (renamed)')).toBe('Filter beans (renamed)');
+    expect(lines.map(({ level, message, function_name }) => ({ level, message, function_name }))).toEqual([]);
+  });
+
+  it('prints no warning when the shared event loop stalls while the stream consumer invalidates', async () => {
+    // One process runs every function: another one's import or a burst of work stalls the event
+    // loop (50-300 ms measured while seeding). Here: 250 ms, right after the consumer's bump is sent.
+    const { sharedRedis } = await import('../../functions/shared/clients/redis');
+    const redis = (await sharedRedis()) as Redis;
+    const send = redis.sendCommand.bind(redis);
+    let armed = false;
+    const stall = jest.spyOn(redis, 'sendCommand').mockImplementation((command, stream) => {
+      const sent = send(command, stream);
+      if (armed && command.args.some((arg) => String(arg).endsWith(':g:p:espresso-beans'))) {
+        armed = false;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+      }
+      return sent;
+    });
+    try {
+      expect((await read('espresso-beans')).name).toBe('Espresso beans 1 kg'); // cached
+      lines = [];
+      armed = true;
+      await renameBehindTheApi('espresso-beans', 'Espresso beans (renamed)');
+      expect(await readUntil('espresso-beans', 'Espresso beans (renamed)')).toBe('Espresso beans (renamed)');
+      expect(armed).toBe(false);
+    } finally {
+      stall.mockRestore();
+    }
+    expect(lines.map(({ level, message, function_name }) => ({ level, message, function_name }))).toEqual([]);
   });
 });
