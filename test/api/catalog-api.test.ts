@@ -149,6 +149,49 @@ describe('products', () => {
     expect((await api.call('DELETE', '/api/products/gone', { token })).status).toBe(404);
   });
 
+  it('creates a deleted product again: 201, a version past the deleted one, fresh stock, no cached 404', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    const first = await createProduct(tenant, { id: 'phoenix', name: 'First life', price: 100, listed: true });
+    expect((await api.call('PUT', '/api/products/phoenix', { token, body: { price: 150 } })).status).toBe(200);
+    expect((await adjust(tenant, 'phoenix', 7)).status).toBe(200);
+    const oldStock = (await json(await api.call('GET', '/api/products/phoenix/stock', { token }))).data;
+    expect((await api.call('DELETE', '/api/products/phoenix', { token })).status).toBe(204);
+    // Cache the 404s and the list without it.
+    expect((await api.call('GET', '/api/products/phoenix', { token })).status).toBe(404);
+    expect((await api.call('GET', '/api/products/phoenix/stock', { token })).status).toBe(404);
+    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([]);
+
+    const again = await api.call('POST', '/api/products', {
+      token,
+      body: { id: 'phoenix', name: 'Second life', price: 900, category: 'misc' },
+    });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('location')).toBe('/api/products/phoenix');
+    const reborn = (await json(again)).data;
+    // 1 created, 2 updated, 3 deleted: the new product is 4, never a version the old one had.
+    expect(reborn).toMatchObject({ id: 'phoenix', name: 'Second life', price: 900, listed: false, version: 4 });
+    expect(reborn.version).toBeGreaterThan(first.version + 2);
+
+    const read = await api.call('GET', '/api/products/phoenix', { token });
+    expect(read.status).toBe(200);
+    expect((await json(read)).data).toEqual(reborn);
+    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([reborn]);
+    const stock = (await json(await api.call('GET', '/api/products/phoenix/stock', { token }))).data;
+    expect(stock).toMatchObject({ productId: 'phoenix', stock: 0, availability: 'out_of_stock' });
+    expect(stock.version).toBeGreaterThan(oldStock.version);
+    const withStock = (await json(await api.call('GET', '/api/products/phoenix?include=stock', { token }))).data;
+    expect(withStock).toMatchObject({ name: 'Second life', stock: 0, version: 4, stockVersion: stock.version });
+
+    // Live again: it takes stock and orders, and a second create is a conflict as for any live product.
+    expect((await json(await adjust(tenant, 'phoenix', 2))).data).toMatchObject({ stock: 2, version: stock.version + 1 });
+    const order = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'phoenix', quantity: 1 }] } });
+    expect(order.status).toBe(201);
+    expect((await json(order)).data.total).toBe(900);
+    const twice = await api.call('POST', '/api/products', { token, body: { id: 'phoenix', name: 'x', price: 1, category: 'c' } });
+    expect(twice.status).toBe(409);
+  });
+
   it('pages with limit and cursor, filters by category and searches by name', async () => {
     const tenant = tenantId();
     const token = await api.token(tenant);
