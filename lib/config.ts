@@ -29,8 +29,6 @@ export const CONTEXT_KEYS = {
   cacheReplicas: 'cacheReplicas',
 } as const;
 
-const RETENTION_VALUES = new Set<number>(Object.values(RetentionDays).filter((v): v is number => typeof v === 'number'));
-
 const throttle = z.strictObject({
   rateLimit: z.coerce.number().positive(),
   burstLimit: z.coerce.number().int().positive(),
@@ -63,7 +61,7 @@ const profileSchema = z.strictObject({
   logRetentionDays: z.coerce
     .number()
     .int()
-    .refine((d) => RETENTION_VALUES.has(d), 'a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)'),
+    .pipe(z.enum(RetentionDays, { error: 'a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)' })),
   retainData: z.boolean(),
   jwt: z
     .strictObject({
@@ -138,19 +136,24 @@ type Profile = z.infer<typeof profileSchema>;
 export function loadConfig(node: Node): ShopEdgeConfig {
   const ctx = (key: string): unknown => node.tryGetContext(key);
   const envName = ctx(CONTEXT_KEYS.env) ?? 'dev';
-  if (!ENV_NAMES.includes(envName as EnvName)) {
-    throw new Error(`Unknown environment "${String(envName)}": pass -c env=${ENV_NAMES.join('|')}`);
+  if (!isEnvName(envName)) {
+    // JSON, not String(): a context value can be any JSON value (an object would print [object Object]).
+    throw new Error(`Unknown environment ${JSON.stringify(envName)}: pass -c env=${ENV_NAMES.join('|')}`);
   }
   const environments = ctx(CONTEXT_KEYS.environments) as Record<string, unknown> | undefined;
-  const rawProfile = environments?.[envName as string];
+  const rawProfile = environments?.[envName];
   if (rawProfile === undefined) {
-    throw new Error(`cdk.json has no context.environments.${String(envName)} profile`);
+    throw new Error(`cdk.json has no context.environments.${envName} profile`);
   }
   const parsed = profileSchema.safeParse(applyOverrides(rawProfile as Record<string, unknown>, ctx));
   if (!parsed.success) {
-    throw new Error(`Invalid configuration for environment "${String(envName)}":\n${z.prettifyError(parsed.error)}`);
+    throw new Error(`Invalid configuration for environment "${envName}":\n${z.prettifyError(parsed.error)}`);
   }
-  return toConfig(envName as EnvName, parsed.data, ctx);
+  return toConfig(envName, parsed.data, ctx);
+}
+
+function isEnvName(value: unknown): value is EnvName {
+  return ENV_NAMES.some((name) => name === value);
 }
 
 function applyOverrides(profile: Record<string, unknown>, ctx: (key: string) => unknown): Record<string, unknown> {
@@ -191,8 +194,15 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
   if ((p.domainName === undefined) !== (p.certificateArn === undefined)) {
     problems.push(`${CONTEXT_KEYS.domainName} and ${CONTEXT_KEYS.certificateArn} go together`);
   }
-  const account = ctx(CONTEXT_KEYS.account);
-  const region = ctx(CONTEXT_KEYS.region);
+  // `-c account=...` gives a string; cdk.json may hold the account id as a number.
+  const contextText = (key: string): string | undefined => {
+    const value = ctx(key);
+    if (value === undefined || typeof value === 'string' || typeof value === 'number') return value?.toString();
+    problems.push(`${key} must be a string, not ${JSON.stringify(value)}`);
+    return undefined;
+  };
+  const account = contextText(CONTEXT_KEYS.account);
+  const region = contextText(CONTEXT_KEYS.region);
   if ((account === undefined) !== (region === undefined)) {
     problems.push(`${CONTEXT_KEYS.account} and ${CONTEXT_KEYS.region} go together (or leave both out for environment-agnostic stacks)`);
   }
@@ -202,12 +212,12 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
   return {
     envName,
     stackPrefix: `ShopEdge-${envName}`,
-    deployEnv: account !== undefined && region !== undefined ? { account: String(account), region: String(region) } : undefined,
+    deployEnv: account !== undefined && region !== undefined ? { account, region } : undefined,
     cache: p.cache,
     network: p.network,
     api: p.api,
     realtime: p.realtime,
-    logRetention: p.logRetentionDays as RetentionDays,
+    logRetention: p.logRetentionDays,
     retainData: p.retainData,
     jwt: { issuer: issuer as string, audience: audience as string, jwksUrl: jwksUrl as string },
     alarmEmail: p.alarmEmail,

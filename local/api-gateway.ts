@@ -89,7 +89,7 @@ export interface ParsedHeaders {
 /** Headers with their names as sent (API Gateway keeps the case); `headers` keeps the last value. */
 export function parseHeaders(rawHeaders: readonly string[], extra: Record<string, string> = {}): ParsedHeaders {
   // Prototype-less maps: a header or parameter named __proto__ or constructor is just a name.
-  const multiValueHeaders: Record<string, string[]> = Object.create(null);
+  const multiValueHeaders = Object.create(null) as Record<string, string[]>;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const value = rawHeaders[i + 1] as string;
@@ -100,7 +100,7 @@ export function parseHeaders(rawHeaders: readonly string[], extra: Record<string
     if (existing === undefined) multiValueHeaders[name] = [value];
     else multiValueHeaders[existing] = [value];
   }
-  const headers: Record<string, string> = Object.create(null);
+  const headers = Object.create(null) as Record<string, string>;
   for (const [name, values] of Object.entries(multiValueHeaders)) headers[name] = values[values.length - 1] as string;
   return { headers, multiValueHeaders };
 }
@@ -118,10 +118,10 @@ export interface ParsedQuery {
 
 /** Query parameters, decoded; `queryStringParameters` keeps the last value; null when none. */
 export function parseQuery(search: URLSearchParams): ParsedQuery {
-  const multi: Record<string, string[]> = Object.create(null);
+  const multi = Object.create(null) as Record<string, string[]>;
   for (const [name, value] of search) (multi[name] ??= []).push(value);
   if (Object.keys(multi).length === 0) return { queryStringParameters: null, multiValueQueryStringParameters: null };
-  const single: Record<string, string> = Object.create(null);
+  const single = Object.create(null) as Record<string, string>;
   for (const [name, values] of Object.entries(multi)) single[name] = values[values.length - 1] as string;
   return { queryStringParameters: single, multiValueQueryStringParameters: multi };
 }

@@ -93,7 +93,7 @@ export class LocalAuthorizer {
 
 function isAuthorizerResult(value: unknown): value is APIGatewayAuthorizerResult {
   if (typeof value !== 'object' || value === null) return false;
-  const v = value as Partial<APIGatewayAuthorizerResult>;
+  const v = value as { principalId?: unknown; policyDocument?: unknown };
   return typeof v.principalId === 'string' && typeof v.policyDocument === 'object' && v.policyDocument !== null;
 }
 
@@ -113,7 +113,9 @@ type PolicyDocument = APIGatewayAuthorizerResult['policyDocument'];
 /** IAM evaluation for execute-api:Invoke: an explicit Deny wins, then an Allow, else deny. */
 export function evaluatePolicy(policy: PolicyDocument, methodArn: string): 'allow' | 'deny' {
   let allowed = false;
-  for (const statement of policy.Statement ?? []) {
+  // The policy comes from the authorizer function: it may have no Statement at all.
+  const statements = (policy as { Statement?: unknown }).Statement;
+  for (const statement of Array.isArray(statements) ? (statements as unknown[]) : []) {
     const s = statement as { Effect?: string; Action?: string | string[]; Resource?: string | string[] };
     const actions = toList(s.Action);
     const resources = toList(s.Resource);

@@ -20,6 +20,7 @@ export type LambdaHandler<TEvent = unknown, TResult = unknown> = (
   event: TEvent,
   context: Context,
   callback: (error?: Error | string | null, result?: TResult) => void,
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- as aws-lambda's Handler: a callback-style handler returns void
 ) => Promise<TResult> | TResult | void;
 
 export interface FunctionSettings {
@@ -48,9 +49,11 @@ export function createLambdaContext(settings: FunctionSettings, deadline = Date.
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: `${day}/[$LATEST]${randomUUID().replaceAll('-', '')}`,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    /* eslint-disable @typescript-eslint/no-deprecated -- Context still declares them; they throw */
     done: fail,
     fail,
     succeed: fail,
+    /* eslint-enable @typescript-eslint/no-deprecated */
   };
 }
 
@@ -73,11 +76,13 @@ class ConcurrentInvokeStore extends InvokeStoreBase {
     return this.storage.getStore() !== undefined;
   }
 
+  // The signature of InvokeStoreBase.get: the caller names the type it stored.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
   get<T = unknown>(key: string | symbol): T | undefined {
     return this.storage.getStore()?.[key] as T | undefined;
   }
 
-  set<T = unknown>(key: string | symbol, value: T): void {
+  set(key: string | symbol, value: unknown): void {
     if (this.isProtectedKey(key)) throw new Error(`Cannot modify protected Lambda context field: ${String(key)}`);
     const data = this.storage.getStore();
     if (data === undefined) throw new Error('No context available');
@@ -130,7 +135,7 @@ export async function invoke<TEvent, TResult>(
   const invocation = { [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: context.awsRequestId };
   const run = new Promise<TResult>((resolve, reject) => {
     const callback = (error?: Error | string | null, result?: TResult): void => {
-      if (error) reject(error instanceof Error ? error : new Error(String(error)));
+      if (error) reject(toError(error));
       else resolve(result as TResult);
     };
     try {
@@ -138,7 +143,7 @@ export async function invoke<TEvent, TResult>(
       // A handler of arity 3 may answer through the callback; anything else answers by its return.
       if (returned !== undefined || handler.length < 3) Promise.resolve(returned as TResult).then(resolve, reject);
     } catch (error) {
-      reject(error);
+      reject(toError(error));
     }
   });
   const timeout = new Promise<never>((_, reject) => {
@@ -147,8 +152,12 @@ export async function invoke<TEvent, TResult>(
   try {
     return await Promise.race([run, timeout]);
   } catch (error) {
-    throw error instanceof Error ? error : new Error(typeof error === 'string' ? error : JSON.stringify(error));
+    throw toError(error); // a promise the handler returned may reject with anything
   } finally {
     clearTimeout(timer);
   }
+}
+
+function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(typeof error === 'string' ? error : JSON.stringify(error));
 }

@@ -117,29 +117,40 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxRequestBytes) {
       req.resume();
-      return fail(GATEWAY_ERRORS.tooLarge, { Connection: 'close' });
+      fail(GATEWAY_ERRORS.tooLarge, { Connection: 'close' });
+      return;
     }
     let body: Buffer;
     try {
       body = await readBody(req, maxRequestBytes);
     } catch (error) {
-      if (error instanceof RequestTooLarge) return fail(GATEWAY_ERRORS.tooLarge, { Connection: 'close' });
+      if (error instanceof RequestTooLarge) {
+        fail(GATEWAY_ERRORS.tooLarge, { Connection: 'close' });
+        return;
+      }
       throw error;
     }
 
     const candidates = routes
       .map((route) => ({ route, pathParameters: matchPath(route.path, url.pathname) }))
       .filter((c): c is { route: RestRoute; pathParameters: Record<string, string> } => c.pathParameters !== undefined);
-    if (candidates.length === 0) return fail(GATEWAY_ERRORS.notFound);
+    if (candidates.length === 0) {
+      fail(GATEWAY_ERRORS.notFound);
+      return;
+    }
     const match = candidates.find((c) => c.route.method === verb);
-    if (match === undefined) return fail(GATEWAY_ERRORS.missingToken);
+    if (match === undefined) {
+      fail(GATEWAY_ERRORS.missingToken);
+      return;
+    }
     const { route } = match;
     label = route.name;
     let pathParameters: Record<string, string>;
     try {
       pathParameters = Object.fromEntries(Object.entries(match.pathParameters).map(([k, v]) => [k, decodeURIComponent(v)]));
     } catch {
-      return fail(GATEWAY_ERRORS.notFound);
+      fail(GATEWAY_ERRORS.notFound);
+      return;
     }
 
     const ip = sourceIp(req);
@@ -156,7 +167,7 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       accountId: LOCAL_ACCOUNT_ID,
       apiId: LOCAL_API_ID,
       authorizer: undefined,
-      domainName: headerValue(headers, 'host') ?? `${host}`,
+      domainName: headerValue(headers, 'host') ?? host,
       domainPrefix: (headerValue(headers, 'host') ?? host).split('.')[0] ?? host,
       extendedRequestId: shortId(),
       httpMethod: verb,
@@ -203,9 +214,18 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
         requestContext: { ...requestContext, authorizer: undefined },
       };
       const outcome = await authorizer.authorize(authorizerEvent, headerValue(headers, 'authorization'));
-      if (outcome.kind === 'unauthorized') return fail(GATEWAY_ERRORS.unauthorized);
-      if (outcome.kind === 'forbidden') return fail(GATEWAY_ERRORS.accessDenied);
-      if (outcome.kind === 'error') return fail(GATEWAY_ERRORS.authorizerFailure);
+      if (outcome.kind === 'unauthorized') {
+        fail(GATEWAY_ERRORS.unauthorized);
+        return;
+      }
+      if (outcome.kind === 'forbidden') {
+        fail(GATEWAY_ERRORS.accessDenied);
+        return;
+      }
+      if (outcome.kind === 'error') {
+        fail(GATEWAY_ERRORS.authorizerFailure);
+        return;
+      }
       requestContext.authorizer = { ...outcome.context, integrationLatency: outcome.latencyMs };
     }
 
@@ -233,15 +253,18 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
     } catch (error) {
       if (error instanceof LambdaTimeoutError) {
         logger.error(`${route.name}: ${error.message}`);
-        return fail(GATEWAY_ERRORS.integrationTimeout);
+        fail(GATEWAY_ERRORS.integrationTimeout);
+        return;
       }
       logger.error(`${route.name} (${verb} ${url.pathname}) failed: ${describeError(error)}`);
-      return fail(GATEWAY_ERRORS.integrationFailure);
+      fail(GATEWAY_ERRORS.integrationFailure);
+      return;
     }
     const problem = malformed(result);
     if (problem !== undefined) {
       logger.error(`${route.name}: Malformed Lambda proxy response (${problem})`);
-      return fail(GATEWAY_ERRORS.integrationFailure);
+      fail(GATEWAY_ERRORS.integrationFailure);
+      return;
     }
     writeResult(res, result as APIGatewayProxyResult, requestId, verb);
     if (options.logRequests) logger.info(`${verb} ${url.pathname} ${res.statusCode} (${label}, ${Date.now() - started} ms)`);
@@ -307,18 +330,18 @@ const HOP_BY_HOP = new Set(['connection', 'content-length', 'transfer-encoding',
 function writeResult(res: ServerResponse, result: APIGatewayProxyResult, requestId: string, verb: string): void {
   // API Gateway merges headers and multiValueHeaders; for a name in both, multiValueHeaders wins.
   const merged = new Map<string, { name: string; values: string[] }>();
-  for (const [name, value] of Object.entries(result.headers ?? {})) {
-    if (value === undefined || value === null) continue;
+  // A handler's answer, checked only by malformed(): a value can be null, undefined or anything else.
+  for (const [name, value] of Object.entries((result.headers ?? {}) as Record<string, unknown>)) {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
     merged.set(name.toLowerCase(), { name, values: [String(value)] });
   }
   for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) {
     if (!Array.isArray(values)) continue;
     merged.set(name.toLowerCase(), { name, values: values.map(String) });
   }
+  const rawBody = result.body as string | null | undefined;
   const body =
-    result.body === undefined || result.body === null
-      ? Buffer.alloc(0)
-      : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+    rawBody === undefined || rawBody === null ? Buffer.alloc(0) : Buffer.from(rawBody, result.isBase64Encoded ? 'base64' : 'utf8');
   const noBody = verb === 'HEAD' || result.statusCode === 204 || result.statusCode === 304;
   if (!merged.has('content-type') && !noBody) merged.set('content-type', { name: 'Content-Type', values: ['application/json'] });
   merged.set('x-amzn-requestid', { name: 'x-amzn-RequestId', values: [requestId] });
@@ -349,7 +372,10 @@ export function listen(server: Server, port: number, host: string): Promise<void
 
 export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    if (!server.listening) return resolve();
+    if (!server.listening) {
+      resolve();
+      return;
+    }
     server.close(() => resolve());
     server.closeAllConnections();
   });

@@ -157,7 +157,8 @@ export async function seedDemoData(restUrl: string, tenants: readonly DemoTenant
       // ("already exists") must not look like the stack's ready line to a script.
       let code = '';
       try {
-        code = String(((await response.json()) as { error?: { code?: unknown } }).error?.code ?? '');
+        const answered = ((await response.json()) as { error?: { code?: unknown } } | null)?.error?.code;
+        if (typeof answered === 'string') code = answered;
       } catch {
         // not the contract's error body
       }

@@ -178,7 +178,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     setHandlerEnvironment({ dynamoDbEndpoint, redisUrl, tableNames, managementEndpoint });
 
     const client: DynamoDBClient = localDynamoDbClient(dynamoDbEndpoint);
-    stops.push(async () => client.destroy());
+    stops.push(() => {
+      client.destroy();
+      return Promise.resolve();
+    });
     // The handlers' own connections (Redis, DynamoDB), once the fronts and pollers are closed.
     stops.push(async () => (await import('../functions/app')).closeAppServices());
     await createTables(client, tableNames);
@@ -253,7 +256,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
               wsUrl: ws.url,
               devTokens: async () =>
                 Object.fromEntries(
-                  await Promise.all(DEMO_TENANTS.map(async (t) => [t.tenantId, await mintDevToken({ tenantId: t.tenantId })])),
+                  await Promise.all(
+                    DEMO_TENANTS.map(async (t): Promise<[string, string]> => [t.tenantId, await mintDevToken({ tenantId: t.tenantId })]),
+                  ),
                 ),
               openApi: (serverUrl) => openApiDocument({ serverUrl, routes: options.restRoutes ?? REST_ROUTES }),
               onError: (message) => log('rest').warn(message),

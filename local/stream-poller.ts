@@ -4,6 +4,8 @@
  * batches to a handler in Lambda's DynamoDBStreamEvent shape.
  *  - shards: DescribeStream at start (open shards from LATEST, or TRIM_HORIZON when asked) and
  *    every `shardRefreshMs` (new shards from TRIM_HORIZON, a child only after its parent is read);
+ *  - LATEST never reaches DynamoDB Local as an iterator type (see `pinLatest`): the poller reads an
+ *    open shard to its tip at start and continues after the last record it saw;
  *  - one batch per shard at a time, at most `batchSize` records, in order;
  *  - `{batchItemFailures}` retries from the first failed record; a thrown error retries the batch,
  *    split in two first when `bisectBatchOnFunctionError`; after `maxRetryAttempts` the records go
@@ -24,6 +26,7 @@ import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStr
 import { DEFAULT_REGION, FAKE_CREDENTIALS } from './dev-defaults';
 import type { LoadedHandler } from './handlers';
 import { invoke } from './lambda-context';
+import { compileFilters, type EventMatcher } from './event-filter';
 import { describeError, silentLogger, type Logger } from './log';
 
 export interface StreamPollerOptions {
@@ -59,6 +62,11 @@ export interface StreamPollerOptions {
   readonly timeoutMs?: number;
   /** Where the open shards start at start(). @default LATEST */
   readonly startingPosition?: 'LATEST' | 'TRIM_HORIZON';
+  /**
+   * FilterCriteria patterns (see event-filter.ts): a record matching none is dropped, never
+   * handed to the function. @default none: every record is delivered
+   */
+  readonly filters?: readonly unknown[];
   /** Called for every batch given up on (the on-failure destination). */
   readonly onFailure?: (failure: StreamBatchFailure) => void;
   /** @default silent */
@@ -86,8 +94,12 @@ interface ShardState {
   readonly parentId: string | undefined;
   /** waiting: parent not read yet; reading: a loop runs; done: closed and read, or skipped. */
   status: 'waiting' | 'reading' | 'done';
-  readonly initialPosition: ShardIteratorType;
-  /** Last sequence number handed to the function (success or given up). */
+  /** Start at the shard's tip (LATEST at start()) rather than at its oldest record. */
+  readonly fromTip: boolean;
+  /**
+   * Last sequence number handed to the function (success or given up), or, for a shard started
+   * at its tip, the last record it held at start. Undefined: nothing of the shard is behind us.
+   */
   checkpoint: string | undefined;
 }
 
@@ -111,6 +123,7 @@ export class StreamPoller {
   private refreshing: Promise<void> | undefined;
   private started = false;
   private readonly logged = new Set<string>();
+  private readonly matches: EventMatcher;
 
   constructor(options: StreamPollerOptions) {
     if (options.handler === undefined && options.loadHandler === undefined) throw new Error('StreamPoller: give handler or loadHandler');
@@ -119,6 +132,7 @@ export class StreamPoller {
     }
     if (options.streams === undefined && options.endpoint === undefined) throw new Error('StreamPoller: give streams or endpoint');
     this.options = options;
+    this.matches = compileFilters(options.filters ?? []);
     this.handler = options.handler;
     this.ownsClient = options.streams === undefined;
     this.streams =
@@ -196,7 +210,7 @@ export class StreamPoller {
         parentId: shard.ParentShardId,
         // At start with LATEST, history is skipped: closed shards are done, open ones start at the tip.
         status: initial && !fromStart && closed ? 'done' : 'waiting',
-        initialPosition: initial && !fromStart ? 'LATEST' : 'TRIM_HORIZON',
+        fromTip: initial && !fromStart,
         checkpoint: undefined,
       };
       this.shards.set(id, state);
@@ -212,11 +226,11 @@ export class StreamPoller {
     await Promise.all(starting);
   }
 
-  /** Takes the first iterator (so start() returns only once LATEST is pinned), then loops. */
+  /** Takes the first iterator (so start() returns only once the starting point is pinned), then loops. */
   private async startShard(state: ShardState): Promise<void> {
     let iterator: string | undefined;
     try {
-      iterator = await this.iterator(state);
+      iterator = state.fromTip ? await this.pinLatest(state) : await this.iterator(state);
     } catch (error) {
       if (this.stopped) return;
       this.warnOnce(`iter-${state.id}`, `GetShardIterator ${state.id} failed: ${describeError(error)}`);
@@ -227,8 +241,39 @@ export class StreamPoller {
     this.loops.add(loop);
   }
 
+  /**
+   * LATEST, without asking DynamoDB Local for it. Its sequence numbers are global to the instance,
+   * and a LATEST (or TRIM_HORIZON) iterator of a shard with no record yet is pinned to the shard's
+   * starting sequence number. Once writes to other tables have used the numbers after it, this
+   * shard's first record comes later, and GetRecords answers TrimmedDataAccessException. Taking
+   * LATEST again at that point would skip the record that caused the error (the first write to a
+   * fresh table, or the first after start()). So the poller reads the shard from its oldest record
+   * to its tip, drops those records (they were written before start()), and continues after the
+   * last one. A shard that was empty continues from TRIM_HORIZON, which a Trimmed answer re-takes
+   * without skipping anything.
+   */
+  private async pinLatest(state: ShardState): Promise<string | undefined> {
+    let iterator = await this.iterator(state);
+    while (iterator !== undefined && !this.stopped) {
+      let out;
+      try {
+        out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }), { abortSignal: this.abort.signal });
+      } catch (error) {
+        // The shard has no record yet: every record it will hold comes after start().
+        if ((error as { name?: string }).name === 'TrimmedDataAccessException') return this.iterator(state);
+        throw error;
+      }
+      const records = out.Records ?? [];
+      state.checkpoint = records[records.length - 1]?.dynamodb?.SequenceNumber ?? state.checkpoint;
+      if (records.length === 0) return out.NextShardIterator;
+      iterator = out.NextShardIterator;
+    }
+    return iterator;
+  }
+
+  /** After the checkpoint; from the oldest record when there is none (never LATEST: see pinLatest). */
   private async iterator(state: ShardState): Promise<string | undefined> {
-    const type: ShardIteratorType = state.checkpoint !== undefined ? 'AFTER_SEQUENCE_NUMBER' : state.initialPosition;
+    const type: ShardIteratorType = state.checkpoint !== undefined ? 'AFTER_SEQUENCE_NUMBER' : 'TRIM_HORIZON';
     const out = await this.streams.send(
       new GetShardIteratorCommand({
         StreamArn: this.streamArn,
@@ -253,11 +298,21 @@ export class StreamPoller {
         records = out.Records ?? [];
         next = out.NextShardIterator;
       } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the await
         if (this.stopped) return;
         const name = (error as { name?: string }).name;
         if (name === 'ResourceNotFoundException') break;
         if (name === 'ExpiredIteratorException' || name === 'TrimmedDataAccessException') {
-          iterator = await this.iterator(state).catch(() => iterator);
+          // From the checkpoint again (or the shard's oldest record): nothing is skipped.
+          try {
+            iterator = await this.iterator(state);
+          } catch (retake) {
+            // stopped is a getter: stop() may have run while the call was in flight.
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
+            if (this.stopped) return;
+            this.warnOnce(`iter-${state.id}`, `GetShardIterator ${state.id} failed: ${describeError(retake)}`);
+            await this.sleep(this.options.pollIntervalMs ?? 200);
+          }
           continue;
         }
         this.warnOnce(`get-${state.id}-${name}`, `GetRecords ${state.id} failed: ${describeError(error)}`);
@@ -265,11 +320,8 @@ export class StreamPoller {
         continue;
       }
       if (records.length > 0) {
-        await this.deliver(
-          state,
-          records.map((r) => this.toLambdaRecord(r)),
-          1,
-        );
+        const delivered = records.map((r) => this.toLambdaRecord(r)).filter((r) => this.matches(r));
+        if (delivered.length > 0) await this.deliver(state, delivered, 1);
         state.checkpoint = records[records.length - 1]?.dynamodb?.SequenceNumber ?? state.checkpoint;
       }
       iterator = next;
@@ -306,7 +358,7 @@ export class StreamPoller {
     let result: unknown;
     try {
       this.handler ??= await (this.options.loadHandler as () => Promise<LoadedHandler>)();
-      result = await invoke<DynamoDBStreamEvent, DynamoDBBatchResponse | void>(
+      result = await invoke<DynamoDBStreamEvent, DynamoDBBatchResponse | undefined>(
         this.handler,
         { Records: records },
         { functionName: this.functionName, timeoutMs: this.options.timeoutMs ?? 30_000 },
@@ -386,7 +438,10 @@ export class StreamPoller {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      if (this.stopped) return resolve();
+      if (this.stopped) {
+        resolve();
+        return;
+      }
       const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);

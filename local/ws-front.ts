@@ -182,13 +182,14 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     socket.on('error', () => undefined);
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (closing || (url.pathname !== '/' && url.pathname !== `/${stage}` && url.pathname !== `/${stage}/`)) {
-      return refuse(socket, GATEWAY_ERRORS.notFound);
+      refuse(socket, GATEWAY_ERRORS.notFound);
+      return;
     }
     const connectionId = newConnectionId();
     const connectedAt = Date.now();
     const ip = sourceIp(req);
     const userAgent = req.headers['user-agent'];
-    const domainName = req.headers.host ?? `${host}`;
+    const domainName = req.headers.host ?? host;
     const { headers, multiValueHeaders } = parseHeaders(req.rawHeaders, { 'X-Forwarded-For': ip, 'X-Forwarded-Proto': 'http' });
     const query = parseQuery(url.searchParams);
     const context = () => baseContext(connectionId, '$connect', 'CONNECT', connectedAt, domainName, ip, userAgent);
@@ -208,9 +209,16 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
       const outcome = await authorizer.authorize(authorizerEvent, url.searchParams.get('token') ?? undefined);
       if (outcome.kind !== 'allow') {
         log(`CONNECT refused by the authorizer (${outcome.kind})`);
-        if (outcome.kind === 'unauthorized') return refuse(socket, GATEWAY_ERRORS.unauthorized);
-        if (outcome.kind === 'forbidden') return refuse(socket, GATEWAY_ERRORS.accessDenied);
-        return refuse(socket, GATEWAY_ERRORS.authorizerFailure);
+        if (outcome.kind === 'unauthorized') {
+          refuse(socket, GATEWAY_ERRORS.unauthorized);
+          return;
+        }
+        if (outcome.kind === 'forbidden') {
+          refuse(socket, GATEWAY_ERRORS.accessDenied);
+          return;
+        }
+        refuse(socket, GATEWAY_ERRORS.authorizerFailure);
+        return;
       }
       authorizerContext = { ...(outcome.context satisfies AuthorizerContext), integrationLatency: outcome.latencyMs };
     }
@@ -238,9 +246,11 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
         log(`CONNECT ${connectionId} refused by ${connectRoute.name} (${status})`);
         const code = status === 401 ? 'UNAUTHORIZED' : status >= 500 ? 'INTERNAL' : 'FORBIDDEN';
         const message = status >= 500 ? 'Internal server error' : status === 401 ? 'Unauthorized' : 'Forbidden';
-        return refuse(socket, { status: status >= 400 ? status : 403, code, message });
+        refuse(socket, { status: status >= 400 ? status : 403, code, message });
+        return;
       }
     }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have set it during the awaits above
     if (socket.destroyed || closing) {
       // The client left while $connect ran: API Gateway still sends $disconnect.
       void track(disconnect(connectionId, connectedAt, domainName, ip, userAgent, authorizerContext, 1006, 'Client left during $connect'));
@@ -443,7 +453,7 @@ export function selectRoute(text: string | undefined, routes: ReadonlyMap<string
 
 function statusOf(result: unknown): number {
   if (typeof result === 'object' && result !== null && 'statusCode' in result) {
-    const status = Number((result as { statusCode: unknown }).statusCode);
+    const status = Number(result.statusCode);
     return Number.isInteger(status) ? status : 502;
   }
   // A handler that returns nothing (or a non-object) is a success for API Gateway.

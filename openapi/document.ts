@@ -40,7 +40,7 @@ export const DEFAULT_SERVER_URL = 'http://127.0.0.1:3000';
 type Json = Record<string, unknown>;
 
 /** Named schemas: components/schemas/<name>; references between them become $refs. */
-const COMPONENTS: Readonly<Record<string, z.ZodType>> = {
+const COMPONENTS = {
   Product: productSchema,
   ProductWithStock: productWithStockSchema,
   StockLevel: stockLevelSchema,
@@ -54,8 +54,9 @@ const COMPONENTS: Readonly<Record<string, z.ZodType>> = {
   StockAdjustmentRequest: stockAdjustmentSchema,
   CreateOrderRequest: createOrderSchema,
   UpdateOrderRequest: updateOrderSchema,
-};
-type ComponentName = keyof typeof COMPONENTS & string;
+} satisfies Readonly<Record<string, z.ZodType>>;
+/** A name of COMPONENTS: an operation cannot name a schema that is not there. */
+type ComponentName = keyof typeof COMPONENTS;
 
 interface OperationSpec {
   readonly query?: z.ZodObject;
@@ -247,7 +248,7 @@ function successResponse(route: RestRoute, spec: OperationSpec): Json {
   if (success.location) headers.Location = { description: 'Path of the created resource', schema: { type: 'string' } };
   const response: Json = { description: success.description, headers };
   if (success.data !== undefined) {
-    const data = typeof success.data === 'string' ? ref(success.data as ComponentName) : { anyOf: success.data.map((d) => ref(d)) };
+    const data = typeof success.data === 'string' ? ref(success.data) : { anyOf: success.data.map((d) => ref(d)) };
     const body = success.list
       ? {
           type: 'object',
@@ -335,7 +336,7 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
       description:
         'Generated from functions/routes.ts and the zod schemas of functions/catalog/model.ts (`npm run openapi`). ' +
         'Every success body is `{"data": ...}` (pages add `nextCursor`); every error is `{"error": {"code", "message"}}`. ' +
-        'Prices and totals are integer minor units. The WebSocket protocol (live stock, orders, dashboard) is in shared/docs/contract.md.',
+        'Prices and totals are integer minor units. Headers, caching rules and versions: docs/contract.md. The WebSocket protocol (live stock, orders, dashboard): asyncapi.json.',
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [

@@ -24,7 +24,9 @@ function main(): void {
     return;
   }
   fs.writeFileSync(OPENAPI_FILE, text);
-  process.stdout.write(`wrote ${path.relative(process.cwd(), OPENAPI_FILE)} (${Object.keys(JSON.parse(text).paths).length} paths)\n`);
+  process.stdout.write(
+    `wrote ${path.relative(process.cwd(), OPENAPI_FILE)} (${Object.keys((JSON.parse(text) as { paths: object }).paths).length} paths)\n`,
+  );
 }
 
 if (require.main === module) main();

@@ -142,7 +142,9 @@ export const fanOut: BenchCase = {
           await endpointChild.request({ op: 'reset' });
           let sdkWarnings = 0;
           const warn = console.warn;
-          console.warn = () => void sdkWarnings++;
+          console.warn = () => {
+            sdkWarnings++;
+          };
           recorder.reset();
           let outcome: { expected: number; projectedFrom?: number };
           try {
@@ -189,7 +191,13 @@ export const fanOut: BenchCase = {
           const capture = new FanOut({
             connections,
             repo,
-            notifier: { post: async (_id, m) => ((message = m), 'sent'), disconnect: async () => undefined },
+            notifier: {
+              post: (_id, m) => {
+                message = m;
+                return Promise.resolve('sent');
+              },
+              disconnect: () => Promise.resolve(),
+            },
             concurrency: CONCURRENCY,
           });
           await capture.handle([stockRecord(productId, ++version)]);
@@ -240,7 +248,9 @@ export const fanOut: BenchCase = {
               runs: oursRuns,
               go: () =>
                 measure(notifier, size, async () => {
-                  await forEachLimited(knownIds, CONCURRENCY, async (id) => void (await notifier.post(id, message)));
+                  await forEachLimited(knownIds, CONCURRENCY, async (id) => {
+                    await notifier.post(id, message);
+                  });
                   return { expected: size };
                 }),
             });

@@ -48,7 +48,10 @@ async function cannon(target: Target, seconds: number): Promise<Run> {
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     autocannon(
       { url: `${target.child.info.url}${PATH}`, headers: target.headers, connections: CONNECTIONS, duration: seconds },
-      (error, r) => (error ? reject(error) : resolve(r)),
+      (error: Error | null, r) => {
+        if (error) reject(error);
+        else resolve(r);
+      },
     );
   });
   const after = await cpu();

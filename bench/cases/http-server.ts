@@ -75,8 +75,8 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({
     port: 0,
     wsPort: 0,
-    redis: mode === 'stack' ? (a as string) : 'none',
-    dynamoDbEndpoint: mode === 'stack' ? (b as string) : (a as string),
+    redis: mode === 'stack' ? a : 'none',
+    dynamoDbEndpoint: mode === 'stack' ? b : a,
     tableNames: { shop: `bench-http-shop-${suffix}`, connections: `bench-http-connections-${suffix}` },
     seed: true,
     streams: false,

@@ -183,6 +183,7 @@ async function readerWait(probe: Redis, op: () => Promise<unknown>): Promise<num
   let running = true;
   let longest = 0;
   const reader = (async () => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set to false once op() is done, below
     while (running) {
       const t = performance.now();
       await probe.get('bench:probe');

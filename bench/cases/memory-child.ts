@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const worker = async () => {
     while (next < keys) {
       const id = `m${next++}`;
-      const got = await cache.getOrLoad(entries.product(TENANT, id), 'medium', async () => syntheticProduct(id));
+      const got = await cache.getOrLoad(entries.product(TENANT, id), 'medium', () => Promise.resolve(syntheticProduct(id)));
       if ((got.value as { id?: string } | null)?.id !== id) wrong++;
       if (got.source === 'origin') fromOrigin++;
       done++;

@@ -61,7 +61,15 @@ export const readPath: BenchCase = {
       const variants: Variant[] = [
         { name: 'ours: L1 hit', op: read(l1Cache), accept: source('l1'), ...fast },
         { name: 'ours: L2 hit', op: read(l2Cache), accept: source('l2'), ...mid },
-        { name: 'ours: miss', op: read(l2Cache), before: async () => void (await admin.del(entry.key)), accept: source('origin'), ...slow },
+        {
+          name: 'ours: miss',
+          op: read(l2Cache),
+          before: async () => {
+            await admin.del(entry.key);
+          },
+          accept: source('origin'),
+          ...slow,
+        },
         { name: 'raw ioredis GET + JSON.parse', op: async () => JSON.parse((await raw.get('bench:raw:product')) as string), ...mid },
         {
           name: 'same GET + JSON.parse on our Redis client',

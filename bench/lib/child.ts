@@ -76,7 +76,7 @@ export function startChild<T>(
 }
 
 /** In a child: answer requests from the parent. */
-export function serveRequests(handler: (message: Record<string, unknown>) => Promise<unknown> | unknown): void {
+export function serveRequests(handler: (message: Record<string, unknown>) => unknown): void {
   process.on('message', (message: Record<string, unknown> & { id?: number }) => {
     if (message.id === undefined) return;
     void Promise.resolve(handler(message)).then((reply) => process.send?.({ id: message.id, reply }));

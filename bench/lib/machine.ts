@@ -16,7 +16,8 @@ export interface Machine {
 
 /** stdout and stderr of a command (`java -version` writes to stderr), or 'unknown'. */
 function tryRun(cmd: string, args: string[]): string {
-  const out = spawnSync(cmd, args, { encoding: 'utf8' });
+  // Both are null, not '', when the command could not be run at all (ENOENT); the type says string.
+  const out = spawnSync(cmd, args, { encoding: 'utf8' }) as { stdout: string | null; stderr: string | null };
   return `${out.stdout ?? ''}${out.stderr ?? ''}`.trim() || 'unknown';
 }
 

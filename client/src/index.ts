@@ -25,7 +25,10 @@ import {
 } from './messages';
 import { ChannelVersions } from './versions';
 
-export * from './messages';
+// Types only, and the two helpers: the schemas stay out of the bundle (import them from
+// '@shop-edge/client/messages').
+export type * from './messages';
+export { channelOf, parseServerMessage } from './messages';
 export { backoffDelay } from './backoff';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
@@ -197,7 +200,9 @@ class Client implements ShopEdgeClient {
     this.WebSocketClass = WebSocketClass;
     this.tokenProvider = typeof token === 'function' ? token : undefined;
     const { WebSocket: _ctor, random, ...intervals } = options;
-    const defined = Object.fromEntries(Object.entries(intervals).filter(([, value]) => value !== undefined));
+    // Plain JavaScript callers can pass anything, undefined included (Object.entries' type says number).
+    const entries: [string, unknown][] = Object.entries(intervals);
+    const defined = Object.fromEntries(entries.filter(([, value]) => value !== undefined));
     for (const [name, value] of Object.entries(defined)) {
       if (!(name in DEFAULTS)) throw new Error(`unknown option ${name}`);
       if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
@@ -300,14 +305,15 @@ class Client implements ShopEdgeClient {
       if (!connection.ended) this.received(connection, event.data);
     });
     socket.addEventListener('error', (event: { message?: unknown; error?: { message?: unknown } }) => {
-      const text = `${String(event?.message ?? '')} ${String(event?.error?.message ?? '')}`;
+      // ws puts the handshake status in the message; browsers tell nothing.
+      const text = [event.message, event.error?.message].filter((m) => typeof m === 'string').join(' ');
       const status = /Unexpected server response: (\d{3})/.exec(text)?.[1];
       if (status) connection.status = Number(status);
     });
     socket.addEventListener('close', (event: { code?: number; reason?: string }) => {
       const cause = connection.status
         ? `handshake refused (${connection.status})`
-        : `closed (${event?.code ?? 'no code'}${event?.reason ? `: ${event.reason}` : ''})`;
+        : `closed (${event.code ?? 'no code'}${event.reason ? `: ${event.reason}` : ''})`;
       this.lost(connection, cause);
     });
   }
@@ -461,7 +467,11 @@ class Client implements ShopEdgeClient {
         this.deliver(message);
         this.answered(connection);
         return;
-      default:
+      case 'stock:update':
+      case 'product:updated':
+      case 'order:update':
+      case 'dashboard:metric':
+      case 'refetch':
         this.deliver(message);
     }
   }

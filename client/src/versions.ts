@@ -40,7 +40,12 @@ function updatePart(message: ServerMessage): Part | undefined {
       return isNumber(message.version) ? ['product', message.version] : undefined;
     case 'order:update':
       return isNumber(message.version) ? ['order', message.version] : undefined;
-    default:
+    case 'subscribed':
+    case 'unsubscribed':
+    case 'dashboard:metric':
+    case 'refetch':
+    case 'pong':
+    case 'error':
       return undefined;
   }
 }
@@ -68,8 +73,13 @@ export class ChannelVersions {
         return true;
       }
       case 'refetch':
+      case 'unsubscribed':
+      case 'pong':
+      case 'error':
         return true;
-      default: {
+      case 'stock:update':
+      case 'product:updated':
+      case 'order:update': {
         const part = updatePart(message);
         if (!part) return true;
         const [entity, version] = part;

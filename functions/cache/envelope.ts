@@ -34,6 +34,8 @@ export function decodeEnvelope<T>(bytes: Buffer): Envelope<T> {
 
 export function strongEtag(value: unknown): string {
   return `"${createHash('sha1')
+    // lib.d.ts types JSON.stringify as string, but it returns undefined for undefined (and functions).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- see above
     .update(JSON.stringify(value) ?? 'null')
     .digest('base64url')}"`;
 }

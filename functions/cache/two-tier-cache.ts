@@ -107,7 +107,7 @@ export class TwoTierCache implements ReadThroughCache {
       generations: entry.generations,
     };
     this.inFlight.set(entry.key, flight);
-    return flight.work as Promise<Cached<T>>;
+    return flight.work;
   }
 
   async invalidate(generationKeys: readonly string[]): Promise<boolean> {
@@ -125,7 +125,7 @@ export class TwoTierCache implements ReadThroughCache {
     for (const key of generationKeys) this.generations.delete(key);
     try {
       const values = await this.breaker.run(() => l2.bump(generationKeys));
-      generationKeys.forEach((key, i) => this.generations.set(key, values[i] as string));
+      generationKeys.forEach((key, i) => this.generations.set(key, values[i]));
       return true;
     } catch {
       // The write is committed; the stream consumer bumps the same counters again, with retries.
@@ -252,9 +252,9 @@ export class TwoTierCache implements ReadThroughCache {
     const token = randomUUID();
     const leased = await this.breaker.run(() => l2.acquireLease(entry.lease, token, this.options.settings.leaseMs)).catch(() => false);
     if (!leased) return servedStale();
-    const refresh = this.timedLoad(load).then(async (value) => {
+    const refresh = this.timedLoad(load).then(async (value): Promise<Cached<T>> => {
       const envelope = await this.store(entry, ttl, value, generations, { key: entry.lease, token });
-      return { value, etag: value === null ? undefined : envelope.e, source: 'origin' } as Cached<T>;
+      return { value, etag: value === null ? undefined : envelope.e, source: 'origin' };
     });
     // Within the request budget only; past it, the stale value answers and the refresh finishes on its own.
     const budget = sleep(this.options.settings.revalidateBudgetMs).then(() => undefined);
@@ -310,7 +310,7 @@ export class TwoTierCache implements ReadThroughCache {
   }
 
   private remember(keys: readonly string[], values: readonly string[]): void {
-    keys.forEach((key, i) => this.generations.set(key, values[i] as string));
+    keys.forEach((key, i) => this.generations.set(key, values[i]));
   }
 
   private localGenerationOf(key: string): string {

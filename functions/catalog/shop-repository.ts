@@ -15,7 +15,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { shopKeys } from '../shared/tables';
-import { BadRequestError, ConflictError, NotFoundError, PreconditionFailedError } from '../shared/errors';
+import { BadRequestError, ConflictError, errorName, NotFoundError, PreconditionFailedError } from '../shared/errors';
 import {
   availabilityOf,
   decodeCursor,
@@ -155,11 +155,11 @@ function indexKeys(tenantId: string, p: { id: string; category: string; listed: 
 }
 
 function isConditionFailure(error: unknown): error is ConditionalCheckFailedException {
-  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+  return error instanceof ConditionalCheckFailedException || errorName(error) === 'ConditionalCheckFailedException';
 }
 
 function cancellationReasons(error: unknown): CancellationReason[] | undefined {
-  if (error instanceof TransactionCanceledException || (error as { name?: string })?.name === 'TransactionCanceledException') {
+  if (error instanceof TransactionCanceledException || errorName(error) === 'TransactionCanceledException') {
     return (error as TransactionCanceledException).CancellationReasons ?? [];
   }
   return undefined;

@@ -5,13 +5,14 @@
  */
 import { CloudFrontClient, CreateInvalidationCommand, GetInvalidationCommand } from '@aws-sdk/client-cloudfront';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { errorName } from '../shared/errors';
 
 export interface CdnPurger {
   /** Purges the paths; `changedAt` is the commit time of the oldest change they cover. */
   purge(paths: readonly string[], changedAt: number): Promise<void>;
 }
 
-export const noCdn: CdnPurger = { purge: async () => undefined };
+export const noCdn: CdnPurger = { purge: () => Promise.resolve() };
 
 interface InFlight {
   readonly id: string;
@@ -21,7 +22,7 @@ interface InFlight {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function isThrottled(error: unknown): boolean {
-  const name = (error as { name?: string })?.name ?? '';
+  const name = errorName(error);
   return name === 'TooManyInvalidationsInProgress' || name === 'Throttling' || name === 'ThrottlingException';
 }
 

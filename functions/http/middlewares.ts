@@ -18,7 +18,7 @@ export interface Caller {
 
 /** What API Gateway hands over from the authorizer's context. */
 export function callerOf(event: APIGatewayProxyEvent): Caller {
-  const context = (event.requestContext?.authorizer ?? {}) as Record<string, unknown>;
+  const context = (event.requestContext.authorizer ?? {}) as Record<string, unknown>;
   const { tenantId, userId, permissions } = context;
   if (!isValidId(tenantId) || typeof userId !== 'string' || userId === '') throw new UnauthorizedError();
   return { tenantId, userId, permissions: new Set(typeof permissions === 'string' ? permissions.split(' ').filter(Boolean) : []) };
@@ -37,7 +37,7 @@ export function errorResponse(error: HttpError): APIGatewayProxyResult {
 /** Typed errors become the contract's body; anything else is a 500 that never echoes internals. */
 export function errorResponses(): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
   return {
-    onError: async (request) => {
+    onError: (request) => {
       const { error } = request;
       if (error instanceof HttpError) {
         if (error.statusCode >= 500) logger.error('request failed', { error });
@@ -79,7 +79,7 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
 
 export function requirePermission(permission: Permission | undefined): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
   return {
-    before: async (request) => {
+    before: (request) => {
       if (!permission) return;
       const caller = callerOf(request.event);
       if (!caller.permissions.has(permission)) throw new ForbiddenError(`missing permission ${permission}`);
@@ -100,7 +100,7 @@ export function rateLimit(limiter: () => Promise<RateLimiter>): MiddlewareObj<AP
 /** Applies the route's cache headers to successful responses that did not choose their own. */
 export function cacheHeaders(headers: Readonly<Record<string, string>>): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
   return {
-    after: async (request) => {
+    after: (request) => {
       const response = request.response;
       if (!response || response.statusCode >= 400) return;
       response.headers = { ...headers, ...response.headers };

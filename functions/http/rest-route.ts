@@ -53,7 +53,9 @@ export function routeNamed(name: string): RestRoute {
 
 function lowerCaseHeaders(event: APIGatewayProxyEvent): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(event.headers ?? {})) if (typeof v === 'string') out[k.toLowerCase()] = v;
+  // null, not {}, in an API Gateway console test without headers (the type does not say so).
+  const headers = event.headers as APIGatewayProxyEvent['headers'] | null;
+  for (const [k, v] of Object.entries(headers ?? {})) if (typeof v === 'string') out[k.toLowerCase()] = v;
   return out;
 }
 

@@ -52,8 +52,8 @@ function image(value: { [key: string]: StreamAttributeValue } | undefined): Reco
 /** undefined for records that are not a shop entity (or are malformed). */
 export function changeOf(record: DynamoDBRecord): Change | undefined {
   const keys = image(record.dynamodb?.Keys);
-  const pk = String(keys?.pk ?? '');
-  const sk = String(keys?.sk ?? '');
+  const pk = typeof keys?.pk === 'string' ? keys.pk : '';
+  const sk = typeof keys?.sk === 'string' ? keys.sk : '';
   const tenantId = pk.startsWith('T#') ? pk.slice(2) : '';
   const kind = KINDS[sk.slice(0, 1)];
   const id = sk.slice(2);

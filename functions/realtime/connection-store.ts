@@ -14,6 +14,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { errorName } from '../shared/errors';
 import { connectionKeys } from '../shared/tables';
 
 export interface ConnectionRecord {
@@ -40,7 +41,7 @@ export type SubscribeOutcome = 'subscribed' | 'already-subscribed' | 'limit-reac
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 function isConditionFailure(error: unknown): boolean {
-  const name = (error as { name?: string })?.name;
+  const name = errorName(error);
   return (
     error instanceof ConditionalCheckFailedException ||
     name === 'ConditionalCheckFailedException' ||
@@ -96,7 +97,8 @@ export class ConnectionStore {
           ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
-      const keys = (out.Items ?? []).map((item) => ({ pk: item.pk, sk: item.sk }));
+      // The table's keys are strings (shared/tables.ts).
+      const keys = (out.Items ?? []).map((item) => ({ pk: item.pk as string, sk: item.sk as string }));
       for (let i = 0; i < keys.length; i += 25) {
         let requests = keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } }));
         for (let attempt = 0; requests.length > 0 && attempt < 5; attempt++) {

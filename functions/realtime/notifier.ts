@@ -5,6 +5,7 @@
  */
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { errorName, httpStatusOf } from '../shared/errors';
 
 export type PostResult = 'sent' | 'gone';
 
@@ -29,18 +30,17 @@ export interface ManagementNotifierOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function statusOf(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-}
-
 function isGone(error: unknown): boolean {
-  return (error as { name?: string })?.name === 'GoneException' || statusOf(error) === 410;
+  return errorName(error) === 'GoneException' || httpStatusOf(error) === 410;
 }
 
 function isThrottled(error: unknown): boolean {
-  const name = (error as { name?: string })?.name ?? '';
+  const name = errorName(error);
   return (
-    name === 'LimitExceededException' || name === 'TooManyRequestsException' || name === 'ThrottlingException' || statusOf(error) === 429
+    name === 'LimitExceededException' ||
+    name === 'TooManyRequestsException' ||
+    name === 'ThrottlingException' ||
+    httpStatusOf(error) === 429
   );
 }
 

@@ -15,8 +15,11 @@ import type { ServerMessage } from './messages';
 import { notifierFor } from './notifier';
 import { errorReply, type Identity } from './realtime-service';
 
-type WsEvent = APIGatewayProxyWebsocketEventV2 & {
-  requestContext: APIGatewayProxyWebsocketEventV2['requestContext'] & { authorizer?: Record<string, unknown>; connectedAt?: number };
+type WsEvent = Omit<APIGatewayProxyWebsocketEventV2, 'requestContext'> & {
+  requestContext: Omit<APIGatewayProxyWebsocketEventV2['requestContext'], 'connectedAt'> & {
+    authorizer?: Record<string, unknown>;
+    connectedAt?: number;
+  };
 };
 
 export interface WsMessageContext {

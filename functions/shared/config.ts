@@ -9,7 +9,7 @@ import { z } from 'zod';
 const bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 
-function section<T extends z.ZodTypeAny>(name: string, schema: T, pick: (env: NodeJS.ProcessEnv) => Record<string, unknown>) {
+function section<T extends z.ZodType>(name: string, schema: T, pick: (env: NodeJS.ProcessEnv) => Record<string, unknown>) {
   let cached: z.infer<T> | undefined;
   const read = (): z.infer<T> => {
     if (cached === undefined) {
@@ -21,7 +21,7 @@ function section<T extends z.ZodTypeAny>(name: string, schema: T, pick: (env: No
       }
       cached = parsed.data;
     }
-    return cached as z.infer<T>;
+    return cached;
   };
   /** Forget the parsed values (tests change the environment between cases). */
   read.reset = () => {

@@ -76,3 +76,15 @@ export class UnavailableError extends HttpError {
     super(503, 'UNAVAILABLE', message, { 'Retry-After': String(retryAfterSeconds) });
   }
 }
+
+/** The `name` of a thrown value, when it has a string one (anything can be thrown, even undefined). */
+export function errorName(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'name' in error && typeof error.name === 'string' ? error.name : undefined;
+}
+
+/** The HTTP status of the answer an AWS SDK error came from (undefined when there was none). */
+export function httpStatusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('$metadata' in error)) return undefined;
+  const metadata = error.$metadata as { httpStatusCode?: unknown } | null | undefined;
+  return typeof metadata?.httpStatusCode === 'number' ? metadata.httpStatusCode : undefined;
+}

@@ -106,12 +106,12 @@ export function spawnManaged(
   let info: ExitInfo | undefined;
   let error: Error | undefined;
 
-  proc.stdout?.setEncoding('utf8');
-  proc.stderr?.setEncoding('utf8');
-  proc.stdout?.on('data', (chunk: string) => {
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.on('data', (chunk: string) => {
     output = appendBounded(output, chunk);
   });
-  proc.stderr?.on('data', (chunk: string) => {
+  proc.stderr.on('data', (chunk: string) => {
     output = appendBounded(output, chunk);
     stderr = appendBounded(stderr, chunk);
   });

@@ -40,6 +40,8 @@ export interface RedisServer {
 export interface RedisServerOptions {
   /** Default: a free port. */
   port?: number;
+  /** Require this password (requirepass, and masterauth for a replica); readiness checks AUTH with it. */
+  password?: string;
   /** Extra redis-server arguments, appended after the defaults (so they override them). */
   args?: string[];
   startTimeoutMs?: number;
@@ -88,7 +90,7 @@ function baseArgs(port: number, dir: string): string[] {
 class AddressInUseError extends Error {}
 
 /** Spawn redis-server and wait until it answers PING. Rejects (with its output) if it exits first. */
-async function launch(bin: string, port: number, args: string[], timeoutMs: number): Promise<ManagedChild> {
+async function launch(bin: string, port: number, args: string[], timeoutMs: number, password?: string): Promise<ManagedChild> {
   const child = spawnManaged(bin, args);
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
@@ -103,10 +105,10 @@ async function launch(bin: string, port: number, args: string[], timeoutMs: numb
       throw new Error(message);
     }
     try {
-      const reply = await respCommand(HOST, port, ['PING'], 500);
+      const reply = await respCommand(HOST, port, ['PING'], 500, password);
       if (reply === 'PONG') {
         // Make sure it is our process answering, not another server that took the port first.
-        const info = await respCommand(HOST, port, ['INFO', 'server'], 500);
+        const info = await respCommand(HOST, port, ['INFO', 'server'], 500, password);
         const pid = typeof info === 'string' ? parseInfo(info).process_id : undefined;
         if (pid === String(child.pid)) return child;
         lastError = `port ${port} is answered by another redis-server (pid ${pid})`;
@@ -129,6 +131,7 @@ async function launch(bin: string, port: number, args: string[], timeoutMs: numb
 
 interface InternalOptions {
   port?: number;
+  password?: string;
   /** Arguments that depend on the port and the temp dir (cluster nodes). */
   extraArgs?: (port: number, dir: string) => Promise<string[]> | string[];
   args?: string[];
@@ -151,9 +154,10 @@ async function startServer(opts: InternalOptions): Promise<RedisServer> {
   let child: ManagedChild | undefined;
   let args: string[] = [];
   for (let attempt = 1; child === undefined; attempt++) {
-    args = [...baseArgs(port, dir), ...(opts.extraArgs ? await opts.extraArgs(port, dir) : []), ...(opts.args ?? [])];
+    const auth = opts.password === undefined ? [] : ['--requirepass', opts.password, '--masterauth', opts.password];
+    args = [...baseArgs(port, dir), ...auth, ...(opts.extraArgs ? await opts.extraArgs(port, dir) : []), ...(opts.args ?? [])];
     try {
-      child = await launch(bin, port, args, timeoutMs);
+      child = await launch(bin, port, args, timeoutMs, opts.password);
     } catch (err) {
       if (err instanceof AddressInUseError && retry && attempt < 5) {
         port = await freePort();
@@ -188,7 +192,7 @@ async function startServer(opts: InternalOptions): Promise<RedisServer> {
       await current.terminate('SIGTERM', 3000);
       await fs.promises.mkdir(dir, { recursive: true });
       removeOnExit(dir);
-      current = await launch(bin, finalPort, finalArgs, timeoutMs);
+      current = await launch(bin, finalPort, finalArgs, timeoutMs, opts.password);
     },
     isRunning: () => current.exitInfo() === undefined,
     output: () => current.output(),
@@ -196,7 +200,7 @@ async function startServer(opts: InternalOptions): Promise<RedisServer> {
 }
 
 export async function startRedisServer(opts: RedisServerOptions = {}): Promise<RedisServer> {
-  return startServer({ port: opts.port, args: opts.args, startTimeoutMs: opts.startTimeoutMs });
+  return startServer({ port: opts.port, password: opts.password, args: opts.args, startTimeoutMs: opts.startTimeoutMs });
 }
 
 function runRedisCli(args: string[], timeoutMs: number): Promise<string> {

@@ -52,8 +52,11 @@ function encode(args: readonly string[]): string {
   return `*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
 }
 
-/** Send one command and resolve with its reply (a RespError value for -ERR replies). */
-export function respCommand(host: string, port: number, args: readonly string[], timeoutMs = 1000): Promise<RespValue> {
+/**
+ * Send one command and resolve with its reply (a RespError value for -ERR replies); with a
+ * password, AUTH goes first on the same connection (a failed AUTH is the reply).
+ */
+export function respCommand(host: string, port: number, args: readonly string[], timeoutMs = 1000, password?: string): Promise<RespValue> {
   return new Promise((resolve, reject) => {
     let data = Buffer.alloc(0);
     let settled = false;
@@ -67,11 +70,18 @@ export function respCommand(host: string, port: number, args: readonly string[],
       else resolve(value ?? null);
     };
     const timer = setTimeout(() => finish(new Error(`${host}:${port} did not answer ${args[0]} within ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => socket.write(encode(args)));
+    socket.once('connect', () => socket.write((password === undefined ? '' : encode(['AUTH', password])) + encode(args)));
     socket.on('data', (chunk) => {
       data = Buffer.concat([data, chunk]);
       try {
-        const parsed = parse(data, 0);
+        let parsed = parse(data, 0);
+        if (parsed !== undefined && password !== undefined) {
+          if (parsed.value instanceof RespError) {
+            finish(undefined, parsed.value);
+            return;
+          }
+          parsed = parse(data, parsed.next);
+        }
         if (parsed !== undefined) finish(undefined, parsed.value);
       } catch (err) {
         finish(err as Error);

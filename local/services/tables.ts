@@ -70,7 +70,7 @@ export function createTableInput(def: TableDefinition, name: string): CreateTabl
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function errorName(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && 'name' in err ? String((err as { name: unknown }).name) : undefined;
+  return typeof err === 'object' && err !== null && 'name' in err ? String(err.name) : undefined;
 }
 
 async function waitUntilActive(client: DynamoDBClient, name: string): Promise<void> {

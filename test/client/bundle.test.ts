@@ -38,6 +38,12 @@ test('bundles to one small file without dependencies', () => {
   expect(Buffer.byteLength(bundle)).toBeLessThan(40_000);
 });
 
+test("leaves the protocol's schemas out (they are for the AsyncAPI document and the types)", () => {
+  // A schema the bundler cannot prove unused (a spread, a template literal) would land here.
+  expect(bundle).not.toContain('x-prefix');
+  expect(bundle).not.toContain('in_stock above the low-stock threshold');
+});
+
 test('runs on the global WebSocket: subscribes, receives, closes', async () => {
   // Prepare
   const server = await FakeServer.start({

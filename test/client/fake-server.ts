@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
+import { frameText } from '../support/ws';
 
 export interface FakeConnection {
   readonly id: number;
@@ -128,13 +129,13 @@ export class FakeServer {
     ws.on('message', (data) => {
       let message: { action?: string; channel?: string };
       try {
-        message = JSON.parse(String(data)) as typeof message;
+        message = JSON.parse(frameText(data)) as typeof message;
       } catch {
         return;
       }
       connection.received.push(message);
       const channel = String(message.channel);
-      switch (message.action) {
+      switch (message.action ?? '') {
         case 'subscribe':
           if (this.holdSubscribes?.(connection)) this.held.push({ connection, channel });
           else this.subscribe(connection, channel);

@@ -54,17 +54,21 @@ describe('messages', () => {
       channelOf({
         type: 'dashboard:metric',
         tenantId: 't',
-        metrics: { ordersToday: 1, revenueToday: 1, lowStockCount: 0 },
+        metrics: { day: '2026-01-01', ordersToday: 1, revenueToday: 1, cancelledToday: 0, lowStockCount: 0 },
         timestamp: at(1),
       }),
     ).toBe('dashboard');
     expect(
       channelOf({
         type: 'subscribed',
-        channel: 'order:o1',
-        snapshot: { tenantId: 't', metrics: { ordersToday: 0, revenueToday: 0, lowStockCount: 0 } },
+        channel: 'dashboard',
+        snapshot: {
+          tenantId: 't',
+          metrics: { day: '2026-01-01', ordersToday: 0, revenueToday: 0, cancelledToday: 0, lowStockCount: 0 },
+          timestamp: at(1),
+        },
       }),
-    ).toBe('order:o1');
+    ).toBe('dashboard');
     expect(channelOf({ type: 'unsubscribed', channel: 'dashboard' })).toBe('dashboard');
     expect(channelOf({ type: 'refetch', channel: 'product:p1', reason: 'too-large' })).toBe('product:p1');
     expect(channelOf({ type: 'pong' })).toBeUndefined();
@@ -152,17 +156,21 @@ describe('ChannelVersions', () => {
     const figures = (s: number): ServerMessage => ({
       type: 'dashboard:metric',
       tenantId: 't',
-      metrics: { ordersToday: s, revenueToday: 0, lowStockCount: 0 },
+      metrics: { day: '2026-01-01', ordersToday: s, revenueToday: 0, cancelledToday: 0, lowStockCount: 0 },
       timestamp: at(s),
     });
     expect([figures(2), figures(1), figures(2), figures(3)].map((m) => dashboard.accept(m))).toEqual([true, false, false, true]);
     const snapshot: ServerMessage = {
       type: 'subscribed',
       channel: 'dashboard',
-      snapshot: { tenantId: 't', metrics: { ordersToday: 3, revenueToday: 0, lowStockCount: 0 } },
+      snapshot: {
+        tenantId: 't',
+        metrics: { day: '2026-01-01', ordersToday: 3, revenueToday: 0, cancelledToday: 0, lowStockCount: 0 },
+        timestamp: at(1),
+      },
     };
     expect(dashboard.accept(snapshot)).toBe(true);
-    expect(dashboard.accept(snapshot)).toBe(true); // no version, no timestamp: always the current figures
+    expect(dashboard.accept(snapshot)).toBe(true); // no version: a dashboard snapshot is always the current figures
   });
 
   test('messages without a usable version are delivered (nothing to compare)', () => {

@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  await cluster?.stop();
+  await (cluster as RedisCluster | undefined)?.stop(); // undefined when beforeAll failed
 });
 
 interface Key {
@@ -122,7 +122,7 @@ it('a master killed during mixed reads and writes: no failed read, no read older
     notInvalidated: 0,
     slowest: 0,
   };
-  const load = (k: Key) => async () => ({ tenant: k.tenant, product: k.product, version: origin.get(k.entry.key) as number });
+  const load = (k: Key) => () => Promise.resolve({ tenant: k.tenant, product: k.product, version: origin.get(k.entry.key) as number });
 
   let stopAt = Number.POSITIVE_INFINITY;
   const worker = async (w: number) => {
@@ -253,12 +253,12 @@ it.failing(
     if (!shard || !key) throw new Error('no shard with a live replica');
     const k = key;
     let version = 1;
-    const load = async () => ({ version });
+    const load = () => Promise.resolve({ version });
     await cache.getOrLoad(k.entry, 'medium', load);
     expect((await cache.getOrLoad(k.entry, 'medium', load)).source).toBe('l2'); // control: a hit
 
-    const master = cluster.nodes.find((n) => n.port === shard?.master) as (typeof cluster.nodes)[number];
-    const replica = cluster.nodes.find((n) => n.port === shard?.replica) as (typeof cluster.nodes)[number];
+    const master = cluster.nodes.find((n) => n.port === shard.master) as (typeof cluster.nodes)[number];
+    const replica = cluster.nodes.find((n) => n.port === shard.replica) as (typeof cluster.nodes)[number];
     const direct = new Redis({ host: master.host, port: master.port, maxRetriesPerRequest: 0 });
     try {
       // The entry and its counters reached the replica; then the replica lags: its link drops

@@ -27,6 +27,7 @@ function sampleStock(tenant: string, id: string): { stop: () => Promise<number[]
   const seen: number[] = [];
   let running = true;
   const loop = (async () => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it to false
     while (running) {
       const level = await api.truth.getStock(tenant, id);
       if (level) seen.push(level.stock);

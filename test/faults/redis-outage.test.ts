@@ -17,7 +17,17 @@ const BOUND_MS = 2000;
 
 const OUTAGES: [string, (server: RedisServer) => Promise<void>, (server: RedisServer) => Promise<void>][] = [
   ['stopped (SIGKILL) and restarted', (s) => s.kill(), (s) => s.restart()],
-  ['hung (SIGSTOP) and resumed', async (s) => s.pause(), async (s) => s.resume()],
+  [
+    'hung (SIGSTOP) and resumed',
+    (s) => {
+      s.pause();
+      return Promise.resolve();
+    },
+    (s) => {
+      s.resume();
+      return Promise.resolve();
+    },
+  ],
 ];
 
 describe.each(OUTAGES)('Redis %s', (_label, breakRedis, healRedis) => {
@@ -124,8 +134,8 @@ describe.each(OUTAGES)('Redis %s', (_label, breakRedis, healRedis) => {
       },
       5000,
       'health 200 after recovery',
-    ).catch((error: Error) => {
-      throw new Error(`${error.message}; last answer: ${health}`);
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; last answer: ${health}`);
     });
   });
 });

@@ -123,7 +123,7 @@ export function resourcesOf(
   template: Template,
   type: string,
 ): Record<string, { Properties?: Record<string, unknown>; [k: string]: unknown }> {
-  return template.findResources(type) as Record<string, { Properties?: Record<string, unknown> }>;
+  return template.findResources(type);
 }
 
 /** The single resource of a type whose logical id starts with `prefix` (route names are construct ids). */

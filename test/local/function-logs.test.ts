@@ -34,8 +34,8 @@ let lines: LogLine[] = [];
 
 /** Powertools writes one JSON object per line to stdout (INFO and below) or stderr (WARN and above). */
 function capture(stream: NodeJS.WriteStream): void {
-  const write = stream.write.bind(stream) as (chunk: string) => boolean;
-  jest.spyOn(stream, 'write').mockImplementation(((chunk: unknown) => {
+  const original = stream.write.bind(stream);
+  jest.spyOn(stream, 'write').mockImplementation((chunk: unknown) => {
     for (const text of String(chunk).split('\n')) {
       try {
         const parsed = JSON.parse(text) as unknown;
@@ -46,10 +46,10 @@ function capture(stream: NodeJS.WriteStream): void {
       } catch {
         // not a log line
       }
-      if (text !== '') write(`${text}\n`);
+      if (text !== '') original(`${text}\n`);
     }
     return true;
-  }) as typeof stream.write);
+  });
 }
 
 beforeAll(() => {
@@ -59,7 +59,7 @@ beforeAll(() => {
 
 afterAll(() => {
   jest.restoreAllMocks();
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) Reflect.deleteProperty(process.env, key);
   Object.assign(process.env, savedEnv);
   resetConfig();
 });
@@ -103,9 +103,9 @@ describe('log lines of interleaved invocations', () => {
       logger.warn('slow: after the gate');
       return { data: 'slow' };
     });
-    const quick = restRoute('Health', async () => {
+    const quick = restRoute('Health', () => {
       logger.warn('quick');
-      return { data: 'quick' };
+      return Promise.resolve({ data: 'quick' });
     });
 
     const first = invoke(slow, request, { functionName: 'CreateProduct' });

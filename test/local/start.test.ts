@@ -11,8 +11,7 @@ import { freePorts } from '../../local/services/free-port';
 
 /** The environment of a developer's shell: none of the variables the test harness set. */
 function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of [
+  const harness = new Set([
     'DYNAMODB_ENDPOINT',
     'AWS_ENDPOINT_URL_DYNAMODB',
     'AWS_ENDPOINT_URL_DYNAMODB_STREAMS',
@@ -25,10 +24,8 @@ function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     'JWT_AUDIENCE',
     'PORT',
     'WS_PORT',
-  ]) {
-    delete env[name];
-  }
-  return { ...env, ...extra };
+  ]);
+  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !harness.has(name))), ...extra };
 }
 
 function groupAlive(pgid: number): boolean {

@@ -1,5 +1,6 @@
 /** Small promise helpers around the `ws` client for the local-stack tests. */
 import WebSocket from 'ws';
+import { frameText } from '../support/ws';
 
 export class RefusedError extends Error {
   constructor(readonly status: number) {
@@ -26,7 +27,7 @@ export function connect(url: string): Promise<TestClient> {
     const queue: string[] = [];
     const waiters: ((message: string) => void)[] = [];
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? Buffer.from(data as Buffer).toString('base64') : data.toString();
+      const text = isBinary ? Buffer.from(data as Buffer).toString('base64') : frameText(data);
       const waiter = waiters.shift();
       if (waiter) waiter(text);
       else queue.push(text);
@@ -44,7 +45,10 @@ export function connect(url: string): Promise<TestClient> {
       const next = (timeoutMs = 2000) =>
         new Promise<string>((ok, fail) => {
           const queued = queue.shift();
-          if (queued !== undefined) return ok(queued);
+          if (queued !== undefined) {
+            ok(queued);
+            return;
+          }
           const timer = setTimeout(() => fail(new Error(`no message within ${timeoutMs} ms`)), timeoutMs);
           waiters.push((message) => {
             clearTimeout(timer);

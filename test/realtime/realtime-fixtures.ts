@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { resetConfig } from '../../functions/shared/config';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
-import { dynamoDbEndpoint, redisSingleUrl, testTables, uniqueId } from '../support';
+import { dynamoDbEndpoint, frameText, redisSingleUrl, testTables, uniqueId } from '../support';
 
 export interface Received {
   readonly socket: WebSocket;
@@ -41,7 +41,7 @@ export async function openSocket(stack: LocalStack, token: string): Promise<Rece
   const messages: Record<string, any>[] = [];
   const waiters: { match: (m: Record<string, any>) => boolean; resolve: (m: Record<string, any>) => void }[] = [];
   socket.on('message', (data) => {
-    const message = JSON.parse(String(data)) as Record<string, any>;
+    const message = JSON.parse(frameText(data)) as Record<string, any>;
     messages.push(message);
     for (const waiter of [...waiters]) {
       if (waiter.match(message)) {
@@ -67,12 +67,21 @@ export async function openSocket(stack: LocalStack, token: string): Promise<Rece
           () => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages)}`)),
           timeoutMs,
         );
-        waiters.push({ match, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+        waiters.push({
+          match,
+          resolve: (m) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+        });
       });
     },
     close: () =>
       new Promise<void>((resolve) => {
-        if (socket.readyState === WebSocket.CLOSED) return resolve();
+        if (socket.readyState === WebSocket.CLOSED) {
+          resolve();
+          return;
+        }
         socket.once('close', () => resolve());
         socket.close();
       }),

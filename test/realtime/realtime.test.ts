@@ -231,12 +231,12 @@ describe('a deleted product created again', () => {
 
     expect((await rest(stack, 'DELETE', '/api/products/again', bearer)).status).toBe(204);
     const gone = await watcher.next((m) => m.type === 'product:updated' && m.product === null);
-    expect(gone.version).toBe(old.version + 1);
+    expect(gone.version).toBe(Number(old.version) + 1);
     await dashboard.next((m) => m.type === 'dashboard:metric' && m.metrics.lowStockCount === 0);
 
     const created = await rest(stack, 'POST', '/api/products', bearer, { id: 'again', name: 'Again', price: 700, category: 'demo' });
     expect(created.status).toBe(201);
-    expect(created.body.data.version).toBe(gone.version + 1);
+    expect(created.body.data.version).toBe(Number(gone.version) + 1);
     const reborn = await watcher.next((m) => m.type === 'product:updated' && m.product !== null);
     expect(reborn).toMatchObject({ version: created.body.data.version, product: { name: 'Again', price: 700 } });
     const fresh = await watcher.next((m) => m.type === 'stock:update');

@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 function sdk(bearer: string): ShopEdgeClient {
-  const client = connect(stack.wsUrl, bearer, { WebSocket: WebSocket as never, backoffBaseMs: 50, backoffCapMs: 500 });
+  const client = connect(stack.wsUrl, bearer, { WebSocket, backoffBaseMs: 50, backoffCapMs: 500 });
   clients.push(client);
   return client;
 }

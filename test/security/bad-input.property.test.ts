@@ -88,8 +88,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  watch?.stop();
-  await api?.close();
+  // undefined when beforeAll failed
+  (watch as RedisWatch | undefined)?.stop();
+  await (api as Api | undefined)?.close();
 });
 
 async function send(request: BadRequest): Promise<Response> {
@@ -365,14 +366,12 @@ function invalidBodies(route: BodyRoute): fc.Arbitrary<{ text: string; label: st
   const withField = (key: string, value: string) => [...route.base.filter(([k]) => k !== key), [key, value] as const];
   const arbitraries: fc.Arbitrary<{ text: string; label: string }>[] = [
     // One field with a wrong value (type, range, length, NaN strings, huge numbers...).
-    fc
-      .constantFrom(...fields)
-      .chain((field) =>
-        (route.badValues[field] as fc.Arbitrary<string>).map((value) => ({
-          text: objectText(withField(field, value)),
-          label: `bad ${field}`,
-        })),
-      ),
+    fc.constantFrom(...fields).chain((field) =>
+      (route.badValues[field] as fc.Arbitrary<string>).map((value) => ({
+        text: objectText(withField(field, value)),
+        label: `bad ${field}`,
+      })),
+    ),
     // An unknown key next to valid fields (__proto__, constructor, tenantId, version...).
     fc
       .tuple(unknownKey(known), fc.oneof(fc.constantFrom('{"admin":true}', 'null', '1', '"x"', '{"tenantId":"victim"}', '[]')))
@@ -422,14 +421,12 @@ function genericBadBodies(route: BodyRoute): fc.Arbitrary<Omit<BadRequest, 'meth
       .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v))
       .map((v) => ({ body: Buffer.from(JSON.stringify(v)), contentType: json, expect: 400 as const, label: 'JSON but not an object' })),
     fc.constant({ body: Buffer.alloc(0), contentType: json, expect: 400 as const, label: 'empty body' }),
-    fc
-      .integer({ min: 100, max: 30_000 })
-      .map((n) => ({
-        body: Buffer.from(`${'['.repeat(n)}${']'.repeat(n)}`),
-        contentType: json,
-        expect: 400 as const,
-        label: `${n} nested arrays`,
-      })),
+    fc.integer({ min: 100, max: 30_000 }).map((n) => ({
+      body: Buffer.from(`${'['.repeat(n)}${']'.repeat(n)}`),
+      contentType: json,
+      expect: 400 as const,
+      label: `${n} nested arrays`,
+    })),
     // Over 64 KiB, up to a bit over 1 MB, otherwise a valid body: 413 whatever it holds.
     fc
       .oneof(fc.integer({ min: MAX_BODY + 1, max: MAX_BODY + 2048 }), fc.integer({ min: 256 * 1024, max: 1024 * 1024 + 4096 }))

@@ -37,13 +37,13 @@ function collectErrors(p: Page, into: string[]): void {
   p.on('requestfailed', (request) => into.push(`request failed: ${request.url()} (${request.failure()?.errorText})`));
 }
 
-async function rest(method: string, urlPath: string, body?: unknown): Promise<any> {
+async function rest(method: string, urlPath: string, body?: unknown): Promise<Record<string, any>> {
   const response = await fetch(`${stack.restUrl}${urlPath}`, {
     method,
     headers: { Authorization: `Bearer ${stack.tokens.acme}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
     ...(body ? { body: JSON.stringify(body) } : {}),
   });
-  const json = (await response.json()) as any;
+  const json = await response.json();
   if (!response.ok) throw new Error(`${method} ${urlPath}: ${response.status} ${JSON.stringify(json)}`);
   return json.data;
 }
@@ -100,8 +100,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
+  // undefined when beforeAll failed
+  await (browser as Browser | undefined)?.close();
+  await (stack as LocalStack | undefined)?.stop();
 });
 
 describe('the live page', () => {
@@ -153,7 +154,7 @@ describe('the live page', () => {
     const order = await rest('POST', '/api/orders', { lines: [{ productId: 'filter-beans', quantity: 2 }] });
     expect(order.total).toBe(2 * 1390);
     await figureIs('orders-today', orders + 1);
-    await figureIs('revenue-today', revenue + order.total);
+    await figureIs('revenue-today', revenue + (order.total as number));
     await badgeShows('filter-beans', (await rest('GET', '/api/products/filter-beans/stock')).stock, 2000);
 
     // The contract has no channel of all orders: the feed learns this one's id when it is watched.

@@ -64,7 +64,7 @@ describe('the page on the CDN (CdnStack page)', () => {
 
   it('revalidates index.html and config.json in browsers; every other asset stays immutable for a year', () => {
     const fn = Object.values(template.findResources('AWS::CloudFront::Function'))[0]!;
-    const code = String((fn.Properties as any).FunctionCode);
+    const code = String(fn.Properties.FunctionCode);
     expect(code).toContain('["/assets/index.html","/assets/config.json"]');
     expect(code).toContain("'no-cache'");
     template.hasResourceProperties('AWS::CloudFront::Distribution', {

@@ -67,7 +67,7 @@ export class Api {
     const text = await response.text();
     let json: { data?: T; error?: { code?: string; message?: string } } = {};
     try {
-      json = text ? JSON.parse(text) : {};
+      json = text ? (JSON.parse(text) as typeof json) : {};
     } catch {
       // not JSON: reported below with the status
     }

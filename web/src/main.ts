@@ -37,14 +37,27 @@ const STATE_TEXT: Record<ConnectionState | 'idle', string> = {
   offline: 'offline',
 };
 
-const byId = <T extends HTMLElement = HTMLElement>(id: string): T => {
+/** The element of that id, checked to be of that type: index.html and this file must agree. */
+function byId(id: string): HTMLElement;
+function byId<T extends HTMLElement>(id: string, type: new () => T): T;
+function byId(id: string, type: new () => HTMLElement = HTMLElement): HTMLElement {
   const element = document.getElementById(id);
-  if (!element) throw new Error(`#${id} missing from index.html`);
-  return element as T;
+  if (!(element instanceof type)) throw new Error(`#${id} missing from index.html (or not a ${type.name})`);
+  return element;
+}
+/** The first element under root that matches, checked to be of that type. */
+function part(root: ParentNode, selector: string): HTMLElement;
+function part<T extends HTMLElement>(root: ParentNode, selector: string, type: new () => T): T;
+function part(root: ParentNode, selector: string, type: new () => HTMLElement = HTMLElement): HTMLElement {
+  const element = root.querySelector(selector);
+  if (!(element instanceof type)) throw new Error(`${selector} missing from its template (or not a ${type.name})`);
+  return element;
+}
+const clone = (templateId: string): HTMLElement => {
+  const element = byId(templateId, HTMLTemplateElement).content.firstElementChild?.cloneNode(true);
+  if (!(element instanceof HTMLElement)) throw new Error(`template #${templateId} is empty`);
+  return element;
 };
-const part = <T extends HTMLElement = HTMLElement>(root: ParentNode, selector: string): T => root.querySelector(selector) as T;
-const clone = (templateId: string): HTMLElement =>
-  byId<HTMLTemplateElement>(templateId).content.firstElementChild!.cloneNode(true) as HTMLElement;
 
 interface ProductView {
   product: Product;
@@ -89,7 +102,7 @@ function money(minor: number, currency: string): string {
 
 function flash(element: HTMLElement): void {
   element.classList.remove('flash');
-  void element.offsetWidth; // restart the animation
+  element.getBoundingClientRect(); // a reflow between the two restarts the animation
   element.classList.add('flash');
 }
 
@@ -274,11 +287,11 @@ function applyOrder(s: Session, view: OrderView, status: OrderStatus, version: n
     part(row, '.summary').textContent = order.lines.length === 1 ? `${units} × ${first}` : `${order.lines.length} lines, ${units} units`;
     part(row, '.total').textContent = money(order.total, order.currency);
   }
-  const advance = part<HTMLButtonElement>(row, '[data-action="advance"]');
+  const advance = part(row, '[data-action="advance"]', HTMLButtonElement);
   const next = NEXT[status];
   advance.hidden = next === undefined || row.dataset.live === 'false';
   advance.textContent = next ? `→ ${next}` : '';
-  part<HTMLButtonElement>(row, '[data-action="cancel"]').hidden = !CANCELLABLE.has(status) || row.dataset.live === 'false';
+  part(row, '[data-action="cancel"]', HTMLButtonElement).hidden = !CANCELLABLE.has(status) || row.dataset.live === 'false';
   flash(badge);
 }
 
@@ -295,13 +308,19 @@ function trackOrder(s: Session, id: string, order?: Order): OrderView {
     byId('feed').prepend(row);
     const tracked = view;
     view.stop = s.client.subscribe(`order:${id}`, (message) => {
-      if (message.type === 'subscribed') applyOrder(s, tracked, message.snapshot.status, message.snapshot.version, message.snapshot.order);
-      else if (message.type === 'order:update') applyOrder(s, tracked, message.status, message.version);
-      else if (message.type === 'refetch')
-        s.api.order(id).then(
-          (o) => applyOrder(s, tracked, o.status, o.version, o),
-          () => undefined,
-        );
+      switch (message.type) {
+        case 'subscribed':
+          applyOrder(s, tracked, message.snapshot.status, message.snapshot.version, message.snapshot.order);
+          return;
+        case 'order:update':
+          applyOrder(s, tracked, message.status, message.version);
+          return;
+        case 'refetch':
+          s.api.order(id).then(
+            (o) => applyOrder(s, tracked, o.status, o.version, o),
+            () => undefined,
+          );
+      }
     });
     keepWithinBudget(s);
   }
@@ -336,7 +355,7 @@ function keepWithinBudget(s: Session): void {
 function end(s: Session | undefined): void {
   // What the user saw or typed for the previous tenant (an error, an order id) is not this one's.
   clearNotice();
-  byId<HTMLFormElement>('watch').reset();
+  byId('watch', HTMLFormElement).reset();
   if (!s) return;
   s.ended = true;
   s.client.close();
@@ -416,17 +435,23 @@ function wire(): void {
     });
   });
 
-  byId<HTMLFormElement>('watch').addEventListener('submit', (event) => {
+  byId('watch', HTMLFormElement).addEventListener('submit', (event) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
     const input = form.elements.namedItem('orderId') as HTMLInputElement;
     const id = input.value.trim();
     const s = session;
     if (!s) return;
-    if (!ID.test(id)) return notice('An order id is 1 to 64 letters, digits, _ or -.', 'error');
+    if (!ID.test(id)) {
+      notice('An order id is 1 to 64 letters, digits, _ or -.', 'error');
+      return;
+    }
     const known = s.orders.get(id);
-    if (known) return flash(known.row);
-    void busy(s, part<HTMLButtonElement>(form, 'button'), async () => {
+    if (known) {
+      flash(known.row);
+      return;
+    }
+    void busy(s, part(form, 'button', HTMLButtonElement), async () => {
       try {
         const order = await s.api.order(id);
         if (s.ended) return; // the tenant changed meanwhile: so did the form
@@ -447,11 +472,11 @@ async function main(): Promise<void> {
   wire();
   const config = (await (await fetch('/assets/config.json', { cache: 'no-cache' })).json()) as PageConfig;
   const tokens = await devTokens(config);
-  const login = byId<HTMLFormElement>('login');
+  const login = byId('login', HTMLFormElement);
 
   if (tokens) {
     // Local stack: pick a demo tenant; tokens come from /dev/tokens (never in production).
-    const select = byId<HTMLSelectElement>('tenant');
+    const select = byId('tenant', HTMLSelectElement);
     for (const tenant of Object.keys(tokens)) select.append(new Option(tenant, tenant));
     const wanted = decodeURIComponent(location.hash.slice(1));
     select.value = wanted in tokens ? wanted : (Object.keys(tokens)[0] ?? '');
@@ -470,15 +495,21 @@ async function main(): Promise<void> {
   }
 
   // Production: the user supplies a token (kept in memory only).
-  const input = byId<HTMLInputElement>('token');
+  const input = byId('token', HTMLInputElement);
   byId('token-field').hidden = false;
   byId('connect').hidden = false;
   login.addEventListener('submit', (event) => {
     event.preventDefault();
     const token = input.value.trim();
     const tenant = tenantOf(token);
-    if (!tenant) return notice('That is not a shop-edge token (no tenantId claim).', 'error');
-    if (expired(token)) return notice('That token has expired.', 'error');
+    if (!tenant) {
+      notice('That is not a shop-edge token (no tenantId claim).', 'error');
+      return;
+    }
+    if (expired(token)) {
+      notice('That token has expired.', 'error');
+      return;
+    }
     input.value = '';
     start(config, tenant, token);
   });

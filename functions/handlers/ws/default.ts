@@ -1,7 +1,9 @@
 import { wsRoute } from '../../realtime/ws-route';
 
-export const handler = wsRoute('WsDefault', async () => ({
-  type: 'error',
-  code: 'BAD_REQUEST',
-  message: 'send JSON with "action": subscribe, unsubscribe or ping',
-}));
+export const handler = wsRoute('WsDefault', () =>
+  Promise.resolve({
+    type: 'error',
+    code: 'BAD_REQUEST',
+    message: 'send JSON with "action": subscribe, unsubscribe or ping',
+  }),
+);

@@ -1,3 +1,3 @@
 import { wsRoute } from '../../realtime/ws-route';
 
-export const handler = wsRoute('WsPing', async () => ({ type: 'pong' }));
+export const handler = wsRoute('WsPing', () => Promise.resolve({ type: 'pong' }));

@@ -89,7 +89,7 @@ function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<void> {
       resolve();
     };
     const timer = setTimeout(done, timeoutMs);
-    timer.unref?.();
+    timer.unref();
     client.once('ready', done);
   });
 }
