@@ -1,8 +1,17 @@
 /**
  * A Lambda-like runtime for one invocation: the `context` object handlers receive, and `invoke`,
  * which runs a handler with that context and a timeout, the way the Lambda runtime does.
+ *
+ * Every function of the local stack runs in this one process, sharing modules, so the Powertools
+ * Logger of functions/shared/observability.ts is one instance for all of them. Invocations are
+ * therefore run the way Lambda runs concurrent invocations in one execution environment: each in
+ * its own InvokeStore context (AWS_LAMBDA_MAX_CONCURRENCY set), where Powertools keeps the Lambda
+ * context, keys and log level of that invocation only; so every log line names the function and
+ * request that wrote it, however invocations interleave.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
 import type { Context } from 'aws-lambda';
 import { DEFAULT_REGION, LOCAL_ACCOUNT_ID } from './dev-defaults';
 
@@ -48,6 +57,61 @@ export function createLambdaContext(settings: FunctionSettings, deadline = Date.
   };
 }
 
+type InvocationData = Record<string | symbol, unknown>;
+
+/**
+ * The store the Lambda runtime installs as `awslambda.InvokeStore` when invocations may run
+ * concurrently: one context per invocation, on AsyncLocalStorage. Not the package's own: that one
+ * is created asynchronously, and only when no store is installed yet, while an AWS SDK call made
+ * before the first invocation installs the single-context store.
+ */
+class ConcurrentInvokeStore extends InvokeStoreBase {
+  private readonly storage = new AsyncLocalStorage<InvocationData>();
+
+  getContext(): InvocationData | undefined {
+    return this.storage.getStore();
+  }
+
+  hasContext(): boolean {
+    return this.storage.getStore() !== undefined;
+  }
+
+  // The signature of InvokeStoreBase.get: the caller names the type it stored.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters
+  get<T = unknown>(key: string | symbol): T | undefined {
+    return this.storage.getStore()?.[key] as T | undefined;
+  }
+
+  set(key: string | symbol, value: unknown): void {
+    if (this.isProtectedKey(key)) throw new Error(`Cannot modify protected Lambda context field: ${String(key)}`);
+    const data = this.storage.getStore();
+    if (data === undefined) throw new Error('No context available');
+    data[key] = value;
+  }
+
+  run<T>(data: InvocationData, fn: () => T): T {
+    return this.storage.run(data, fn);
+  }
+}
+
+let installed: ConcurrentInvokeStore | undefined;
+
+/** Installs the concurrent store, once per process, and returns it. */
+function invokeStore(): ConcurrentInvokeStore {
+  const runtime = ((globalThis as { awslambda?: { InvokeStore?: unknown } }).awslambda ??= {});
+  if (installed === undefined || runtime.InvokeStore !== installed) {
+    installed = new ConcurrentInvokeStore();
+    runtime.InvokeStore = installed;
+    // Whoever asks the package for a store from now on (the AWS SDK, on every request) gets this
+    // one. Left to itself once AWS_LAMBDA_MAX_CONCURRENCY is set, it would create its own with a
+    // dynamic import of node:async_hooks, which Jest refuses: every SDK call would then fail.
+    InvokeStore.getInstanceAsync().catch(() => undefined);
+  }
+  // What tells Powertools that invocations share the environment; any value will do.
+  process.env.AWS_LAMBDA_MAX_CONCURRENCY ||= '64';
+  return installed;
+}
+
 /** The invocation ran past its timeout (Lambda: "Task timed out after N seconds"). */
 export class LambdaTimeoutError extends Error {
   constructor(functionName: string, timeoutMs: number) {
@@ -68,13 +132,14 @@ export async function invoke<TEvent, TResult>(
   const timeoutMs = settings.timeoutMs ?? 10_000;
   const context = createLambdaContext(settings, Date.now() + timeoutMs);
   let timer: NodeJS.Timeout | undefined;
+  const invocation = { [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: context.awsRequestId };
   const run = new Promise<TResult>((resolve, reject) => {
     const callback = (error?: Error | string | null, result?: TResult): void => {
       if (error) reject(toError(error));
       else resolve(result as TResult);
     };
     try {
-      const returned = handler(event, context, callback);
+      const returned = invokeStore().run(invocation, () => handler(event, context, callback));
       // A handler of arity 3 may answer through the callback; anything else answers by its return.
       if (returned !== undefined || handler.length < 3) Promise.resolve(returned as TResult).then(resolve, reject);
     } catch (error) {

@@ -32,6 +32,9 @@ import { startWebSocketFront, type WebSocketFront } from './ws-front';
 import { openApiDocument } from '../openapi/document';
 import { createWebHandler } from '../web/dev-server';
 
+/** Redis command timeout of the local stack's functions (in AWS: REDIS_COMMAND_TIMEOUT_MS, 50 ms by default). */
+const LOCAL_REDIS_COMMAND_TIMEOUT_MS = 1000;
+
 export interface LocalStackOptions {
   /** REST port; 0 picks a free one. @default 3000 */
   readonly port?: number;
@@ -186,6 +189,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const loadHandler = options.loadHandler ?? createHandlerLoader();
     const authorizer = options.authorizer ?? AUTHORIZER;
+    await initFunctions(
+      [
+        authorizer.entry,
+        ...(options.restRoutes ?? REST_ROUTES).map((r) => r.entry),
+        ...(options.webSocketRoutes ?? WEBSOCKET_ROUTES).map((r) => r.entry),
+        ...((options.streams ?? true) ? (options.streamConsumers ?? STREAM_CONSUMERS).map((c) => c.entry) : []),
+      ],
+      loadHandler,
+      log('stack'),
+    );
 
     const startWs = (port: number) =>
       startWebSocketFront({
@@ -308,6 +321,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 }
 
 /**
+ * Loads every function before the fronts take a request. In Lambda a function's init runs in its
+ * own environment; here every function shares one event loop, and importing one (100-300 ms,
+ * measured while seeding) would stall the requests of the others past their Redis command
+ * timeout. A function that fails to load is reported and loaded again on its first request.
+ */
+async function initFunctions(entries: readonly string[], loadHandler: HandlerLoader, logger: Logger): Promise<void> {
+  for (const entry of new Set(entries)) {
+    try {
+      await loadHandler(entry);
+    } catch (error) {
+      logger.warn(`${entry} did not load (retried on its first request): ${describeError(error)}`);
+    }
+  }
+}
+
+/**
  * The environment the handlers read (functions/shared/config.ts), set before any is imported:
  * tables, DynamoDB endpoint, Redis, JWT settings (dev defaults when unset), management endpoint,
  * region and fake credentials (a developer's real AWS credentials never reach the local stack).
@@ -340,5 +369,9 @@ export function setHandlerEnvironment(settings: {
   // Powertools: no EMF metric lines, only warnings from the handlers' loggers (the fronts log requests).
   env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  // Every function, both fronts and the stream pollers share one event loop (and the CPU with
+  // DynamoDB Local): stalls of 50-300 ms were measured while seeding, and a stall longer than a
+  // command's timeout fails the command though Redis answered in time (the timer runs first).
+  env.REDIS_COMMAND_TIMEOUT_MS ??= String(LOCAL_REDIS_COMMAND_TIMEOUT_MS);
   resetConfig();
 }

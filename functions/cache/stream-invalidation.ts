@@ -40,5 +40,7 @@ export async function purgeCdnFromStream(records: readonly DynamoDBRecord[], cdn
   if (changes.length === 0) return;
   const paths = new Set<string>([CDN_PATHS.tenantProducts]);
   if (changes.some(touchesMarketplace)) paths.add(CDN_PATHS.marketplace);
-  await cdn.purge([...paths], Math.min(...changes.map((c) => c.committedAt)));
+  // The stream's time, rounded down so never later than the commit: an invalidation in flight
+  // covers the change only if it was created after that, whatever clock the writer had.
+  await cdn.purge([...paths], Math.min(...changes.map((c) => c.recordedAt)));
 }

@@ -7,6 +7,7 @@ import { strongEtag } from '../cache/envelope';
 import { entries, generationKeys } from '../cache/keys';
 import type { ReadThroughCache } from '../cache/two-tier-cache';
 import { NotFoundError } from '../shared/errors';
+import { ifMatchHolds } from '../shared/etags';
 import type {
   CreateOrderInput,
   CreateProductInput,
@@ -94,7 +95,7 @@ export class CatalogService {
   }
 
   async updateProduct(tenantId: string, productId: string, patch: UpdateProductInput, ifMatch?: string): Promise<Product> {
-    const precondition = ifMatch === undefined ? undefined : (current: Product) => etagMatches(ifMatch, strongEtag(current));
+    const precondition = ifMatch === undefined ? undefined : (current: Product) => ifMatchHolds(ifMatch, strongEtag(current));
     const { before, after } = await this.repo.updateProduct(tenantId, productId, patch, precondition);
     await this.invalidateProduct(tenantId, productId, before.listed || after.listed);
     return after;
@@ -131,12 +132,4 @@ export class CatalogService {
       ...(marketplace ? [generationKeys.marketplace()] : []),
     ]);
   }
-}
-
-/** If-Match / If-None-Match lists: "*" or comma-separated ETags (weak ones never match strongly). */
-export function etagMatches(header: string, etag: string): boolean {
-  return header
-    .split(',')
-    .map((t) => t.trim())
-    .some((t) => t === '*' || t === etag);
 }

@@ -44,6 +44,7 @@ export interface ShopRepository {
   getProduct(tenantId: string, productId: string): Promise<Product | null>;
   listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>>;
   listMarketplace(query: MarketplaceQuery): Promise<Page<Product>>;
+  /** 409 when the id is a live product's; a deleted product's id is taken again, versions going on past the deleted one's. */
   createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product>;
   /** precondition: the caller's If-Match, judged on the current product; the write is a compare-and-set on its version. */
   updateProduct(
@@ -292,15 +293,7 @@ export class DynamoShopRepository implements ShopRepository {
             {
               Put: {
                 TableName: this.tableName,
-                Item: {
-                  pk,
-                  sk: shopKeys.product(input.id),
-                  entity: 'product',
-                  ...product,
-                  nameLower: product.name.toLowerCase(),
-                  createdAt: now,
-                  ...indexKeys(tenantId, product),
-                },
+                Item: this.productItem(product, now),
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
@@ -324,13 +317,82 @@ export class DynamoShopRepository implements ShopRepository {
           ],
         }),
       );
+      return product;
+    } catch (error) {
+      if (!cancellationReasons(error)?.some((r) => r.Code === 'ConditionalCheckFailed')) throw error;
+    }
+    // The id is taken: by a live product (409), or by a deleted one, which is created again.
+    const existing = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk, sk: shopKeys.product(input.id) }, ConsistentRead: true }),
+    );
+    if (!existing.Item?.deletedAt || typeof existing.Item.version !== 'number') {
+      throw new ConflictError(`product ${input.id} already exists`);
+    }
+    return this.createAgain(product, existing.Item.version, lowStockThreshold, now);
+  }
+
+  /**
+   * A new product on the id of a deleted one. Versions go on from the deleted one's, product and
+   * stock alike, so no reader (a cache, the SDK, an order in flight) can take the new product for
+   * the old; stock starts over as for any new product, keeping the low-stock bookkeeping
+   * (lowCounted) that the stream consumer still settles for the deleted one.
+   */
+  private async createAgain(fresh: Product, deletedVersion: number, lowStockThreshold: number, now: string): Promise<Product> {
+    const product: Product = { ...fresh, version: deletedVersion + 1 };
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: this.productItem(product, now),
+                // Still the deleted product read above: of concurrent creates of this id, one wins.
+                ConditionExpression: 'attribute_exists(deletedAt) AND version = :seen',
+                ExpressionAttributeValues: { ':seen': deletedVersion },
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: { pk: shopKeys.tenant(product.tenantId), sk: shopKeys.stock(product.id) },
+                UpdateExpression:
+                  'SET entity = :entity, tenantId = :tenant, productId = :id, stock = :zero, lowStockThreshold = :threshold, ' +
+                  'lastUpdated = :now, version = if_not_exists(version, :zero) + :one REMOVE deletedAt',
+                ConditionExpression: 'attribute_not_exists(pk) OR attribute_exists(deletedAt)',
+                ExpressionAttributeValues: {
+                  ':entity': 'stock',
+                  ':tenant': product.tenantId,
+                  ':id': product.id,
+                  ':zero': 0,
+                  ':threshold': lowStockThreshold,
+                  ':now': now,
+                  ':one': 1,
+                },
+              },
+            },
+          ],
+        }),
+      );
     } catch (error) {
       if (cancellationReasons(error)?.some((r) => r.Code === 'ConditionalCheckFailed')) {
-        throw new ConflictError(`product ${input.id} already exists`);
+        throw new ConflictError(`product ${product.id} already exists`);
       }
       throw error;
     }
     return product;
+  }
+
+  private productItem(product: Product, createdAt: string): Record<string, unknown> {
+    return {
+      pk: shopKeys.tenant(product.tenantId),
+      sk: shopKeys.product(product.id),
+      entity: 'product',
+      ...product,
+      nameLower: product.name.toLowerCase(),
+      createdAt,
+      ...indexKeys(product.tenantId, product),
+    };
   }
 
   async updateProduct(tenantId: string, productId: string, patch: UpdateProductInput, precondition?: (current: Product) => boolean) {
@@ -416,8 +478,9 @@ export class DynamoShopRepository implements ShopRepository {
               Update: {
                 TableName: this.tableName,
                 Key: { pk, sk: shopKeys.stock(productId) },
-                UpdateExpression: 'SET deletedAt = :now',
-                ExpressionAttributeValues: { ':now': now },
+                // A new version: the low-stock count takes the deletion as a newer state.
+                UpdateExpression: 'SET deletedAt = :now, lastUpdated = :now, version = if_not_exists(version, :zero) + :one',
+                ExpressionAttributeValues: { ':now': now, ':zero': 0, ':one': 1 },
               },
             },
           ],

@@ -5,7 +5,7 @@
  */
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { bearerToken, tokenVerifier } from '../auth/verify-token';
-import { logger } from '../shared/observability';
+import { logger, withLogContext } from '../shared/observability';
 
 function header(event: APIGatewayRequestAuthorizerEvent, name: string): string | undefined {
   const found = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === name);
@@ -18,7 +18,7 @@ function stageWideArn(methodArn: string): string {
   return `${apiArn}/${stage}/*`;
 }
 
-export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+export const handler = withLogContext(async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
   // The query parameter is for the WebSocket handshake only: on REST a token in the URL would end
   // up in access logs and caches.
   const onWebSocket = event.methodArn.endsWith('/$connect');
@@ -39,4 +39,4 @@ export const handler = async (event: APIGatewayRequestAuthorizerEvent): Promise<
     // API Gateway turns exactly this message into a 401.
     throw new Error('Unauthorized');
   }
-};
+});

@@ -13,7 +13,7 @@ import { REST_ROUTES, type RestRoute } from '../routes';
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { requireId } from '../shared/ids';
 import { logger, metrics, metricsEnabled } from '../shared/observability';
-import { etagMatches } from '../catalog/catalog-service';
+import { ifNoneMatchHolds } from '../shared/etags';
 import { CACHE_HEADERS } from './cache-control';
 import { callerOf, cacheHeaders, errorResponses, JSON_HEADERS, rateLimit, requirePermission, type Caller } from './middlewares';
 
@@ -107,8 +107,10 @@ function toResult(request: RestRequest, response: RestResponse): APIGatewayProxy
   const status = response.status ?? 200;
   const headers: Record<string, string> = { ...(response.headers ?? {}) };
   if (response.etag) headers.ETag = response.etag;
+  // Judged after the action, so only for reads: GET and HEAD have nothing to undo.
   const ifNoneMatch = request.headers['if-none-match'];
-  if (status === 200 && response.etag && ifNoneMatch && etagMatches(ifNoneMatch, response.etag)) {
+  const isRead = request.event.httpMethod === 'GET' || request.event.httpMethod === 'HEAD';
+  if (status === 200 && isRead && ifNoneMatch !== undefined && !ifNoneMatchHolds(ifNoneMatch, response.etag)) {
     return { statusCode: 304, headers, body: '' };
   }
   if (response.data === undefined) return { statusCode: status, headers, body: '' };

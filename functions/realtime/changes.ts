@@ -17,11 +17,33 @@ export interface Change {
   readonly id: string;
   readonly before?: Record<string, unknown>;
   readonly after?: Record<string, unknown>;
-  /** When the change was committed (ms). */
+  /**
+   * When this version of the entity was committed (ms): the entity's own time attribute, the
+   * instant REST reports for the same version (`updatedAt`, `lastUpdated`); `recordedAt` when the
+   * image has none.
+   */
   readonly committedAt: number;
+  /**
+   * When the stream recorded the change (ms): ApproximateCreationDateTime, rounded down by the
+   * stream (to the second on AWS, to the minute on DynamoDB Local), so never later than the commit.
+   */
+  readonly recordedAt: number;
 }
 
 const KINDS: Record<string, EntityKind> = { P: 'product', S: 'stock', O: 'order', M: 'metrics' };
+
+/** The attribute each writer of shop-repository.ts sets to the commit time of the version it writes. */
+const COMMITTED_AT: Readonly<Record<EntityKind, string | undefined>> = {
+  product: 'updatedAt',
+  stock: 'lastUpdated',
+  order: 'updatedAt',
+  metrics: undefined,
+};
+
+function timeOf(value: unknown): number | undefined {
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+}
 
 function image(value: { [key: string]: StreamAttributeValue } | undefined): Record<string, unknown> | undefined {
   return value ? unmarshall(value as Record<string, AttributeValue>) : undefined;
@@ -38,6 +60,8 @@ export function changeOf(record: DynamoDBRecord): Change | undefined {
   if (!kind || sk[1] !== '#' || !isValidId(tenantId) || !(isValidId(id) || /^\d{4}-\d{2}-\d{2}$/.test(id))) return undefined;
   const before = image(record.dynamodb?.OldImage);
   const after = image(record.dynamodb?.NewImage);
+  const recordedAt = (record.dynamodb?.ApproximateCreationDateTime ?? Date.now() / 1000) * 1000;
+  const attribute = COMMITTED_AT[kind];
   return {
     sequenceNumber: record.dynamodb?.SequenceNumber ?? '',
     kind,
@@ -45,7 +69,8 @@ export function changeOf(record: DynamoDBRecord): Change | undefined {
     id,
     ...(before ? { before } : {}),
     ...(after ? { after } : {}),
-    committedAt: (record.dynamodb?.ApproximateCreationDateTime ?? Date.now() / 1000) * 1000,
+    committedAt: (attribute !== undefined ? timeOf(after?.[attribute]) : undefined) ?? recordedAt,
+    recordedAt,
   };
 }
 

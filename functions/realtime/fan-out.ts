@@ -98,13 +98,18 @@ export class FanOut {
     if (message) await this.broadcast(change.tenantId, message.channel, message.body, gone, counters);
   }
 
-  /** Keeps the dashboard's low-stock count in step (idempotent: replays change nothing). */
+  /**
+   * Keeps the dashboard's low-stock count in step: a change that moves a stock item into or out of
+   * low stock (a deletion moves it out, a product created again in) records its new state at its
+   * version. Judged on the images before and after, not on the lowCounted mark the image carries:
+   * that mark is written after the change, so an image of a quick second change still shows the
+   * mark as it was before the first was counted. Idempotent: replays change nothing.
+   */
   private async countLowStock(change: Change): Promise<void> {
     const after = change.after;
     if (!after || typeof after.version !== 'number') return;
-    const isLow = !after.deletedAt && Number(after.stock) <= Number(after.lowStockThreshold ?? 0);
-    const wasLow = after.lowCounted === true;
-    if (isLow !== wasLow) await this.deps.repo.recordStockState(change.tenantId, change.id, after.version, isLow);
+    const isLow = isLowStock(after);
+    if (isLow !== isLowStock(change.before)) await this.deps.repo.recordStockState(change.tenantId, change.id, after.version, isLow);
   }
 
   private async broadcast(
@@ -137,12 +142,19 @@ export class FanOut {
   }
 }
 
+/** Out of stock counts too; a deleted product's stock never does. */
+function isLowStock(image: Record<string, unknown> | undefined): boolean {
+  return image !== undefined && !image.deletedAt && Number(image.stock) <= Number(image.lowStockThreshold ?? 0);
+}
+
 function messageFor(change: Change): { channel: string; body: ServerMessage } | undefined {
   const after = change.after;
   const timestamp = iso(change.committedAt);
   if (!after) return undefined;
   switch (change.kind) {
     case 'stock': {
+      // Deleted with its product: product:updated (null) says so.
+      if (after.deletedAt) return undefined;
       const stock = Number(after.stock);
       return {
         channel: channelNames.product(change.id),

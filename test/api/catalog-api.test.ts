@@ -1,5 +1,6 @@
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
+import { monitorRedis } from '../support/redis-monitor';
 import { countingRepository, json, startApi, tenantId, type Api } from './api-fixtures';
 
 let api: Api;
@@ -100,6 +101,41 @@ describe('products', () => {
     expect((await json(await api.call('GET', '/api/products/mug', { token }))).data).toMatchObject({ price: 950, version: 2 });
   });
 
+  it('compares If-None-Match weakly: a weak form of the current tag, "*" and lists answer 304', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'vase' });
+    const etag = (await api.call('GET', '/api/products/vase', { token })).headers.get('etag') as string;
+    const status = async (ifNoneMatch: string, path = '/api/products/vase') =>
+      (await api.call('GET', path, { token, headers: { 'If-None-Match': ifNoneMatch } })).status;
+    for (const matching of [`W/${etag}`, '*', ` * `, `"a", W/${etag}`, `W/"b",${etag}`, `"x,y" , W/${etag}`, `junk, ${etag}`]) {
+      expect([matching, await status(matching)]).toEqual([matching, 304]);
+    }
+    for (const other of ['"a"', 'W/"a", "b"', etag.slice(1, -1), `"${etag}"`, `w/${etag}`]) {
+      expect([other, await status(other)]).toEqual([other, 200]);
+    }
+    // "*" matches a current representation only.
+    expect(await status('*', '/api/products/no-such-vase')).toBe(404);
+    const list = await api.call('GET', '/api/products', { token });
+    expect(await status(`W/${list.headers.get('etag')}`, '/api/products')).toBe(304);
+  });
+
+  it('compares If-Match strongly: a weak tag never matches, "*" matches the current product, lists work', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    await createProduct(tenant, { id: 'bowl', price: 100 });
+    const put = async (ifMatch: string, price: number) =>
+      (await api.call('PUT', '/api/products/bowl', { token, body: { price }, headers: { 'If-Match': ifMatch } })).status;
+    let etag = (await api.call('GET', '/api/products/bowl', { token })).headers.get('etag') as string;
+    expect(await put(`W/${etag}`, 101)).toBe(412);
+    expect(await put(`W/"a", W/${etag}`, 102)).toBe(412);
+    expect(await put(`"a", ${etag}`, 103)).toBe(200);
+    expect(await put('*', 104)).toBe(200);
+    etag = (await api.call('GET', '/api/products/bowl', { token })).headers.get('etag') as string;
+    expect(await put(`"x,y", ${etag}`, 105)).toBe(200);
+    expect((await json(await api.call('GET', '/api/products/bowl', { token }))).data).toMatchObject({ price: 105, version: 4 });
+  });
+
   it('soft-deletes: later reads are 404 and lists leave it out', async () => {
     const tenant = tenantId();
     const token = await api.token(tenant);
@@ -111,6 +147,49 @@ describe('products', () => {
     expect(await json(read)).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
     expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([]);
     expect((await api.call('DELETE', '/api/products/gone', { token })).status).toBe(404);
+  });
+
+  it('creates a deleted product again: 201, a version past the deleted one, fresh stock, no cached 404', async () => {
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    const first = await createProduct(tenant, { id: 'phoenix', name: 'First life', price: 100, listed: true });
+    expect((await api.call('PUT', '/api/products/phoenix', { token, body: { price: 150 } })).status).toBe(200);
+    expect((await adjust(tenant, 'phoenix', 7)).status).toBe(200);
+    const oldStock = (await json(await api.call('GET', '/api/products/phoenix/stock', { token }))).data;
+    expect((await api.call('DELETE', '/api/products/phoenix', { token })).status).toBe(204);
+    // Cache the 404s and the list without it.
+    expect((await api.call('GET', '/api/products/phoenix', { token })).status).toBe(404);
+    expect((await api.call('GET', '/api/products/phoenix/stock', { token })).status).toBe(404);
+    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([]);
+
+    const again = await api.call('POST', '/api/products', {
+      token,
+      body: { id: 'phoenix', name: 'Second life', price: 900, category: 'misc' },
+    });
+    expect(again.status).toBe(201);
+    expect(again.headers.get('location')).toBe('/api/products/phoenix');
+    const reborn = (await json(again)).data;
+    // 1 created, 2 updated, 3 deleted: the new product is 4, never a version the old one had.
+    expect(reborn).toMatchObject({ id: 'phoenix', name: 'Second life', price: 900, listed: false, version: 4 });
+    expect(reborn.version).toBeGreaterThan(Number(first.version) + 2);
+
+    const read = await api.call('GET', '/api/products/phoenix', { token });
+    expect(read.status).toBe(200);
+    expect((await json(read)).data).toEqual(reborn);
+    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([reborn]);
+    const stock = (await json(await api.call('GET', '/api/products/phoenix/stock', { token }))).data;
+    expect(stock).toMatchObject({ productId: 'phoenix', stock: 0, availability: 'out_of_stock' });
+    expect(stock.version).toBeGreaterThan(oldStock.version);
+    const withStock = (await json(await api.call('GET', '/api/products/phoenix?include=stock', { token }))).data;
+    expect(withStock).toMatchObject({ name: 'Second life', stock: 0, version: 4, stockVersion: stock.version });
+
+    // Live again: it takes stock and orders, and a second create is a conflict as for any live product.
+    expect((await json(await adjust(tenant, 'phoenix', 2))).data).toMatchObject({ stock: 2, version: Number(stock.version) + 1 });
+    const order = await api.call('POST', '/api/orders', { token, body: { lines: [{ productId: 'phoenix', quantity: 1 }] } });
+    expect(order.status).toBe(201);
+    expect((await json(order)).data.total).toBe(900);
+    const twice = await api.call('POST', '/api/products', { token, body: { id: 'phoenix', name: 'x', price: 1, category: 'c' } });
+    expect(twice.status).toBe(409);
   });
 
   it('pages with limit and cursor, filters by category and searches by name', async () => {
@@ -328,10 +407,7 @@ describe('bad input', () => {
     const token = await api.token(tenant);
     const counting = countingRepository(api.repo);
     api.rewire({ repo: counting.repo });
-    const seen: string[] = [];
-    const monitor = await api.redis.monitor();
-    monitor.on('error', () => undefined); // busy servers can confuse a MONITOR stream's bookkeeping
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+    const monitor = await monitorRedis(api.redis.options.host ?? '127.0.0.1', api.redis.options.port ?? 6379);
     try {
       const bad = ['a}b', '{x}', 'a*b', 'a:b', 'x'.repeat(65), 'ünï', 'a%20b'];
       for (const id of bad) {
@@ -353,9 +429,9 @@ describe('bad input', () => {
       await new Promise((r) => setTimeout(r, 100));
       expect(counting.calls()).toBe(0);
       // Only the rate limiter's counter touches Redis; no key carries the bad id.
-      expect(seen.filter((line) => line.includes(tenant) && !line.includes('{rl:'))).toEqual([]);
+      expect(monitor.lines().filter((line) => line.includes(tenant) && !line.includes('{rl:'))).toEqual([]);
     } finally {
-      monitor.disconnect();
+      monitor.stop();
       api.restore();
     }
   });

@@ -183,3 +183,70 @@ describe('fan-out', () => {
     for (const c of many) expect(c.messages.filter((m) => m.type === 'stock:update')).toHaveLength(1);
   });
 });
+
+describe('message timestamps', () => {
+  it('stamps stock, product and order updates with the committed time that REST reports for the same version', async () => {
+    const tenant = tenantId();
+    const bearer = await token(tenant);
+    await product(tenant, 'stamped', 10);
+    const watcher = await client(tenant);
+    await subscribe(watcher, 'product:stamped');
+
+    const adjusted = await rest(stack, 'POST', '/api/products/stamped/stock-adjustments', bearer, { delta: -1, reason: 'sale' });
+    const stock = await watcher.next((m) => m.type === 'stock:update' && m.version === adjusted.body.data.version);
+    expect(stock.timestamp).toBe(adjusted.body.data.lastUpdated);
+    expect((await rest(stack, 'GET', '/api/products/stamped/stock', bearer)).body.data).toMatchObject({
+      version: stock.version,
+      lastUpdated: stock.timestamp,
+    });
+
+    const updated = await rest(stack, 'PUT', '/api/products/stamped', bearer, { price: 650 });
+    const change = await watcher.next((m) => m.type === 'product:updated' && m.version === updated.body.data.version);
+    expect(change.timestamp).toBe(updated.body.data.updatedAt);
+    expect(change.product.updatedAt).toBe(change.timestamp);
+
+    const placed = await rest(stack, 'POST', '/api/orders', bearer, { lines: [{ productId: 'stamped', quantity: 2 }] });
+    const reserved = await watcher.next((m) => m.type === 'stock:update' && m.stock === 7);
+    expect(reserved.timestamp).toBe(placed.body.data.createdAt);
+    const orderWatcher = await client(tenant);
+    await subscribe(orderWatcher, `order:${placed.body.data.id}`);
+    const paid = await rest(stack, 'PATCH', `/api/orders/${placed.body.data.id}`, bearer, { status: 'paid' });
+    const status = await orderWatcher.next((m) => m.type === 'order:update' && m.version === paid.body.data.version);
+    expect(status.timestamp).toBe(paid.body.data.updatedAt);
+    expect((await rest(stack, 'GET', `/api/orders/${placed.body.data.id}`, bearer)).body.data.updatedAt).toBe(status.timestamp);
+  });
+});
+
+describe('a deleted product created again', () => {
+  it('reaches its subscribers with a version past the deleted one, and keeps the low-stock count right', async () => {
+    const tenant = tenantId();
+    const bearer = await token(tenant);
+    await product(tenant, 'again', 0); // out of stock counts as low
+    const dashboard = await client(tenant);
+    await subscribe(dashboard, 'dashboard');
+    await dashboard.next((m) => (m.type === 'subscribed' ? m.snapshot.metrics : m.metrics)?.lowStockCount === 1);
+    const watcher = await client(tenant);
+    const snapshot = await subscribe(watcher, 'product:again');
+    const { version: stockVersion, product: old } = snapshot.snapshot;
+
+    expect((await rest(stack, 'DELETE', '/api/products/again', bearer)).status).toBe(204);
+    const gone = await watcher.next((m) => m.type === 'product:updated' && m.product === null);
+    expect(gone.version).toBe(Number(old.version) + 1);
+    await dashboard.next((m) => m.type === 'dashboard:metric' && m.metrics.lowStockCount === 0);
+
+    const created = await rest(stack, 'POST', '/api/products', bearer, { id: 'again', name: 'Again', price: 700, category: 'demo' });
+    expect(created.status).toBe(201);
+    expect(created.body.data.version).toBe(Number(gone.version) + 1);
+    const reborn = await watcher.next((m) => m.type === 'product:updated' && m.product !== null);
+    expect(reborn).toMatchObject({ version: created.body.data.version, product: { name: 'Again', price: 700 } });
+    const fresh = await watcher.next((m) => m.type === 'stock:update');
+    expect(fresh).toMatchObject({ stock: 0, availability: 'out_of_stock' });
+    expect(fresh.version).toBeGreaterThan(stockVersion);
+    await dashboard.next((m) => m.type === 'dashboard:metric' && m.metrics.lowStockCount === 1, 5000, dashboard.messages.length);
+
+    await rest(stack, 'POST', '/api/products/again/stock-adjustments', bearer, { delta: 50, reason: 'restock' });
+    await dashboard.next((m) => m.type === 'dashboard:metric' && m.metrics.lowStockCount === 0, 5000, dashboard.messages.length);
+    const other = await client(tenant);
+    expect((await subscribe(other, 'dashboard')).snapshot.metrics.lowStockCount).toBe(0);
+  });
+});

@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { REST_ROUTES } from '../../functions/routes';
+import { monitorRedis } from '../support/redis-monitor';
 
 export const CONTRACT_ERROR_CODES: Readonly<Record<number, string>> = {
   400: 'BAD_REQUEST',
@@ -45,21 +46,15 @@ export interface RedisWatch {
 }
 
 /**
- * MONITOR on a duplicate of `redis`. Resolves once the monitor is attached. Other test files share
- * the server, so callers filter by their own (unique) tenant ids.
+ * MONITOR on the server `redis` talks to. Resolves once the monitor is attached. Other test files
+ * share the server, so callers filter by their own (unique) tenant ids.
  */
 export async function watchRedis(redis: Redis): Promise<RedisWatch> {
-  const seen: string[] = [];
-  const monitor = await redis.duplicate().monitor();
-  monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
-  // MONITOR streams asynchronously: a PING through the monitored server marks "attached".
-  const marker = `watch-ready-${Math.random().toString(36).slice(2)}`;
-  await redis.echo(marker);
-  for (let i = 0; i < 100 && !seen.some((l) => l.includes(marker)); i++) await sleep(10);
+  const monitor = await monitorRedis(redis.options.host ?? '127.0.0.1', redis.options.port ?? 6379);
   return {
-    lines: () => [...seen],
-    tenantLines: (tenantId) => seen.filter((line) => line.includes(tenantId) && !line.includes('{rl:')),
-    stop: () => monitor.disconnect(),
+    lines: () => monitor.lines(),
+    tenantLines: (tenantId) => monitor.lines().filter((line) => line.includes(tenantId) && !line.includes('{rl:')),
+    stop: () => monitor.stop(),
   };
 }
 

@@ -218,6 +218,42 @@ describe('the live page', () => {
     consoleErrors.length = errorsBefore;
   });
 
+  it('clears the error banner and the bad input when switching tenant, and shows no late error of the tenant it left', async () => {
+    const notice = async () => ({ hidden: await page.isHidden('#notice'), text: await page.textContent('#notice') });
+    const switchTo = async (tenant: string, products: number) => {
+      await page.selectOption('#tenant', tenant);
+      await page.waitForFunction(
+        ([t, n]) => document.title.startsWith(`${t} `) && document.querySelectorAll('.product .badge[data-stock]').length === n,
+        [tenant, products] as const,
+        { timeout: 10_000 },
+      );
+      await stateIs('connected', 10_000);
+    };
+    const globex = DEMO_TENANTS.find((t) => t.tenantId === 'globex')!;
+
+    await page.fill('#watch input', 'not an id!');
+    await page.click('#watch button');
+    await page.waitForSelector('#notice[data-kind="error"]:not([hidden])');
+    await switchTo('globex', globex.products.length);
+    expect(await notice()).toEqual({ hidden: true, text: '' });
+    expect(await page.inputValue('#watch input')).toBe('');
+
+    // An answer for the tenant left behind arrives after the switch: it says nothing about this one.
+    await page.route('**/api/orders/no-such-order', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await route.continue();
+    });
+    const lookedUp = page.waitForResponse('**/api/orders/no-such-order');
+    await page.fill('#watch input', 'no-such-order');
+    await page.click('#watch button');
+    await switchTo('acme', Math.min(ACME.products.length, 30));
+    expect((await lookedUp).status()).toBe(404);
+    await page.waitForTimeout(200);
+    expect(await notice()).toEqual({ hidden: true, text: '' });
+    expect(await page.inputValue('#watch input')).toBe('');
+    await page.unroute('**/api/orders/no-such-order');
+  });
+
   it('saves a screenshot under test/artifacts/', async () => {
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.mouse.move(1, 1); // no hover highlight

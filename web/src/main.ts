@@ -116,6 +116,20 @@ function notice(text: string, kind: 'info' | 'error' = 'info'): void {
   noticeTimer = setTimeout(() => (element.hidden = true), 6000);
 }
 
+/** Puts away the banner, whatever it said. */
+function clearNotice(): void {
+  clearTimeout(noticeTimer);
+  const element = byId('notice');
+  element.hidden = true;
+  element.textContent = '';
+  delete element.dataset.kind;
+}
+
+/** An error of a session: shown only while that session is the page's (not after a switch of tenant). */
+function sessionError(s: Session, text: string): void {
+  if (!s.ended) notice(text, 'error');
+}
+
 function describe(error: unknown): string {
   if (error instanceof ApiError) {
     if (error.code === 'CONFLICT') return `Refused: ${error.message}`;
@@ -125,12 +139,12 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function busy(button: HTMLButtonElement, work: () => Promise<void>): Promise<void> {
+async function busy(s: Session, button: HTMLButtonElement, work: () => Promise<void>): Promise<void> {
   button.disabled = true;
   try {
     await work();
   } catch (error) {
-    notice(describe(error), 'error');
+    sessionError(s, describe(error));
   } finally {
     button.disabled = false;
   }
@@ -231,7 +245,7 @@ function watchProduct(s: Session, view: ProductView): void {
             applyProduct(s, p);
             applyStock(s, id, { stock: p.stock, availability: p.availability, version: p.stockVersion });
           },
-          (error: unknown) => notice(describe(error), 'error'),
+          (error: unknown) => sessionError(s, describe(error)),
         );
         break;
     }
@@ -339,6 +353,9 @@ function keepWithinBudget(s: Session): void {
 // Sessions: one tenant, one token, one client
 
 function end(s: Session | undefined): void {
+  // What the user saw or typed for the previous tenant (an error, an order id) is not this one's.
+  clearNotice();
+  byId('watch', HTMLFormElement).reset();
   if (!s) return;
   s.ended = true;
   s.client.close();
@@ -374,17 +391,15 @@ function start(config: PageConfig, tenant: string, token: string, refreshToken?:
     connectionState = state;
     renderState();
     if (state === 'offline' && info.reason === 'unauthorized')
-      notice('The token was refused or has expired: connect with a new one.', 'error');
+      sessionError(s, 'The token was refused or has expired: connect with a new one.');
   });
-  client.on('error', (error) => {
-    if (!s.ended) notice(`${error.code}: ${error.message}`, 'error');
-  });
+  client.on('error', (error) => sessionError(s, `${error.code}: ${error.message}`));
   client.subscribe('dashboard', (message) => {
     if (message.type === 'refetch') return;
     s.metrics = message.type === 'subscribed' ? message.snapshot.metrics : message.metrics;
     renderFigures(s);
   });
-  loadProducts(s).catch((error: unknown) => notice(`Products: ${describe(error)}`, 'error'));
+  loadProducts(s).catch((error: unknown) => sessionError(s, `Products: ${describe(error)}`));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,9 +412,9 @@ function wire(): void {
     const s = session;
     if (!button || !id || !s) return;
     if (button.dataset.action === 'stock') {
-      void busy(button, async () => applyStock(s, id, await s.api.adjustStock(id, Number(button.dataset.delta))));
+      void busy(s, button, async () => applyStock(s, id, await s.api.adjustStock(id, Number(button.dataset.delta))));
     } else if (button.dataset.action === 'order') {
-      void busy(button, async () => {
+      void busy(s, button, async () => {
         const order = await s.api.placeOrder([{ productId: id, quantity: 1 }]);
         if (!s.ended) flash(trackOrder(s, order.id, order).row);
       });
@@ -414,7 +429,7 @@ function wire(): void {
     if (!button || !s || !view?.status) return;
     const status = button.dataset.action === 'cancel' ? 'cancelled' : NEXT[view.status];
     if (!status) return;
-    void busy(button, async () => {
+    void busy(s, button, async () => {
       const order = await s.api.setStatus(view.id, status);
       applyOrder(s, view, order.status, order.version, order);
     });
@@ -436,10 +451,11 @@ function wire(): void {
       flash(known.row);
       return;
     }
-    void busy(part(form, 'button', HTMLButtonElement), async () => {
+    void busy(s, part(form, 'button', HTMLButtonElement), async () => {
       try {
         const order = await s.api.order(id);
-        if (!s.ended) trackOrder(s, id, order);
+        if (s.ended) return; // the tenant changed meanwhile: so did the form
+        trackOrder(s, id, order);
         input.value = '';
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) throw new Error(`No order ${id} in tenant ${s.tenant}.`);

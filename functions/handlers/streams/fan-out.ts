@@ -9,7 +9,7 @@ import { FanOut } from '../../realtime/fan-out';
 import { notifierFor } from '../../realtime/notifier';
 import { sharedDocumentClient } from '../../shared/clients/dynamodb';
 import { appConfig, tablesConfig } from '../../shared/config';
-import { logger, metrics, metricsEnabled } from '../../shared/observability';
+import { logger, metrics, metricsEnabled, withLogContext } from '../../shared/observability';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { CloudFrontPurger, noCdn, type CdnPurger } from '../../cdn/cdn-purger';
 import { purgeCdnFromStream } from '../../cache/stream-invalidation';
@@ -28,7 +28,7 @@ function build(): FanOut {
   });
 }
 
-export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+export const handler = withLogContext(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
   fanOut ??= build();
   const distributionId = appConfig().cdnDistributionId;
   cdn ??= distributionId ? CloudFrontPurger.create(distributionId) : noCdn;
@@ -47,4 +47,4 @@ export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatch
   }
   if (report.batchItemFailures.length > 0) logger.warn('fan-out will be retried', { from: report.batchItemFailures[0]?.itemIdentifier });
   return { batchItemFailures: report.batchItemFailures };
-};
+});

@@ -2,11 +2,11 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { appServices } from '../../app';
 import { invalidateCacheFromStream } from '../../cache/stream-invalidation';
-import { logger } from '../../shared/observability';
+import { logger, withLogContext } from '../../shared/observability';
 
-export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
+export const handler = withLogContext(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
   const { cache } = await appServices();
   const result = await invalidateCacheFromStream(event.Records, cache);
   if (result.batchItemFailures.length > 0) logger.warn('cache invalidation will be retried');
   return result;
-};
+});

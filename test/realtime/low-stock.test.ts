@@ -1,0 +1,71 @@
+/**
+ * The dashboard's low-stock count, kept by the fan-out from the stream: one batch of changes that
+ * came faster than the counting (so each image still carries the lowCounted mark from before the
+ * batch), through the real FanOut and repository on DynamoDB Local.
+ */
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
+import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { FanOut } from '../../functions/realtime/fan-out';
+import type { ConnectionNotifier } from '../../functions/realtime/notifier';
+import { dynamoDbEndpoint, testTables } from '../support';
+import { tenantId } from './realtime-fixtures';
+
+const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+afterAll(() => db.destroy());
+
+/** Nobody subscribes here: nothing is posted. */
+const notifier: ConnectionNotifier = {
+  post: () => Promise.reject(new Error('no connection expected')),
+  disconnect: () => Promise.resolve(),
+};
+
+it('follows every change of a batch into and out of low stock, whatever lowCounted mark the images carry', async () => {
+  const tables = await testTables('low');
+  const repo = new DynamoShopRepository(db, tables.shop);
+  const fanOut = new FanOut({ connections: new ConnectionStore(db, tables.connections), repo, notifier });
+  const tenant = tenantId();
+  await repo.createProduct(
+    tenant,
+    { id: 'quick', name: 'Quick', description: '', price: 100, currency: 'EUR', category: 'c', listed: false },
+    5,
+  );
+  // The creation (stock 0, version 1) was counted as low, as the consumer does.
+  await repo.recordStockState(tenant, 'quick', 1, true);
+  expect((await repo.getDashboard(tenant)).lowStockCount).toBe(1);
+
+  // Then 0 → 10 → 3 → 20 → 1, written before any of it was counted: every image still says
+  // lowCounted true at version 1.
+  const stocks = [0, 10, 3, 20, 1];
+  const image = (i: number) => ({
+    pk: `T#${tenant}`,
+    sk: 'S#quick',
+    entity: 'stock',
+    tenantId: tenant,
+    productId: 'quick',
+    stock: stocks[i],
+    lowStockThreshold: 5,
+    version: i + 1,
+    lastUpdated: new Date().toISOString(),
+    lowCounted: true,
+    lowCountedVersion: 1,
+  });
+  const records: DynamoDBRecord[] = stocks.slice(1).map((_, i) => ({
+    eventName: 'MODIFY',
+    dynamodb: {
+      SequenceNumber: String(100 + i),
+      ApproximateCreationDateTime: Date.now() / 1000,
+      Keys: marshall({ pk: `T#${tenant}`, sk: 'S#quick' }) as never,
+      OldImage: marshall(image(i)) as never,
+      NewImage: marshall(image(i + 1)) as never,
+    },
+  }));
+
+  expect((await fanOut.handle(records)).batchItemFailures).toEqual([]);
+  expect((await repo.getDashboard(tenant)).lowStockCount).toBe(1); // stock 1 is low
+  // A replay of the batch changes nothing.
+  await fanOut.handle(records);
+  expect((await repo.getDashboard(tenant)).lowStockCount).toBe(1);
+});
