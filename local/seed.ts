@@ -132,12 +132,17 @@ export class SeedError extends Error {}
  * Creates the demo data through the REST front at `restUrl`. Throws a SeedError with a one-line
  * message on the first request that does not succeed.
  */
-export async function seedDemoData(restUrl: string, tenants: readonly DemoTenant[] = DEMO_TENANTS): Promise<SeedSummary> {
+export async function seedDemoData(
+  restUrl: string,
+  tenants: readonly DemoTenant[] = DEMO_TENANTS,
+  /** Mints the token each tenant's requests carry. @default an HS256 dev token */
+  mint: (options: { tenantId: string; userId: string }) => Promise<string> = mintDevToken,
+): Promise<SeedSummary> {
   let products = 0;
   let orders = 0;
   let kept = 0;
   tenants: for (const tenant of tenants) {
-    const token = await mintDevToken({ tenantId: tenant.tenantId, userId: `seed-${tenant.tenantId}` });
+    const token = await mint({ tenantId: tenant.tenantId, userId: `seed-${tenant.tenantId}` });
     const call = async (path: string, body: unknown): Promise<Response> => {
       let response: Response;
       try {

@@ -164,7 +164,9 @@ export class IntrinsicResolver {
     const keys = Object.keys(value);
     const first = keys[0];
     if (keys.length === 1 && first !== undefined && (first === 'Ref' || first === 'Condition' || first.startsWith('Fn::'))) {
-      return this.intrinsic(where, first, value[first]);
+      const result = this.intrinsic(where, first, value[first]);
+      // CloudFormation resolves dynamic references once the intrinsics have made the string.
+      return typeof result === 'string' ? this.dynamicReferences(where, result) : result;
     }
     const out: Record<string, unknown> = {};
     for (const key of keys) {
