@@ -1,6 +1,8 @@
 /**
  * `npm start`: the whole API on one machine, behaving like API Gateway, with the real handlers.
- *   npm start [-- --port 3000 --ws-port 3001 --persist DIR --no-seed --quiet]
+ *   npm start [-- --port 3000 --ws-port 3001 --persist DIR --no-seed --quiet --as-deployed]
+ * The source mode (default) runs every handler from its source in this process; --as-deployed runs
+ * the synthesized cloud assembly: each function's bundle, environment, IAM role and network.
  * Environment: PORT, WS_PORT, DYNAMODB_ENDPOINT (no DynamoDB Local started), REDIS_URL,
  * JWT_SECRET / JWT_ISSUER / JWT_AUDIENCE (dev defaults when unset). Prints one line containing
  * "ready" when both fronts accept connections. Ctrl-C (SIGINT) or SIGTERM stops everything and this
@@ -13,10 +15,12 @@
 import { parseArgs } from 'node:util';
 import { REST_ROUTES, WEBSOCKET_ROUTES } from '../functions/routes';
 import { DEFAULT_REST_PORT, DEFAULT_WS_PORT, jwtSettings } from './dev-defaults';
+import { startDeployedStack, type DeployedStack } from './deployed/stack';
 import { consoleLogger, describeError } from './log';
 import { startLocalStack, type LocalStack } from './stack';
 
-const USAGE = `usage: npm start [-- --port N] [--ws-port N] [--persist DIR] [--no-seed] [--quiet]
+const USAGE = `usage: npm start [-- --port N] [--ws-port N] [--persist DIR] [--no-seed] [--quiet] [--as-deployed]
+  --as-deployed   run the synthesized dev app as deployed (bundles, environment, IAM, network)
   --port N        REST port (env PORT, default ${DEFAULT_REST_PORT})
   --ws-port N     WebSocket port (env WS_PORT, default ${DEFAULT_WS_PORT})
   --persist DIR   keep DynamoDB Local's data in DIR (default: in memory)
@@ -38,6 +42,7 @@ async function main(): Promise<void> {
       persist: { type: 'string' },
       'no-seed': { type: 'boolean' },
       quiet: { type: 'boolean' },
+      'as-deployed': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -51,7 +56,7 @@ async function main(): Promise<void> {
   const usesDevSecret = !process.env.JWT_SECRET;
 
   process.stdout.write('shop-edge local stack: starting (Ctrl-C to stop)\n');
-  const running: { stack?: LocalStack } = {};
+  const running: { stack?: LocalStack | DeployedStack } = {};
   let stopping = false;
   let firstSignalAt = 0;
   const shutdown = (signal: NodeJS.Signals) => {
@@ -80,14 +85,16 @@ async function main(): Promise<void> {
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
 
-  const stack = await startLocalStack({
+  const started = Date.now();
+  const common = {
     port: restPort,
     wsPort,
     ...(values.persist !== undefined ? { persistDir: values.persist } : {}),
     seed: !values['no-seed'],
     logRequests: !values.quiet,
     logger: consoleLogger,
-  });
+  };
+  const stack = values['as-deployed'] ? await startDeployedStack(common) : await startLocalStack(common);
   running.stack = stack;
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the signal handler sets it during the await
   if (stopping) {
@@ -95,7 +102,8 @@ async function main(): Promise<void> {
     await stack.stop();
     process.exit(0);
   }
-  printBanner(stack, usesDevSecret);
+  if ('mode' in stack) printDeployedBanner(stack, Date.now() - started);
+  else printBanner(stack, usesDevSecret);
 }
 
 function printBanner(stack: LocalStack, usesDevSecret: boolean): void {
@@ -119,6 +127,35 @@ function printBanner(stack: LocalStack, usesDevSecret: boolean): void {
     `  npx wscat -c "${stack.wsUrl}/?token=$${variable(first ?? 'acme')}"   then send {"action":"subscribe","channel":"product:espresso-beans"}`,
     '',
     `shop-edge local stack ready: REST ${stack.restUrl}, WebSocket ${stack.wsUrl}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function printDeployedBanner(stack: DeployedStack, startedInMs: number): void {
+  const [first] = Object.keys(stack.tokens);
+  const variable = (tenant: string) => `${tenant.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_TOKEN`;
+  const provider = stack.identityProvider;
+  const cache = stack.caches[0]?.cache;
+  const lines = [
+    '',
+    `Assembly   ${stack.assemblyDir}   (${stack.deployment.functions.size} functions, each in containers of its own)`,
+    `REST       ${stack.restUrl}   (${stack.deployment.restApis[0]?.methods.length ?? 0} methods of the template's REST API)`,
+    `WebSocket  ${stack.wsUrl}   (${stack.deployment.webSocketApis[0]?.routes.size ?? 0} routes; @connections over HTTPS, IAM checked)`,
+    `Cache      ${cache === undefined ? 'none' : `${cache.endpoint.host}:${cache.endpoint.port} (${cache.clusterMode ? 'cluster' : 'primary'}, ${cache.shards} shard(s))`}`,
+    `Page       ${stack.restUrl}/   (live dashboard)`,
+    '',
+    `Dev tokens, every permission, valid 12 h (RS256 from the local identity provider at ${provider?.jwksUrl ?? '-'}):`,
+    ...Object.entries(stack.tokens).map(([tenant, token]) => `  export ${variable(tenant)}=${token}`),
+    '',
+    'Try:',
+    `  curl -i -H "Authorization: Bearer $${variable(first ?? 'acme')}" ${stack.restUrl}/api/products`,
+    `  npx wscat -c "${stack.wsUrl}/?token=$${variable(first ?? 'acme')}"`,
+    '',
+    `Started in ${(startedInMs / 1000).toFixed(1)} s (${Object.entries(stack.startup)
+      .map(([step, ms]) => `${step} ${(ms / 1000).toFixed(1)} s`)
+      .join(', ')})`,
+    '',
+    `shop-edge local stack ready (as deployed): REST ${stack.restUrl}, WebSocket ${stack.wsUrl}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -49,6 +49,8 @@ import {
 import { functionNetwork, type LocalEndpoint, type Route } from './network';
 import { LocalPhysicalValues } from './physical';
 import { synthesizeApp } from './synth';
+import { openApiDocument } from '../../openapi/document';
+import { createWebHandler } from '../../web/dev-server';
 
 export interface DeployedStackOptions {
   /** REST port; 0 picks a free one. @default 3000 */
@@ -74,6 +76,8 @@ export interface DeployedStackOptions {
   /** @default 200 ms */
   readonly pollIntervalMs?: number;
   readonly logRequests?: boolean;
+  /** Serve the live page (/), /openapi.json and /dev/tokens on the REST front. @default true */
+  readonly web?: boolean;
   /** A logger per part ('synth', 'dynamodb', 'cache', 'rest', 'ws', 'streams', 'functions', 'seed'). @default silent */
   readonly logger?: (part: string) => Logger;
 }
@@ -381,12 +385,35 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
     }
     step('functions');
 
+    const provider = identityProviders[0];
+    const mintToken: DeployedStack['mintToken'] = async (tokenOptions) => {
+      if (provider === undefined) throw new Error('the deployment has no JWKS URL: no local identity provider to mint tokens');
+      return provider.mint(tokenOptions);
+    };
     const rest = await startRestFront({
       api: restApiFromDeployment(restApi, functionFor),
       host,
       port: options.port === 0 ? 0 : (options.port ?? 3000),
       logger: log('rest'),
       logRequests: options.logRequests ?? false,
+      // The live page, with tokens of the local identity provider (in AWS: CloudFront's /assets/).
+      ...((options.web ?? true)
+        ? {
+            extra: createWebHandler({
+              wsUrl: ws.url,
+              devTokens: async () =>
+                Object.fromEntries(
+                  await Promise.all(
+                    DEMO_TENANTS.map(async (t): Promise<[string, string]> => [t.tenantId, await mintToken({ tenantId: t.tenantId })]),
+                  ),
+                ),
+              openApi: (serverUrl) => openApiDocument({ serverUrl }),
+              onError: (message) => {
+                log('rest').warn(message);
+              },
+            }),
+          }
+        : {}),
     });
     stops.push(() => rest.close());
     step('fronts');
@@ -451,11 +478,6 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
     }
     step('streams');
 
-    const provider = identityProviders[0];
-    const mintToken: DeployedStack['mintToken'] = async (tokenOptions) => {
-      if (provider === undefined) throw new Error('the deployment has no JWKS URL: no local identity provider to mint tokens');
-      return provider.mint(tokenOptions);
-    };
     let seed: SeedSummary | undefined;
     let seedError: string | undefined;
     if (options.seed ?? true) {
