@@ -15,6 +15,12 @@ import { TemplateError, type PhysicalValues, type Where } from './intrinsics';
 export interface LocalAccount {
   readonly region: string;
   readonly accountId: string;
+  /**
+   * Mixed into every generated name and id, so several local deployments of one assembly can
+   * share a DynamoDB Local (as CloudFormation's random suffixes keep two stacks apart).
+   * @default '' (the same names at every start)
+   */
+  readonly salt?: string;
 }
 
 type Attributes = Record<string, () => unknown>;
@@ -53,7 +59,7 @@ export class LocalPhysicalValues implements PhysicalValues {
 
   /** The physical name CloudFormation would generate: <stack>-<logicalId>-<suffix>, within `max`. */
   generatedName(resource: Pick<ResourceRef, 'stack' | 'logicalId'>, max = 64, lowercase = false): string {
-    const suffix = stableId(resource, 12, 'name').toUpperCase();
+    const suffix = stableId(resource, 12, `name${this.account.salt ?? ''}`).toUpperCase();
     const base = `${resource.stack}-${resource.logicalId}`.slice(0, max - suffix.length - 1);
     const name = `${base}-${suffix}`;
     return lowercase ? name.toLowerCase() : name;
@@ -71,7 +77,7 @@ export class LocalPhysicalValues implements PhysicalValues {
 
   private values(resource: ResourceRef, where: Where): TypeValues {
     const { region, accountId } = this.account;
-    const id = (length: number, salt = 'id') => stableId(resource, length, salt);
+    const id = (length: number, salt = 'id') => stableId(resource, length, `${salt}${this.account.salt ?? ''}`);
     const name = (property: string, max = 64, lowercase = false) => this.nameOf(resource, property, max, lowercase);
     const arn = (service: string, rest: string, withRegion = true) => `arn:aws:${service}:${withRegion ? region : ''}:${accountId}:${rest}`;
     const stream = () => this.recorded.get(key(resource, 'StreamArn'));

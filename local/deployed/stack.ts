@@ -65,6 +65,11 @@ export interface DeployedStackOptions {
   readonly envName?: string;
   /** Use this DynamoDB Local instead of starting one. */
   readonly dynamoDbEndpoint?: string;
+  /**
+   * Mixed into the generated physical names (tables, functions, APIs, ...), so that several local
+   * deployments can share one DynamoDB Local (tests). @default '' (the same names at every start)
+   */
+  readonly nameSalt?: string;
   /** DynamoDB Local keeps its data here. @default in memory */
   readonly persistDir?: string;
   /** Create the demo data. @default true */
@@ -152,7 +157,7 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
     }
     step('synth');
     const assembly = readCloudAssembly(assemblyDir);
-    const physical = new LocalPhysicalValues({ region, accountId });
+    const physical = new LocalPhysicalValues({ region, accountId, ...(options.nameSalt !== undefined ? { salt: options.nameSalt } : {}) });
     const secretValues = new Map<string, string>();
     const resolver = new IntrinsicResolver(assembly, physical, { region, accountId }, (service, reference, where) =>
       dynamicReference(service, reference, where, secretValues),
