@@ -12,8 +12,6 @@
  *  - WsDefault answers a frame it cannot route with an error message through @connections (it
  *    reads and counts the connection in the connections table), and its role may do so.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
 import { Redis } from 'ioredis';
@@ -42,6 +40,7 @@ import { createLambdaContext } from '../../local/lambda-context';
 import { startRedisCluster, type RedisCluster } from '../../local/services/redis-server';
 import { ACCOUNT, REGION, credentialsOf, principal } from '../aws/support';
 import { dynamoDbEndpoint, testTables, uniqueId } from '../support';
+import { startConnectionsRecorder, type ConnectionsRecorder } from '../support/connections-recorder';
 import { inContainer, resolveVariables, runtimeVariables, templateVariables, type Container } from './container';
 import { resourceNamed, synthesize, type StackName, type SynthesizedShopEdge } from './support';
 
@@ -64,11 +63,6 @@ const functionRole = principal('Function', [
   },
 ]);
 
-interface Post {
-  readonly connectionId: string;
-  readonly body: unknown;
-}
-
 let dev: SynthesizedShopEdge;
 let authority: IamAuthority;
 let secrets: LocalSecretsManager;
@@ -76,7 +70,7 @@ let cloudFront: LocalCloudFront;
 let cluster: RedisCluster;
 let redis: RedisClient;
 let tables: { shop: string; connections: string };
-let connectionsEndpoint: { url: string; posts: Post[]; close: () => Promise<void> };
+let connectionsEndpoint: ConnectionsRecorder;
 
 type Kind = 'authorizer' | 'rest' | 'webSocket' | 'stream';
 interface Fn {
@@ -124,32 +118,6 @@ function containerEnvironment(f: { name: string; stack: StackName }): Record<str
       credentials: credentialsOf(functionRole),
       endpoints: { SECRETS_MANAGER: secrets.url, DYNAMODB: dynamoDbEndpoint(), CLOUDFRONT: cloudFront.url },
     }),
-  };
-}
-
-/** A recording @connections endpoint: every post answered 200. */
-async function startConnectionsEndpoint(): Promise<typeof connectionsEndpoint> {
-  const posts: Post[] = [];
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const id = decodeURIComponent(/\/@connections\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? '');
-      if (req.method === 'POST') posts.push({ connectionId: id, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${String((server.address() as AddressInfo).port)}`,
-    posts,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => {
-          resolve();
-        });
-      }),
   };
 }
 
@@ -201,7 +169,7 @@ beforeAll(async () => {
     commandTimeoutMs: 1000,
   });
   tables = await testTables('fn-env');
-  connectionsEndpoint = await startConnectionsEndpoint();
+  connectionsEndpoint = await startConnectionsRecorder();
 });
 
 afterAll(async () => {
