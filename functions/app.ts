@@ -2,7 +2,7 @@
  * The container's services, built once from validated config and reused by every invocation.
  * Tests that need their own wiring (a Redis they can kill) call setAppServices.
  */
-import { RedisL2Store, type L2Store } from './cache/l2-store';
+import { ReconnectingL2Store, type L2Store } from './cache/l2-store';
 import { TwoTierCache } from './cache/two-tier-cache';
 import { CatalogService } from './catalog/catalog-service';
 import { DynamoShopRepository, type ShopRepository } from './catalog/shop-repository';
@@ -10,7 +10,7 @@ import { RateLimiter } from './http/rate-limiter';
 import { ConnectionStore } from './realtime/connection-store';
 import { RealtimeService } from './realtime/realtime-service';
 import { closeSharedDocumentClient, sharedDocumentClient } from './shared/clients/dynamodb';
-import { closeSharedRedis, sharedRedis } from './shared/clients/redis';
+import { closeSharedRedis, noteRedisError, redisConfigured, sharedRedisClient } from './shared/clients/redis';
 import { appConfig, cacheConfig, tablesConfig } from './shared/config';
 import { metricsCacheObserver } from './shared/observability';
 
@@ -52,9 +52,9 @@ let cacheOnly: Promise<CacheServices> | undefined;
 /** The container's cache, built from the Redis and cache config only; shared with appServices. */
 function containerCache(): Promise<CacheServices> {
   cacheOnly ??= (async () => {
-    const redis = await sharedRedis();
-    const l2 = redis ? new RedisL2Store(redis) : undefined;
-    return { cache: buildCache(l2), ...(l2 ? { l2 } : {}) };
+    // Connected on first use; a failed connect is retried later, meanwhile reads use the origin.
+    const l2 = redisConfigured() ? new ReconnectingL2Store(sharedRedisClient, noteRedisError) : undefined;
+    return Promise.resolve({ cache: buildCache(l2), ...(l2 ? { l2 } : {}) });
   })().catch((error: unknown) => {
     cacheOnly = undefined; // let the next invocation try again
     throw error;
