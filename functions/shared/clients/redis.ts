@@ -27,6 +27,38 @@ export interface RedisConnectionOptions {
   readonly connectTimeoutMs?: number;
 }
 
+/**
+ * ioredis arms commandTimeout when a node connection takes a command. A Cluster without a usable
+ * slot map (connecting, every node down or unreachable) keeps commands before that, in its own
+ * queue, or in its redirection and CLUSTERDOWN retries, with no bound. Here every command is armed
+ * on its first send, and once the first connect attempt is over, a cluster that is not ready
+ * refuses commands at once instead of queueing them for as long as it stays unreachable.
+ */
+class BoundedCluster extends Cluster {
+  /** Commands issued right after creation may wait for the first connect (within their timeout). */
+  private firstConnect = true;
+
+  constructor(nodes: ClusterNode[], options: ClusterOptions) {
+    super(nodes, options);
+    const over = () => {
+      this.firstConnect = false;
+    };
+    for (const event of ['ready', 'close', 'end']) this.once(event, over);
+  }
+
+  override sendCommand(...args: Parameters<Cluster['sendCommand']>): unknown {
+    const [command] = args;
+    const timeout = this.options.redisOptions?.commandTimeout;
+    if (typeof timeout === 'number') command.setTimeout(timeout);
+    // CLUSTER commands are how ioredis itself checks readiness: they always go through.
+    if (this.status !== 'ready' && !this.firstConnect && command.name !== 'cluster') {
+      command.reject(new Error(`Redis cluster ${this.status}: no slot map to send ${command.name} with`));
+      return command.promise;
+    }
+    return super.sendCommand(...args);
+  }
+}
+
 export function createRedisClient(options: RedisConnectionOptions): RedisClient {
   const url = new URL(options.url);
   const tls = url.protocol === 'rediss:';
@@ -60,7 +92,7 @@ export function createRedisClient(options: RedisConnectionOptions): RedisClient 
     scaleReads: 'master',
   };
   const nodes: ClusterNode[] = [{ host, port }, ...(options.clusterNodes ?? [])];
-  return new Cluster(nodes, clusterOptions);
+  return new BoundedCluster(nodes, clusterOptions);
 }
 
 /** A refused AUTH token, as Redis and Valkey word it (a reply, a ready check, a cluster node's error). */
