@@ -2,7 +2,7 @@
  * The container's services, built once from validated config and reused by every invocation.
  * Tests that need their own wiring (a Redis they can kill) call setAppServices.
  */
-import { RedisL2Store, type L2Store } from './cache/l2-store';
+import { ReconnectingL2Store, type L2Store } from './cache/l2-store';
 import { TwoTierCache } from './cache/two-tier-cache';
 import { CatalogService } from './catalog/catalog-service';
 import { DynamoShopRepository, type ShopRepository } from './catalog/shop-repository';
@@ -10,7 +10,7 @@ import { RateLimiter } from './http/rate-limiter';
 import { ConnectionStore } from './realtime/connection-store';
 import { RealtimeService } from './realtime/realtime-service';
 import { closeSharedDocumentClient, sharedDocumentClient } from './shared/clients/dynamodb';
-import { closeSharedRedis, sharedRedis } from './shared/clients/redis';
+import { closeSharedRedis, noteRedisError, redisConfigured, sharedRedisClient } from './shared/clients/redis';
 import { appConfig, cacheConfig, tablesConfig } from './shared/config';
 import { metricsCacheObserver } from './shared/observability';
 
@@ -23,8 +23,19 @@ export interface AppServices {
   readonly l2?: L2Store;
 }
 
-export function buildAppServices(parts: { repo: ShopRepository; l2?: L2Store }): AppServices {
-  const cache = new TwoTierCache({ settings: cacheConfig(), ...(parts.l2 ? { l2: parts.l2 } : {}), observer: metricsCacheObserver });
+/** What a function that only invalidates needs (the Invalidate consumer): the cache, no table. */
+export interface CacheServices {
+  readonly cache: TwoTierCache;
+  /** Absent when no Redis is configured (L1 only). */
+  readonly l2?: L2Store;
+}
+
+function buildCache(l2: L2Store | undefined): TwoTierCache {
+  return new TwoTierCache({ settings: cacheConfig(), ...(l2 ? { l2 } : {}), observer: metricsCacheObserver });
+}
+
+export function buildAppServices(parts: { repo: ShopRepository; l2?: L2Store; cache?: TwoTierCache }): AppServices {
+  const cache = parts.cache ?? buildCache(parts.l2);
   const app = appConfig();
   return {
     catalog: new CatalogService(parts.repo, cache, app),
@@ -36,13 +47,37 @@ export function buildAppServices(parts: { repo: ShopRepository; l2?: L2Store }):
 }
 
 let services: Promise<AppServices> | undefined;
+let cacheOnly: Promise<CacheServices> | undefined;
+
+/** The container's cache, built from the Redis and cache config only; shared with appServices. */
+function containerCache(): Promise<CacheServices> {
+  cacheOnly ??= (async () => {
+    // Connected on first use; a failed connect is retried later, meanwhile reads use the origin.
+    const l2 = redisConfigured() ? new ReconnectingL2Store(sharedRedisClient, noteRedisError) : undefined;
+    return Promise.resolve({ cache: buildCache(l2), ...(l2 ? { l2 } : {}) });
+  })().catch((error: unknown) => {
+    cacheOnly = undefined; // let the next invocation try again
+    throw error;
+  });
+  return cacheOnly;
+}
+
+/**
+ * The cache alone, for a function that uses nothing else: it reads no table config, so a function
+ * deployed without table names (the Invalidate consumer) can build it. One cache per container:
+ * the app's, once its services exist.
+ */
+export function cacheServices(): Promise<CacheServices> {
+  return services ?? containerCache();
+}
 
 export function appServices(): Promise<AppServices> {
   services ??= (async () => {
-    const redis = await sharedRedis();
+    const { cache, l2 } = await containerCache();
     return buildAppServices({
       repo: new DynamoShopRepository(sharedDocumentClient(), tablesConfig().shopTableName),
-      ...(redis ? { l2: new RedisL2Store(redis) } : {}),
+      cache,
+      ...(l2 ? { l2 } : {}),
     });
   })().catch((error: unknown) => {
     services = undefined; // let the next invocation try again
@@ -53,6 +88,7 @@ export function appServices(): Promise<AppServices> {
 
 export function setAppServices(value: AppServices | undefined): void {
   services = value ? Promise.resolve(value) : undefined;
+  cacheOnly = undefined;
 }
 
 export interface RealtimeServices extends AppServices {
@@ -81,6 +117,7 @@ export function setRealtimeServices(value: RealtimeServices | undefined): void {
 /** Drops the container's services and closes their connections (the local stack's shutdown). */
 export async function closeAppServices(): Promise<void> {
   services = undefined;
+  cacheOnly = undefined;
   realtime = undefined;
   await closeSharedRedis();
   closeSharedDocumentClient();

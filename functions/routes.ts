@@ -238,7 +238,8 @@ export const WEBSOCKET_ROUTES: readonly WebSocketRoute[] = [
     name: 'WsDefault',
     routeKey: '$default',
     entry: 'functions/handlers/ws/default.ts',
-    needs: { redis: false, tables: [], manageConnections: true },
+    // Every message is admitted first: the connection is read and its message count updated.
+    needs: { redis: false, tables: [connectionsWrite], manageConnections: true },
   },
 ];
 

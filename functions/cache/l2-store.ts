@@ -177,3 +177,64 @@ export class RedisL2Store implements L2Store {
     await this.redis.ping();
   }
 }
+
+/**
+ * The L2 store over a connection that may not be there yet or may be replaced (a failed connect
+ * tried again later, a rotated AUTH token): each call takes the current connection, or fails as
+ * getting it fails, fast (the breaker counts it, reads fall back to the origin).
+ */
+export class ReconnectingL2Store implements L2Store {
+  private current: { readonly client: RedisClient; readonly store: RedisL2Store } | undefined;
+
+  /** `onError` sees every failure (the connection's owner watches for refused tokens). */
+  constructor(
+    private readonly connection: () => Promise<RedisClient>,
+    private readonly onError: (error: unknown) => void = () => undefined,
+  ) {}
+
+  read(entryKey: string, generationKeys: readonly string[]): Promise<L2Read> {
+    return this.run((store) => store.read(entryKey, generationKeys));
+  }
+
+  writeIfCurrent(
+    entryKey: string,
+    generationKeys: readonly string[],
+    expected: readonly string[],
+    payload: Buffer,
+    ttlMs: number,
+    lease?: { key: string; token: string },
+  ): Promise<boolean> {
+    return this.run((store) => store.writeIfCurrent(entryKey, generationKeys, expected, payload, ttlMs, lease));
+  }
+
+  acquireLease(leaseKey: string, token: string, ttlMs: number): Promise<boolean> {
+    return this.run((store) => store.acquireLease(leaseKey, token, ttlMs));
+  }
+
+  releaseLease(leaseKey: string, token: string): Promise<void> {
+    return this.run((store) => store.releaseLease(leaseKey, token));
+  }
+
+  bump(generationKeys: readonly string[]): Promise<string[]> {
+    return this.run((store) => store.bump(generationKeys));
+  }
+
+  incrementWindow(key: string, windowMs: number): Promise<number> {
+    return this.run((store) => store.incrementWindow(key, windowMs));
+  }
+
+  ping(): Promise<void> {
+    return this.run((store) => store.ping());
+  }
+
+  private async run<T>(call: (store: RedisL2Store) => Promise<T>): Promise<T> {
+    try {
+      const client = await this.connection();
+      if (this.current?.client !== client) this.current = { client, store: new RedisL2Store(client) };
+      return await call(this.current.store);
+    } catch (error) {
+      this.onError(error);
+      throw error;
+    }
+  }
+}

@@ -34,13 +34,16 @@ export async function invalidateCacheFromStream(
   return { batchItemFailures: [{ itemIdentifier: (changes[0] as Change).sequenceNumber }] };
 }
 
-/** The CDN paths a batch's product changes affect, coalesced; throws when the purge fails after retries. */
+/**
+ * Purges the CDN paths a batch's product changes affect, coalesced. Called for every batch, product
+ * changes or not: a purge CloudFront could not take earlier goes out with it (see CdnPurger).
+ */
 export async function purgeCdnFromStream(records: readonly DynamoDBRecord[], cdn: CdnPurger): Promise<void> {
   const changes = productChanges(records);
-  if (changes.length === 0) return;
-  const paths = new Set<string>([CDN_PATHS.tenantProducts]);
+  const paths = new Set<string>();
+  if (changes.length > 0) paths.add(CDN_PATHS.tenantProducts);
   if (changes.some(touchesMarketplace)) paths.add(CDN_PATHS.marketplace);
   // The stream's time, rounded down so never later than the commit: an invalidation in flight
   // covers the change only if it was created after that, whatever clock the writer had.
-  await cdn.purge([...paths], Math.min(...changes.map((c) => c.recordedAt)));
+  await cdn.purge([...paths], changes.length > 0 ? Math.min(...changes.map((c) => c.recordedAt)) : Date.now());
 }

@@ -209,10 +209,14 @@ export class ShopFunction extends NodejsFunction {
     return this;
   }
 
-  /** Lets the function create invalidations on one distribution. */
+  /**
+   * Lets the function create invalidations on one distribution and read their status (the purger
+   * skips a purge an invalidation still in progress already covers: functions/cdn/cdn-purger.ts).
+   */
   public allowCdnInvalidation(distribution: IDistribution): this {
     this.addEnvironment('CDN_DISTRIBUTION_ID', distribution.distributionId);
     distribution.grantCreateInvalidation(this);
+    distribution.grant(this, 'cloudfront:GetInvalidation');
     return this;
   }
 }

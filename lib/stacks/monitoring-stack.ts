@@ -13,6 +13,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import type { CdnPurgeMetric } from '../../functions/cdn/cdn-purger';
+import { STREAM_CONSUMERS } from '../../functions/routes';
 import { METRICS_NAMESPACE, type ShopFunction } from '../constructs/shop-function';
 
 /** The cache module's EMF metrics (namespace ShopEdge, dimension `service`). */
@@ -313,6 +315,23 @@ export class MonitoringStack extends Stack {
         comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 3,
       });
+      if (STREAM_CONSUMERS.some((s) => s.name === c.fn.node.id && s.needs.cdnInvalidation === true)) {
+        // A failed purge no longer fails its batch (its pushes went out): this is where it shows.
+        const purgeErrors: CdnPurgeMetric = 'CdnPurgeError';
+        alarm(`${c.fn.node.id}CdnPurgeErrors`, {
+          alarmDescription: `${c.fn.node.id}: CloudFront refused an invalidation or its status check (AccessDenied, unknown distribution): purges are deferred or no longer coalesced.`,
+          metric: new cw.Metric({
+            namespace: METRICS_NAMESPACE,
+            metricName: purgeErrors,
+            dimensionsMap: { service: c.fn.serviceName },
+            statistic: 'Sum',
+            period: PERIOD,
+          }),
+          threshold: 0,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+        });
+      }
       alarm(`${c.fn.node.id}FailedBatches`, {
         alarmDescription: `${c.fn.node.id} gave up on a batch: its on-failure queue has messages.`,
         metric: c.failureQueue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),

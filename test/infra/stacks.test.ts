@@ -357,6 +357,18 @@ describe('least privilege', () => {
     }
   });
 
+  it('lets the CDN purgers create invalidations and read their status (coalescing), on the distribution only', () => {
+    for (const f of FUNCTIONS.filter((fn) => fn.needs.cdnInvalidation === true)) {
+      const onCdn = policyOf(dev, f).Statement.filter((s) => json(s.Action).includes('cloudfront:'));
+      const granted = onCdn.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+      // functions/cdn/cdn-purger.ts calls exactly these two.
+      expect([f.name, granted.sort()]).toEqual([f.name, ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation']]);
+      for (const statement of onCdn) {
+        expect(json(statement.Resource)).toMatch(/":distribution\/",\{"Fn::ImportValue":"[^"]*Distribution/);
+      }
+    }
+  });
+
   it('scopes posting to connections to this WebSocket API and stage', () => {
     dev.templates.realtime.hasResourceProperties('AWS::IAM::ManagedPolicy', {
       PolicyDocument: {
@@ -699,6 +711,7 @@ describe('monitoring', () => {
       /memory above/,
       /replication lag/,
       /circuit breaker/,
+      /FanOut: CloudFront refused/,
     ]) {
       expect([pattern.source, descriptions.some((d) => pattern.test(d))]).toEqual([pattern.source, true]);
     }

@@ -1,11 +1,11 @@
 /** DynamoDB Streams consumer (in the VPC): bumps cache generations for every committed product change. */
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { appServices } from '../../app';
+import { cacheServices } from '../../app';
 import { invalidateCacheFromStream } from '../../cache/stream-invalidation';
 import { logger, withLogContext } from '../../shared/observability';
 
 export const handler = withLogContext(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-  const { cache } = await appServices();
+  const { cache } = await cacheServices();
   const result = await invalidateCacheFromStream(event.Records, cache);
   if (result.batchItemFailures.length > 0) logger.warn('cache invalidation will be retried');
   return result;
