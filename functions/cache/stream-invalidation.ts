@@ -18,9 +18,18 @@ function productChanges(records: readonly DynamoDBRecord[]): Change[] {
 
 const touchesMarketplace = (change: Change) => change.before?.listed === true || change.after?.listed === true;
 
+/**
+ * How long a batch keeps trying while the cache is unreachable (a cold start's first connect, a
+ * failover) before it hands the records back to Lambda. Lambda retries a failed batch at once and
+ * only a few times (MaximumRetryAttempts), so giving up at the first refusal would send an
+ * invalidation to the failure queue within a second of a hiccup; nobody waits on this batch.
+ */
+export const INVALIDATION_PATIENCE_MS = 8000;
+
 export async function invalidateCacheFromStream(
   records: readonly DynamoDBRecord[],
   cache: ReadThroughCache,
+  patienceMs: number = INVALIDATION_PATIENCE_MS,
 ): Promise<DynamoDBBatchResponse> {
   const changes = productChanges(records);
   const generations = new Set<string>();
@@ -29,7 +38,13 @@ export async function invalidateCacheFromStream(
     generations.add(generationKeys.productLists(change.tenantId));
     if (touchesMarketplace(change)) generations.add(generationKeys.marketplace());
   }
-  if (generations.size === 0 || (await cache.invalidate([...generations]))) return { batchItemFailures: [] };
+  if (generations.size === 0) return { batchItemFailures: [] };
+  const deadline = Date.now() + patienceMs;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+    if (await cache.invalidate([...generations])) return { batchItemFailures: [] };
+    if (Date.now() + wait > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
   // Retried by Lambda from the first product change; bumping a counter twice is harmless.
   return { batchItemFailures: [{ itemIdentifier: (changes[0] as Change).sequenceNumber }] };
 }

@@ -1,0 +1,74 @@
+/**
+ * The stream consumer's invalidation rides out a short cache outage (a cold start's first connect,
+ * a failover) inside one batch, instead of handing the records back at the first refusal: Lambda
+ * retries a stream batch at once and only MaximumRetryAttempts times, so a hiccup of a second or
+ * two would otherwise land the invalidation in the failure queue, and the stale entry would stay.
+ */
+import type { DynamoDBRecord } from 'aws-lambda';
+import { invalidateCacheFromStream } from '../../functions/cache/stream-invalidation';
+import { generationKeys } from '../../functions/cache/keys';
+import { createRedisClient } from '../../functions/shared/clients/redis';
+import { startRedisServer, type RedisServer } from '../../local/services/redis-server';
+import { cacheOn, quit } from './cache-fixtures';
+
+/** A product change as the table stream carries it. */
+function productChange(tenantId: string, id: string, sequenceNumber: string): DynamoDBRecord {
+  const image = { pk: { S: `T#${tenantId}` }, sk: { S: `P#${id}` }, id: { S: id }, tenantId: { S: tenantId }, version: { N: '2' } };
+  return {
+    eventName: 'MODIFY',
+    dynamodb: {
+      Keys: { pk: image.pk, sk: image.sk },
+      NewImage: image,
+      OldImage: { ...image, version: { N: '1' } },
+      SequenceNumber: sequenceNumber,
+    },
+  };
+}
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+afterAll(() => server.stop());
+
+/** Connected before the test starts: the short command timeout is for the outage, not the handshake. */
+async function connected(url: string) {
+  const redis = createRedisClient({ url, commandTimeoutMs: 100, connectTimeoutMs: 2000 });
+  if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+  return redis;
+}
+
+it('waits out a cache that stops answering for a moment, and bumps the generations within the batch', async () => {
+  const redis = await connected(server.url);
+  const { cache } = cacheOn(redis, {}, { failureRatio: 0.5, minCalls: 1, windowMs: 1000, cooldownMs: 200 });
+  try {
+    const before = await redis.get(generationKeys.product('tenant-a', 'beans'));
+    server.pause();
+    setTimeout(() => server.resume(), 1500);
+    const started = Date.now();
+    const result = await invalidateCacheFromStream([productChange('tenant-a', 'beans', '100')], cache, 8000);
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    expect(await redis.get(generationKeys.product('tenant-a', 'beans'))).not.toBe(before);
+  } finally {
+    server.resume();
+    await quit(redis);
+  }
+});
+
+it('hands the batch back from its first product change once its patience is spent', async () => {
+  const redis = await connected(server.url);
+  const { cache } = cacheOn(redis);
+  server.pause();
+  try {
+    const result = await invalidateCacheFromStream(
+      [productChange('tenant-b', 'tea', '7'), productChange('tenant-b', 'mug', '8')],
+      cache,
+      500,
+    );
+    expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: '7' }] });
+  } finally {
+    server.resume();
+    await quit(redis);
+  }
+});
