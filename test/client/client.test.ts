@@ -757,12 +757,12 @@ describe('the end of a session', () => {
   });
 
   test('with a token provider, the connection is replaced with a fresh token before the token expires', async () => {
-    // Prepare: tokens valid for 3 seconds, replaced 2 seconds before their exp.
+    // Prepare: tokens valid for 3 to 4 seconds (exp counts whole seconds), replaced 2 seconds before their exp.
     const requests: string[] = [];
     let issued = 0;
     const provider = (request: { reason: string }) => {
       requests.push(request.reason);
-      return jwt(Math.floor(Date.now() / 1000) + 3, `user-${++issued}`);
+      return jwt(Math.floor(Date.now() / 1000) + 4, `user-${++issued}`);
     };
     const client = open({ tokenRefreshLeadMs: 2_000 }, provider);
     const states = recordStates(client);

@@ -233,7 +233,7 @@ describe('the document and what the server sends', () => {
 
   it("documents the session's end as the server ends it: error UNAUTHORIZED, then a normal close", async () => {
     const tenant = tenantId('se');
-    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 2 });
+    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
     const socket = await open(short);
     const exp = JSON.parse(Buffer.from(short.split('.')[1] ?? '', 'base64url').toString()).exp as number;
     await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));

@@ -89,7 +89,7 @@ describe('a session ends with its token', () => {
   it('answers a message after the token expired with UNAUTHORIZED, then closes the connection', async () => {
     const tenant = tenantId();
     await product(tenant, 'clock', 3);
-    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 2 });
+    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
     const c = await client(short);
     expect((await subscribe(c, 'product:clock')).type).toBe('subscribed');
 
@@ -111,7 +111,7 @@ describe('a session ends with its token', () => {
   it('sends no update past the token: the fan-out ends the session instead', async () => {
     const tenant = tenantId();
     await product(tenant, 'late', 5);
-    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 2 });
+    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
     const expiring = await client(short);
     const lasting = await client(await token(tenant));
     await subscribe(expiring, 'product:late');
