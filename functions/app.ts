@@ -102,7 +102,8 @@ let realtime: Promise<RealtimeServices> | undefined;
 export function realtimeServices(): Promise<RealtimeServices> {
   realtime ??= appServices().then((app) => {
     const connections = new ConnectionStore(sharedDocumentClient(), tablesConfig().connectionsTableName);
-    return { ...app, connections, realtime: new RealtimeService(connections, app.catalog, app.repo) };
+    const limits = { maxConnectionsPerUser: appConfig().wsMaxConnectionsPerUser };
+    return { ...app, connections, realtime: new RealtimeService(connections, app.catalog, app.repo, limits) };
   });
   realtime.catch(() => {
     realtime = undefined;

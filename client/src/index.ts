@@ -9,9 +9,14 @@
  *   not closed it; resubscribes every channel, and the snapshots bring it up to date.
  * - Drops every message whose version is not newer than what the channel's subscribers already
  *   have (duplicates, reordering, the overlap of two connections); see ./versions.ts.
- * - Pings under the 10-minute idle timeout; replaces its connection before the 2-hour limit by
- *   opening the new one first (no gap), and takes a dead one (no reply to a ping) for lost.
- * - Token refused on the handshake (401/403): see `TokenProvider` and README.md.
+ * - Pings under the 10-minute idle timeout; replaces its connection before the 2-hour limit, and
+ *   before its token expires (with a token provider), by opening the new one first (no gap), and
+ *   takes a dead one (no reply to a ping) for lost.
+ * - Token refused on the handshake (401/403), or the session ended by the server (error
+ *   UNAUTHORIZED: the token expired): see `TokenProvider` and README.md. A handshake refused with
+ *   429 (too many connections of the user) waits close to the backoff ceiling before retrying.
+ * - Numbers its subscribe and unsubscribe messages (`seq`): the server applies the later of two
+ *   that cross.
  */
 import { backoffDelay } from './backoff';
 import {
@@ -46,10 +51,11 @@ export interface StateInfo {
 export interface TokenRequest {
   /**
    * connect: the first connection; reconnect: after a lost connection; handover: the connection
-   * opened to replace one near the 2-hour limit; refused: the last handshake was refused with
-   * `status` (401 or 403), so the token must change.
+   * opened to replace one near the 2-hour limit or near its token's `exp`; refused: the last
+   * handshake was refused with `status` (401 or 403), so the token must change; expired: the
+   * server ended the session (error UNAUTHORIZED: its token expired), so a fresh token is needed.
    */
-  readonly reason: 'connect' | 'reconnect' | 'handover' | 'refused';
+  readonly reason: 'connect' | 'reconnect' | 'handover' | 'refused' | 'expired';
   readonly status?: number;
 }
 
@@ -88,6 +94,11 @@ export interface ClientOptions {
   readonly pongTimeoutMs?: number;
   /** Replace the connection after this long, under API Gateway's 2-hour limit. @default 6_600_000 (110 min) */
   readonly maxConnectionAgeMs?: number;
+  /**
+   * With a token provider, replace the connection this long before its token's `exp` (read from
+   * the JWT), with a fresh token: the server ends a session when its token expires. @default 60_000
+   */
+  readonly tokenRefreshLeadMs?: number;
   /** The replacement must have every subscription answered by then, or it is retried. @default 15_000 */
   readonly handoverTimeoutMs?: number;
   /** The replaced connection stays open this long, so nothing in flight on it is lost. @default 5_000 */
@@ -130,6 +141,7 @@ const DEFAULTS = {
   pingIntervalMs: 5 * 60_000,
   pongTimeoutMs: 30_000,
   maxConnectionAgeMs: 110 * 60_000,
+  tokenRefreshLeadMs: 60_000,
   handoverTimeoutMs: 15_000,
   handoverLingerMs: 5_000,
   unsubscribeDelayMs: 1_000,
@@ -152,8 +164,10 @@ interface Connection {
   retired: boolean;
   /** HTTP status of a refused handshake, where the runtime reveals it (the `ws` package does). */
   status?: number;
-  /** Handover: subscribe replies (subscribed or error) still expected. */
-  awaiting: number;
+  /** The `exp` of its token (epoch ms), when the token is a JWT that has one. */
+  tokenExpiresAt?: number;
+  /** Handover: the channels whose subscribe is still unanswered. */
+  awaiting: Set<Channel>;
   timers: Map<'connect' | 'ping' | 'pong' | 'age' | 'handover' | 'linger', Timer>;
 }
 
@@ -186,6 +200,10 @@ class Client implements ShopEdgeClient {
   /** A static token that was refused on a handover: no more handovers with it. */
   private handoverDisabled = false;
   private refusedStatus: number | undefined;
+  /** The server ended the last session (error UNAUTHORIZED): the next token must be fresh. */
+  private sessionEnded = false;
+  /** The `seq` of the last subscribe or unsubscribe sent. */
+  private seq = 0;
   private everConnected = false;
   private stopped = false;
 
@@ -262,12 +280,14 @@ class Client implements ShopEdgeClient {
   // Connections
 
   private open(purpose: Connection['purpose']): void {
-    const connection: Connection = { purpose, opened: false, ended: false, retired: false, awaiting: 0, timers: new Map() };
+    const connection: Connection = { purpose, opened: false, ended: false, retired: false, awaiting: new Set(), timers: new Map() };
     this.candidate = connection;
     const request: TokenRequest =
       this.refusedStatus !== undefined
         ? { reason: 'refused', status: this.refusedStatus }
-        : { reason: purpose === 'handover' ? 'handover' : this.everConnected ? 'reconnect' : 'connect' };
+        : this.sessionEnded
+          ? { reason: 'expired' }
+          : { reason: purpose === 'handover' ? 'handover' : this.everConnected ? 'reconnect' : 'connect' };
     void this.tokenFor(request).then(
       (token) => {
         if (connection.ended || this.stopped) return;
@@ -276,6 +296,7 @@ class Client implements ShopEdgeClient {
           return;
         }
         this.refusedStatus = undefined;
+        this.sessionEnded = false;
         this.attach(connection, token);
       },
       (error: unknown) => this.lost(connection, `token provider failed: ${describe(error)}`),
@@ -297,6 +318,8 @@ class Client implements ShopEdgeClient {
       return;
     }
     connection.socket = socket;
+    const exp = jwtExpiry(token);
+    if (exp !== undefined) connection.tokenExpiresAt = exp;
     this.setTimer(connection, 'connect', this.settings.connectTimeoutMs, () => this.lost(connection, 'handshake timed out'));
     socket.addEventListener('open', () => {
       if (!connection.ended) this.opened(connection);
@@ -327,8 +350,8 @@ class Client implements ShopEdgeClient {
       this.promote(connection);
       return;
     }
-    connection.awaiting = this.channels.size;
-    if (connection.awaiting === 0) this.promote(connection);
+    connection.awaiting = new Set(this.channels.keys());
+    if (connection.awaiting.size === 0) this.promote(connection);
     else
       this.setTimer(connection, 'handover', this.settings.handoverTimeoutMs, () =>
         this.lost(connection, 'handover: subscriptions not answered in time'),
@@ -342,12 +365,24 @@ class Client implements ShopEdgeClient {
     this.primary = connection;
     this.clearTimer(connection, 'handover');
     this.handoverAttempt = 0;
-    this.setTimer(connection, 'age', this.settings.maxConnectionAgeMs, () => this.startHandover());
+    this.setTimer(connection, 'age', this.handoverDelay(connection), () => this.startHandover());
     clearTimeout(this.stableTimer);
     this.stableTimer = setTimeout(() => (this.attempt = 0), this.settings.stableAfterMs);
     this.everConnected = true;
     if (previous && previous !== connection) this.retire(previous);
     this.setState('connected', {});
+  }
+
+  /**
+   * Before API Gateway's 2 hours, and with a token provider before the token expires: a token
+   * too close to its `exp` (a provider that returned the same one) waits for the server to end
+   * the session instead, so a handover is never repeated in a loop.
+   */
+  private handoverDelay(connection: Connection): number {
+    const age = this.settings.maxConnectionAgeMs;
+    if (!this.tokenProvider || connection.tokenExpiresAt === undefined) return age;
+    const beforeExpiry = connection.tokenExpiresAt - Date.now() - this.settings.tokenRefreshLeadMs;
+    return beforeExpiry > 0 ? Math.min(age, beforeExpiry) : age;
   }
 
   private retire(connection: Connection): void {
@@ -392,18 +427,27 @@ class Client implements ShopEdgeClient {
       }
       this.refusedStatus = connection.status;
     }
+    // 429: the user has as many connections as the server allows; one frees when another closes.
+    const tooMany = !connection.opened && connection.status === 429;
     if (connection.purpose === 'handover' && this.primary) {
-      const delay = backoffDelay(this.handoverAttempt++, this.backoff(), this.settings.random);
+      const delay = this.retryDelay(this.handoverAttempt++, tooMany);
       this.retryTimer = setTimeout(() => this.startHandover(), delay);
       return;
     }
-    this.retryLater();
+    this.retryLater(tooMany);
     this.setState(this.everConnected ? 'reconnecting' : 'connecting', { cause });
   }
 
-  private retryLater(): void {
+  /** Full jitter; refused for too many connections, between half the ceiling and the ceiling. */
+  private retryDelay(attempt: number, tooMany: boolean): number {
+    if (!tooMany) return backoffDelay(attempt, this.backoff(), this.settings.random);
+    const cap = this.settings.backoffCapMs;
+    return Math.floor(cap / 2 + this.settings.random() * (cap / 2));
+  }
+
+  private retryLater(tooMany = false): void {
     clearTimeout(this.retryTimer);
-    const delay = backoffDelay(this.attempt++, this.backoff(), this.settings.random);
+    const delay = this.retryDelay(this.attempt++, tooMany);
     this.retryTimer = setTimeout(() => {
       if (!this.stopped && !this.primary && !this.candidate) this.open('connect');
     }, delay);
@@ -455,17 +499,25 @@ class Client implements ShopEdgeClient {
     if (!message) return;
     switch (message.type) {
       case 'pong':
+        return;
       case 'unsubscribed':
+        // A subscribe that an unsubscribe sent after it overtook: answered too.
+        this.answered(connection, message.channel);
         return;
       case 'error':
-        this.answered(connection);
         for (const listener of [...this.errorListeners]) invoke(listener, message);
-        // The server no longer knows this connection (expired record): a new one is needed.
-        if (message.code === 'UNAUTHORIZED') this.lost(connection, `server: ${message.message}`);
+        if (message.code === 'UNAUTHORIZED') {
+          // The session is over (its token expired, or the server forgot it); the server closes
+          // the connection: a new one, with a fresh token.
+          if (!connection.retired) this.sessionEnded = true;
+          this.lost(connection, `server: ${message.message}`);
+          return;
+        }
+        this.answered(connection, message.channel);
         return;
       case 'subscribed':
         this.deliver(message);
-        this.answered(connection);
+        this.answered(connection, message.channel);
         return;
       case 'stock:update':
       case 'product:updated':
@@ -476,11 +528,15 @@ class Client implements ShopEdgeClient {
     }
   }
 
-  /** A subscribe reply on a handover connection: once all are in, it takes over. */
-  private answered(connection: Connection): void {
+  /**
+   * A subscribe reply on a handover connection: once all are in, it takes over. An error that
+   * names no channel (RATE_LIMITED, UNAVAILABLE) answers one of them.
+   */
+  private answered(connection: Connection, channel: string | undefined): void {
     if (connection.purpose !== 'handover' || connection !== this.candidate || !connection.opened) return;
-    connection.awaiting -= 1;
-    if (connection.awaiting <= 0) this.promote(connection);
+    const answered = channel ?? connection.awaiting.values().next().value;
+    if (answered !== undefined) connection.awaiting.delete(answered as Channel);
+    if (connection.awaiting.size === 0) this.promote(connection);
   }
 
   private deliver(message: ServerMessage): void {
@@ -494,15 +550,18 @@ class Client implements ShopEdgeClient {
   private sendToLive(message: ClientMessage): void {
     for (const connection of [this.primary, this.candidate]) {
       if (!connection?.opened || connection.ended) continue;
-      if (message.action === 'subscribe' && connection === this.candidate && connection.purpose === 'handover') connection.awaiting += 1;
+      const handover = connection === this.candidate && connection.purpose === 'handover';
       this.send(connection, message);
+      if (handover && message.action === 'subscribe') connection.awaiting.add(message.channel);
+      if (handover && message.action === 'unsubscribe') this.answered(connection, message.channel);
     }
   }
 
   private send(connection: Connection, message: ClientMessage): void {
     if (!connection.socket || connection.socket.readyState !== OPEN) return;
+    const numbered = message.action === 'ping' ? message : { ...message, seq: ++this.seq };
     try {
-      connection.socket.send(JSON.stringify(message));
+      connection.socket.send(JSON.stringify(numbered));
     } catch (error) {
       this.lost(connection, `send failed: ${describe(error)}`);
     }
@@ -541,6 +600,24 @@ function invoke<A extends unknown[]>(listener: (...args: A) => void, ...args: A)
       setTimeout(() => {
         throw error;
       });
+  }
+}
+
+/** The `exp` of a JWT (epoch ms), without verifying it (only to schedule a refresh); else undefined. */
+function jwtExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (payload === undefined || payload.length > 8192) return undefined;
+  try {
+    const text = atob(
+      payload
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+    );
+    const exp = (JSON.parse(text) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -136,23 +136,37 @@ export type Channel = Infer<typeof channelSchema>;
 // ---------------------------------------------------------------------------------------------
 // Client to server (route selection is `$request.body.action`)
 
+/**
+ * The server handles a connection's messages concurrently (as API Gateway invokes its routes), so
+ * it orders a subscribe and an unsubscribe of one channel by when API Gateway received them (ms);
+ * `seq` orders two received in the same millisecond. The SDK sends it on every message.
+ */
+export const sequenceSchema = {
+  type: 'integer',
+  minimum: 0,
+  maximum: 9007199254740991,
+  description:
+    'Optional: a number that grows with every message the client sends on the connection. It orders two subscribe/unsubscribe messages of one channel that API Gateway received in the same millisecond (without it, their order is arbitrary).',
+} as const satisfies Schema;
+
 export const subscribeMessageSchema = {
   type: 'object',
   title: 'subscribe',
   description:
-    'Start receiving a channel. Answered with `subscribed` (the current state) or `error` (with the channel). Subscribing again to a channel already subscribed answers with a fresh snapshot.',
-  properties: { action: { const: 'subscribe' }, channel: channelSchema },
+    'Start receiving a channel. Answered with `subscribed` (the current state) or `error` (with the channel). Subscribing again to a channel already subscribed answers with a fresh snapshot. Of a subscribe and an unsubscribe of one channel, the one sent last decides, whatever order the server finishes them in; a subscribe overtaken that way is answered `unsubscribed`.',
+  properties: { action: { const: 'subscribe' }, channel: channelSchema, seq: sequenceSchema },
   required: ['action', 'channel'],
-  examples: [{ action: 'subscribe', channel: 'product:espresso-beans' }],
+  examples: [{ action: 'subscribe', channel: 'product:espresso-beans', seq: 1 }],
 } as const satisfies Schema;
 
 export const unsubscribeMessageSchema = {
   type: 'object',
   title: 'unsubscribe',
-  description: 'Stop receiving a channel. Answered with `unsubscribed`, also when the channel was not subscribed.',
-  properties: { action: { const: 'unsubscribe' }, channel: channelSchema },
+  description:
+    'Stop receiving a channel. Answered with `unsubscribed`, also when the channel was not subscribed. A subscribe of the channel sent after it wins, even when the server finishes it first.',
+  properties: { action: { const: 'unsubscribe' }, channel: channelSchema, seq: sequenceSchema },
   required: ['action', 'channel'],
-  examples: [{ action: 'unsubscribe', channel: 'product:espresso-beans' }],
+  examples: [{ action: 'unsubscribe', channel: 'product:espresso-beans', seq: 2 }],
 } as const satisfies Schema;
 
 export const pingMessageSchema = {
@@ -409,7 +423,8 @@ export const dashboardSubscribedMessageSchema = {
 export const unsubscribedMessageSchema = {
   type: 'object',
   title: 'unsubscribed',
-  description: 'The reply to an unsubscribe: nothing more arrives for that channel.',
+  description:
+    'The reply to an unsubscribe (nothing more arrives for that channel), or to a subscribe that an unsubscribe sent after it overtook.',
   properties: { type: { const: 'unsubscribed' }, channel: channelSchema },
   required: ['type', 'channel'],
   examples: [{ type: 'unsubscribed', channel: 'product:espresso-beans' }],
@@ -515,7 +530,7 @@ export const errorMessageSchema = {
   type: 'object',
   title: 'error',
   description:
-    "A message was refused. BAD_REQUEST: not JSON, an unknown action, a malformed channel, or past 50 subscriptions; FORBIDDEN: a missing permission, or an entity that is not in the caller's tenant; RATE_LIMITED: over 100 messages a minute; UNAUTHORIZED: the server no longer knows the connection (reconnect); UNAVAILABLE: try again shortly.",
+    "A message was refused. BAD_REQUEST: not JSON, an unknown action, a malformed channel or seq, or past 50 subscriptions; FORBIDDEN: a missing permission, or an entity that is not in the caller's tenant; RATE_LIMITED: over 100 messages a minute; UNAUTHORIZED: the session is over (the token expired, or the server no longer knows the connection): the server closes the connection right after this message (a normal close, 1000: API Gateway sends no code of its own), so reconnect, with a fresh token when it expired; UNAVAILABLE: try again shortly.",
   properties: {
     type: { const: 'error' },
     code: errorCodeSchema,
@@ -530,6 +545,7 @@ export const errorMessageSchema = {
   examples: [
     { type: 'error', code: 'FORBIDDEN', message: 'missing permission dashboard:read', channel: 'dashboard' },
     { type: 'error', code: 'RATE_LIMITED', message: 'more than 100 messages a minute' },
+    { type: 'error', code: 'UNAUTHORIZED', message: 'token expired: reconnect with a fresh token' },
   ],
 } as const satisfies Schema;
 

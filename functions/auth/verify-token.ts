@@ -11,6 +11,8 @@ export interface Identity {
   readonly userId: string;
   readonly tenantId: string;
   readonly permissions: readonly Permission[];
+  /** The token's `exp` (epoch seconds): a WebSocket session ends then. */
+  readonly expiresAt: number;
 }
 
 export class InvalidTokenError extends Error {
@@ -46,13 +48,14 @@ export function tokenVerifier(): (token: string) => Promise<Identity> {
     } catch (error) {
       throw new InvalidTokenError((error as Error).message);
     }
-    const { sub, tenantId, permissions } = payload as { sub?: unknown; tenantId?: unknown; permissions?: unknown };
+    const { sub, tenantId, permissions, exp } = payload as { sub?: unknown; tenantId?: unknown; permissions?: unknown; exp?: unknown };
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 256) throw new InvalidTokenError('sub missing');
     if (!isValidId(tenantId)) throw new InvalidTokenError('tenantId missing or malformed');
     const granted = Array.isArray(permissions)
       ? permissions.filter((p): p is Permission => (PERMISSIONS as readonly unknown[]).includes(p))
       : [];
-    return { userId: sub, tenantId, permissions: granted };
+    // jose checked exp (required claim, a number).
+    return { userId: sub, tenantId, permissions: granted, expiresAt: Math.floor(Number(exp)) };
   };
   return verifier;
 }

@@ -32,7 +32,14 @@ export const handler = withLogContext(async (event: APIGatewayRequestAuthorizerE
         Version: '2012-10-17',
         Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWideArn(event.methodArn) }],
       },
-      context: { tenantId: identity.tenantId, userId: identity.userId, permissions: identity.permissions.join(' ') },
+      // exp: the WebSocket session ends with the token (API Gateway passes the context to every
+      // route of the connection, and stringifies it).
+      context: {
+        tenantId: identity.tenantId,
+        userId: identity.userId,
+        permissions: identity.permissions.join(' '),
+        exp: identity.expiresAt,
+      },
     };
   } catch (error) {
     logger.info('token refused', { reason: (error as Error).message });

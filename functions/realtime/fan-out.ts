@@ -3,6 +3,8 @@
  * - Records of one entity are handled in order (one product's updates reach a client in version
  *   order); different entities in parallel, posts with bounded concurrency.
  * - A gone connection (410) is removed with its subscriptions; it is not a failure.
+ * - A subscriber whose token has expired gets no more updates: its session is ended (the error
+ *   TOKEN_EXPIRED, then the connection is closed), as its next message would end it.
  * - On a failure the batch reports its first failed record: Lambda retries from there, and the
  *   client drops what it already has (every message carries the entity's version).
  */
@@ -12,7 +14,7 @@ import { toProduct, type ShopRepository } from '../catalog/shop-repository';
 import { channelNames } from './channels';
 import { changeOf, isVersionChange, type Change } from './changes';
 import type { ConnectionStore } from './connection-store';
-import type { ServerMessage } from './messages';
+import { TOKEN_EXPIRED, type ServerMessage } from './messages';
 import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from './notifier';
 
 export interface FanOutDependencies {
@@ -26,7 +28,11 @@ export interface FanOutDependencies {
 export interface FanOutReport extends DynamoDBBatchResponse {
   readonly delivered: number;
   readonly gone: number;
+  /** Sessions ended because their token had expired. */
+  readonly ended: number;
 }
+
+type Counters = { delivered: number; gone: number; ended: number };
 
 /** Runs fn over items with at most `limit` in flight. */
 export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -54,7 +60,7 @@ export class FanOut {
       byEntity.set(key, [...(byEntity.get(key) ?? []), change]);
     }
     const failed: Change[] = [];
-    const counters = { delivered: 0, gone: 0 };
+    const counters: Counters = { delivered: 0, gone: 0, ended: 0 };
     const dashboards = new Set<string>();
     const goneConnections = new Set<string>();
     await forEachLimited([...byEntity.values()], 8, async (sequence) => {
@@ -82,12 +88,7 @@ export class FanOut {
     return { batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [], ...counters };
   }
 
-  private async apply(
-    change: Change,
-    dashboards: Set<string>,
-    gone: Set<string>,
-    counters: { delivered: number; gone: number },
-  ): Promise<void> {
+  private async apply(change: Change, dashboards: Set<string>, gone: Set<string>, counters: Counters): Promise<void> {
     if (change.kind === 'metrics') {
       dashboards.add(change.tenantId);
       return;
@@ -112,18 +113,22 @@ export class FanOut {
     if (isLow !== isLowStock(change.before)) await this.deps.repo.recordStockState(change.tenantId, change.id, after.version, isLow);
   }
 
-  private async broadcast(
-    tenantId: string,
-    channel: string,
-    message: ServerMessage,
-    gone: Set<string>,
-    counters: { delivered: number; gone: number },
-  ): Promise<void> {
+  private async broadcast(tenantId: string, channel: string, message: ServerMessage, gone: Set<string>, counters: Counters): Promise<void> {
     const body: ServerMessage =
       Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
     let page: Record<string, unknown> | undefined;
     do {
-      const { connectionIds, next } = await this.deps.connections.subscribers(tenantId, channel, page);
+      const { connectionIds, expired, next } = await this.deps.connections.subscribers(tenantId, channel, page);
+      await forEachLimited(
+        expired.filter((id) => !gone.has(id)),
+        this.concurrency,
+        async (connectionId) => {
+          gone.add(connectionId);
+          counters.ended++;
+          if ((await this.deps.notifier.post(connectionId, TOKEN_EXPIRED)) === 'sent') await this.deps.notifier.disconnect(connectionId);
+          await this.deps.connections.remove(connectionId);
+        },
+      );
       await forEachLimited(
         connectionIds.filter((id) => !gone.has(id)),
         this.concurrency,

@@ -13,3 +13,19 @@ export type ServerMessage =
   | { type: 'dashboard:metric'; tenantId: string; metrics: DashboardFigures; timestamp: string }
   /** Sent instead of a message that would exceed API Gateway's 128 KB: fetch over REST. */
   | { type: 'refetch'; channel: string; reason: 'too-large' };
+
+/**
+ * The session is over: the server closes the connection after this error (API Gateway closes
+ * with 1000; it cannot send a code of ours). Reconnect, with a fresh token for TOKEN_EXPIRED.
+ */
+export const TOKEN_EXPIRED: ServerMessage = {
+  type: 'error',
+  code: 'UNAUTHORIZED',
+  message: 'token expired: reconnect with a fresh token',
+};
+export const SESSION_UNKNOWN: ServerMessage = { type: 'error', code: 'UNAUTHORIZED', message: 'connection unknown or expired; reconnect' };
+
+/** An UNAUTHORIZED error ends the session: the server closes the connection after sending it. */
+export function endsSession(message: ServerMessage | undefined): boolean {
+  return message?.type === 'error' && message.code === 'UNAUTHORIZED';
+}

@@ -1,23 +1,43 @@
 /**
- * WebSocket sessions: connections, subscriptions with permission and tenant checks, snapshots on
- * subscribe (so a client that reconnects is whole again at once), and the per-connection message
- * rate. Knows nothing of API Gateway: handlers hand it ids and parsed messages.
+ * WebSocket sessions: connections (at most so many per user), subscriptions with permission and
+ * tenant checks, snapshots on subscribe (so a client that reconnects is whole again at once), the
+ * per-connection message rate, and the session's end with its token. Knows nothing of API
+ * Gateway: handlers hand it ids, parsed messages and when each was received.
  */
 import type { CatalogService } from '../catalog/catalog-service';
 import type { ShopRepository } from '../catalog/shop-repository';
 import { HttpError, NotFoundError } from '../shared/errors';
 import { CHANNEL_PERMISSION, parseChannel, type Channel } from './channels';
-import { CONNECTION_LIFETIME_SECONDS, type ConnectionRecord, type ConnectionStore } from './connection-store';
+import {
+  CONNECTION_LIFETIME_SECONDS,
+  MAX_SUBSCRIPTIONS_PER_CONNECTION,
+  type ConnectionRecord,
+  type ConnectionStore,
+} from './connection-store';
 import { dashboardMessage } from './fan-out';
-import type { ServerMessage } from './messages';
+import { isSequenceNumber, messageOrder, type ReceivedMessage } from './message-order';
+import { SESSION_UNKNOWN, TOKEN_EXPIRED, type ServerMessage } from './messages';
 
 export interface Identity {
   readonly tenantId: string;
   readonly userId: string;
   readonly permissions: readonly string[];
+  /** The token's `exp` (epoch seconds). */
+  readonly tokenExpiresAt: number;
 }
 
 export const MESSAGES_PER_MINUTE = 100;
+/** Open connections per user (tenantId and sub), WS_MAX_CONNECTIONS_PER_USER. */
+export const MAX_CONNECTIONS_PER_USER = 10;
+
+export interface RealtimeLimits {
+  /** @default MESSAGES_PER_MINUTE */
+  readonly messagesPerMinute?: number;
+  /** @default MAX_CONNECTIONS_PER_USER */
+  readonly maxConnectionsPerUser?: number;
+}
+
+export type ConnectOutcome = 'connected' | 'token-expired' | 'too-many-connections';
 
 /** Errors of a subscribe or unsubscribe name the channel, so a client can tell which one failed. */
 const error = (code: string, message: string, channel?: string): ServerMessage => ({
@@ -27,38 +47,57 @@ const error = (code: string, message: string, channel?: string): ServerMessage =
   ...(channel ? { channel } : {}),
 });
 
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
 export class RealtimeService {
+  private readonly messagesPerMinute: number;
+  private readonly maxConnectionsPerUser: number;
+
   constructor(
     private readonly connections: ConnectionStore,
     private readonly catalog: CatalogService,
     private readonly repo: ShopRepository,
-    private readonly messagesPerMinute = MESSAGES_PER_MINUTE,
-  ) {}
+    limits: RealtimeLimits = {},
+  ) {
+    this.messagesPerMinute = limits.messagesPerMinute ?? MESSAGES_PER_MINUTE;
+    this.maxConnectionsPerUser = limits.maxConnectionsPerUser ?? MAX_CONNECTIONS_PER_USER;
+  }
 
-  async connect(connectionId: string, identity: Identity, connectedAt: number): Promise<void> {
-    await this.connections.put({
+  /** Records the connection, within its user's cap; a token already expired is not connected. */
+  async connect(connectionId: string, identity: Identity, connectedAt: number): Promise<ConnectOutcome> {
+    if (identity.tokenExpiresAt <= nowSeconds()) return 'token-expired';
+    const connection: ConnectionRecord = {
       connectionId,
       ...identity,
       connectedAt,
       expiresAt: Math.floor(connectedAt / 1000) + CONNECTION_LIFETIME_SECONDS,
-    });
+    };
+    // The record first: a connect at the cap judges the user's other slots by their records.
+    await this.connections.put(connection);
+    if (await this.connections.acquireSlot(connection, this.maxConnectionsPerUser)) return 'connected';
+    await this.connections.remove(connectionId);
+    return 'too-many-connections';
   }
 
   disconnect(connectionId: string): Promise<void> {
     return this.connections.remove(connectionId);
   }
 
-  /** Counts the message; an error reply when the connection is over its rate, or gone. */
+  /**
+   * Counts the message; an error reply when the connection is over its rate, or its session is
+   * over (UNAUTHORIZED: the caller closes the connection).
+   */
   async admit(connectionId: string): Promise<{ connection: ConnectionRecord } | { reply: ServerMessage }> {
     const connection = await this.connections.get(connectionId);
-    if (!connection) return { reply: error('UNAUTHORIZED', 'connection unknown or expired; reconnect') };
+    if (!connection) return { reply: SESSION_UNKNOWN };
+    if (connection.tokenExpiresAt <= nowSeconds()) return { reply: TOKEN_EXPIRED };
     const now = Date.now();
     const count = await this.connections.countMessage(connectionId, now - (now % 60_000));
     if (count > this.messagesPerMinute) return { reply: error('RATE_LIMITED', `more than ${this.messagesPerMinute} messages a minute`) };
     return { connection };
   }
 
-  async subscribe(connection: ConnectionRecord, channelName: unknown): Promise<ServerMessage> {
+  async subscribe(connection: ConnectionRecord, channelName: unknown, seq: unknown, received: ReceivedMessage): Promise<ServerMessage> {
     const channel = parseChannel(channelName);
     if (!channel)
       return error(
@@ -66,6 +105,7 @@ export class RealtimeService {
         'channel must be product:<id>, order:<id> or dashboard',
         typeof channelName === 'string' && channelName.length <= 80 ? channelName : undefined,
       );
+    if (seq !== undefined && !isSequenceNumber(seq)) return error('BAD_REQUEST', 'seq must be a non-negative integer', channel.name);
     if (!connection.permissions.includes(CHANNEL_PERMISSION[channel.kind])) {
       return error('FORBIDDEN', `missing permission ${CHANNEL_PERMISSION[channel.kind]}`, channel.name);
     }
@@ -77,16 +117,21 @@ export class RealtimeService {
       if (e instanceof NotFoundError) return error('FORBIDDEN', `not allowed to subscribe to ${channel.name}`, channel.name);
       throw e;
     }
-    const outcome = await this.connections.subscribe(connection, channel.name);
-    if (outcome === 'limit-reached') return error('BAD_REQUEST', 'at most 50 subscriptions per connection', channel.name);
-    if (outcome === 'no-connection') return error('UNAUTHORIZED', 'connection unknown or expired; reconnect');
+    const outcome = await this.connections.subscribe(connection, channel.name, messageOrder(received, seq));
+    if (outcome === 'limit-reached')
+      return error('BAD_REQUEST', `at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection`, channel.name);
+    if (outcome === 'no-connection') return SESSION_UNKNOWN;
+    // An unsubscribe sent after this subscribe was applied first: it decides.
+    if (outcome === 'superseded') return { type: 'unsubscribed', channel: channel.name };
     return { type: 'subscribed', channel: channel.name, snapshot };
   }
 
-  async unsubscribe(connection: ConnectionRecord, channelName: unknown): Promise<ServerMessage> {
+  async unsubscribe(connection: ConnectionRecord, channelName: unknown, seq: unknown, received: ReceivedMessage): Promise<ServerMessage> {
     const channel = parseChannel(channelName);
     if (!channel) return error('BAD_REQUEST', 'channel must be product:<id>, order:<id> or dashboard');
-    await this.connections.unsubscribe(connection.connectionId, channel.name);
+    if (seq !== undefined && !isSequenceNumber(seq)) return error('BAD_REQUEST', 'seq must be a non-negative integer', channel.name);
+    const outcome = await this.connections.unsubscribe(connection, channel.name, messageOrder(received, seq));
+    if (outcome === 'no-connection') return SESSION_UNKNOWN;
     return { type: 'unsubscribed', channel: channel.name };
   }
 

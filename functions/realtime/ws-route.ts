@@ -1,6 +1,8 @@
 /**
  * Builds a WebSocket route handler from its route table entry. Replies go back through the
  * Management API (the same path the fan-out uses), so every route behaves alike locally and on AWS.
+ * A reply that ends the session (UNAUTHORIZED) is followed by DeleteConnection: API Gateway then
+ * closes the socket (with 1000: it has no way to send a close code of ours) and runs $disconnect.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -11,7 +13,8 @@ import { appConfig } from '../shared/config';
 import { isValidId } from '../shared/ids';
 import { logger } from '../shared/observability';
 import type { ConnectionRecord } from './connection-store';
-import type { ServerMessage } from './messages';
+import type { ReceivedMessage } from './message-order';
+import { endsSession, type ServerMessage } from './messages';
 import { notifierFor } from './notifier';
 import { errorReply, type Identity } from './realtime-service';
 
@@ -26,12 +29,17 @@ export interface WsMessageContext {
   readonly connection: ConnectionRecord;
   /** The parsed JSON body (undefined when the frame was not JSON). */
   readonly body: Record<string, unknown> | undefined;
+  /** When API Gateway received the message, and its id: the order of the connection's messages. */
+  readonly received: ReceivedMessage;
   readonly services: RealtimeServices;
 }
 
 export type WsAction = (context: WsMessageContext) => Promise<ServerMessage | undefined>;
 
 const OK = { statusCode: 200 } as const;
+/** API Gateway refuses the upgrade with the status $connect answers. */
+const UNAUTHORIZED = { statusCode: 401 } as const;
+const TOO_MANY_CONNECTIONS = { statusCode: 429 } as const;
 
 function managementEndpoint(event: WsEvent): string {
   const { domainName, stage } = event.requestContext;
@@ -47,11 +55,26 @@ function parseBody(raw: string | undefined): Record<string, unknown> | undefined
   }
 }
 
+/** The authorizer's context (API Gateway passes its values as strings). */
 function identityOf(event: WsEvent): Identity | undefined {
-  const { tenantId, userId, principalId, permissions } = event.requestContext.authorizer ?? {};
+  const { tenantId, userId, principalId, permissions, exp } = event.requestContext.authorizer ?? {};
   const user = typeof userId === 'string' ? userId : principalId;
-  if (!isValidId(tenantId) || typeof user !== 'string' || user === '') return undefined;
-  return { tenantId, userId: user, permissions: typeof permissions === 'string' ? permissions.split(' ').filter(Boolean) : [] };
+  const tokenExpiresAt = typeof exp === 'number' ? exp : typeof exp === 'string' && /^\d{1,12}$/.test(exp) ? Number(exp) : undefined;
+  if (!isValidId(tenantId) || typeof user !== 'string' || user === '' || tokenExpiresAt === undefined) return undefined;
+  return {
+    tenantId,
+    userId: user,
+    permissions: typeof permissions === 'string' ? permissions.split(' ').filter(Boolean) : [],
+    tokenExpiresAt,
+  };
+}
+
+function receivedOf(event: WsEvent): ReceivedMessage {
+  const { requestTimeEpoch, messageId } = event.requestContext as { requestTimeEpoch?: unknown; messageId?: unknown };
+  return {
+    at: typeof requestTimeEpoch === 'number' ? requestTimeEpoch : Date.now(),
+    messageId: typeof messageId === 'string' ? messageId : '',
+  };
 }
 
 async function handle(routeKey: string, event: WsEvent, action: WsAction | undefined): Promise<APIGatewayProxyResultV2> {
@@ -59,9 +82,10 @@ async function handle(routeKey: string, event: WsEvent, action: WsAction | undef
   const { connectionId } = event.requestContext;
   if (routeKey === '$connect') {
     const identity = identityOf(event);
-    if (!identity) return { statusCode: 401 };
-    await services.realtime.connect(connectionId, identity, event.requestContext.connectedAt ?? Date.now());
-    return OK;
+    if (!identity) return UNAUTHORIZED;
+    const outcome = await services.realtime.connect(connectionId, identity, event.requestContext.connectedAt ?? Date.now());
+    if (outcome === 'too-many-connections') return TOO_MANY_CONNECTIONS;
+    return outcome === 'connected' ? OK : UNAUTHORIZED;
   }
   if (routeKey === '$disconnect') {
     await services.realtime.disconnect(connectionId);
@@ -72,12 +96,16 @@ async function handle(routeKey: string, event: WsEvent, action: WsAction | undef
   try {
     const admitted = await services.realtime.admit(connectionId);
     reply =
-      'reply' in admitted ? admitted.reply : await action?.({ connection: admitted.connection, body: parseBody(event.body), services });
+      'reply' in admitted
+        ? admitted.reply
+        : await action?.({ connection: admitted.connection, body: parseBody(event.body), received: receivedOf(event), services });
   } catch (error) {
     logger.error('websocket route failed', { error: error as Error, routeKey });
     reply = errorReply(error);
   }
-  if (reply && (await notifier.post(connectionId, reply)) === 'gone') await services.realtime.disconnect(connectionId);
+  const posted = reply ? await notifier.post(connectionId, reply) : 'sent';
+  if (posted === 'gone') await services.realtime.disconnect(connectionId);
+  else if (endsSession(reply)) await notifier.disconnect(connectionId); // $disconnect follows
   return OK;
 }
 

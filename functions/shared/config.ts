@@ -135,6 +135,8 @@ export const appConfig = section(
       .default('EUR'),
     /** Management API endpoint for posting to WebSocket connections (https://id.execute-api.region.amazonaws.com/stage). */
     wsManagementEndpoint: z.url().optional(),
+    /** Open WebSocket connections per user (tenantId and sub); the next handshake is refused with 429. */
+    wsMaxConnectionsPerUser: int(10, 1, 100),
     cdnDistributionId: z.string().optional(),
   }),
   (env) => ({
@@ -142,6 +144,7 @@ export const appConfig = section(
     lowStockThreshold: env.LOW_STOCK_THRESHOLD,
     currency: env.DEFAULT_CURRENCY,
     wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
+    wsMaxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
     cdnDistributionId: env.CDN_DISTRIBUTION_ID,
   }),
 );

@@ -12,8 +12,12 @@
  *   gsi2 (marketplace): gsi2pk = MARKETPLACE, gsi2sk = <tenantId>#<productId>        (listed, live)
  *
  * Connections table (WebSocket):
- *   pk = C#<connectionId>, sk = META                  connection: tenantId, userId, permissions, expiresAt
- *   pk = C#<connectionId>, sk = SUB#<channel>          subscription; gsi1pk = <tenantId>#<channel>, gsi1sk = <connectionId>
+ *   pk = C#<connectionId>, sk = META                  connection: tenantId, userId, permissions, tokenExpiresAt,
+ *                                                      expiresAt; closedAt once $disconnect ran (a tombstone)
+ *   pk = C#<connectionId>, sk = SUB#<channel>          subscription: state on|off, seq (the order of the message
+ *                                                      that set it); when on, gsi1pk = <tenantId>#<channel>,
+ *                                                      gsi1sk = <connectionId>
+ *   pk = U#<tenantId>#<user hash>, sk = SLOTS          a user's open connections: slots = {connectionId: end}
  *   expiresAt: epoch SECONDS (DynamoDB TTL)
  */
 
@@ -98,5 +102,9 @@ export const connectionKeys = {
   connection: (connectionId: string) => `C#${connectionId}`,
   meta: 'META',
   subscription: (channel: string) => `SUB#${channel}`,
+  subscriptionPrefix: 'SUB#',
+  /** userKey: a hash of the user id (a `sub` is not an id: up to 256 characters of anything). */
+  user: (tenantId: string, userKey: string) => `U#${tenantId}#${userKey}`,
+  slots: 'SLOTS',
   channel: (tenantId: string, channel: string) => `${tenantId}#${channel}`,
 } as const;

@@ -227,7 +227,7 @@ describe('subscriptions', () => {
 
     // Assess
     await waitFor('snapshot', () => received.length === 1);
-    expect(server.sent('subscribe')).toEqual([{ action: 'subscribe', channel: 'product:p1' }]);
+    expect(server.sent('subscribe')).toEqual([{ action: 'subscribe', channel: 'product:p1', seq: 1 }]);
   });
 
   test('the subscribed snapshot is delivered as a message and its version recorded', async () => {
@@ -382,8 +382,8 @@ describe('reconnection', () => {
     expect(server.live).toHaveLength(1);
     expect(server.live[0]?.received).toEqual(
       expect.arrayContaining([
-        { action: 'subscribe', channel: 'product:p1' },
-        { action: 'subscribe', channel: 'order:o1' },
+        { action: 'subscribe', channel: 'product:p1', seq: expect.any(Number) },
+        { action: 'subscribe', channel: 'order:o1', seq: expect.any(Number) },
       ]),
     );
     expect(states.map(([s]) => s)).toEqual(['connected', 'reconnecting', 'connected']);
@@ -499,7 +499,7 @@ describe('keeping the connection alive', () => {
     // Each old connection was closed by the client, and only after its replacement was subscribed.
     const [a, b] = server.connections;
     expect(a?.closeCode).toBe(1000);
-    expect(b?.received[0]).toEqual({ action: 'subscribe', channel: 'product:p1' });
+    expect(b?.received[0]).toEqual({ action: 'subscribe', channel: 'product:p1', seq: expect.any(Number) });
     await waitFor('old connections closed', () => server.live.length === 1);
   });
 });
@@ -682,5 +682,138 @@ describe('refused tokens', () => {
     // Assess
     await waitFor('connected', () => client.state === 'connected');
     expect(calls).toBe(3);
+  });
+});
+
+/** A JWT-shaped token expiring at `exp` (seconds); the fake server does not verify it. */
+function jwt(exp: number, id: string): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: id, exp })}.signature`;
+}
+
+describe('the order of subscribe and unsubscribe', () => {
+  test('every subscribe and unsubscribe carries a seq that grows, across connections', async () => {
+    // Prepare
+    stock.set('p1', 5, 1);
+    const client = open();
+    const stop = client.subscribe('product:p1', () => undefined);
+    await waitFor('subscribed', () => server.live[0]?.subscriptions.has('product:p1') === true);
+
+    // Act
+    stop();
+    await waitFor('unsubscribe', () => server.sent('unsubscribe').length === 1);
+    client.subscribe('product:p1', () => undefined);
+    await waitFor('subscribe again', () => server.sent('subscribe').length === 2);
+    server.dropAll();
+    await waitFor('resubscribed', () => server.sent('subscribe').length === 3);
+
+    // Assess
+    const numbered = server.connections.flatMap((c) => c.received).filter((m) => m.action !== 'ping');
+    const seqs = numbered.map((m) => m.seq);
+    expect(seqs.every((seq) => typeof seq === 'number')).toBe(true);
+    expect(seqs).toEqual([...seqs].sort((a, b) => Number(a) - Number(b)));
+    expect(new Set(seqs).size).toBe(seqs.length);
+  });
+
+  test('a replacement whose subscribe is answered unsubscribed (overtaken) still takes over', async () => {
+    // Prepare
+    server.overtakeSubscribes = (connection) => connection.id === 2;
+    const client = open({ maxConnectionAgeMs: 100, handoverTimeoutMs: 10_000 });
+    const states = recordStates(client);
+    client.subscribe('order:o1', () => undefined);
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act, Assess: every subscribe of the replacement was answered, so the old one is retired.
+    await waitFor('the first closed', () => server.connections[0]?.closedAt !== undefined, 5_000);
+    expect(server.connections[1]?.closedAt).toBeUndefined();
+    expect(states).toEqual([['connected', {}]]);
+  });
+});
+
+describe('the end of a session', () => {
+  test('the server ending the session (UNAUTHORIZED, then a close): a fresh token is asked for, reason expired', async () => {
+    // Prepare
+    stock.set('p1', 5, 1);
+    const requests: string[] = [];
+    let issued = 0;
+    const client = open({}, (request) => {
+      requests.push(request.reason);
+      return `token-${++issued}`;
+    });
+    const received: ServerMessage[] = [];
+    client.subscribe('product:p1', (m) => received.push(m));
+    await waitFor('snapshot', () => received.length === 1);
+    const first = server.live[0];
+    if (!first) throw new Error('no connection');
+
+    // Act
+    server.endSession(first);
+    stock.set('p1', 4, 2);
+
+    // Assess
+    await waitFor('back with the latest state', () => stockVersions(received).includes(2));
+    expect(requests).toEqual(['connect', 'expired']);
+    expect(server.live.map((c) => c.token)).toEqual(['token-2']);
+  });
+
+  test('with a token provider, the connection is replaced with a fresh token before the token expires', async () => {
+    // Prepare: tokens valid for 3 to 4 seconds (exp counts whole seconds), replaced 2 seconds before their exp.
+    const requests: string[] = [];
+    let issued = 0;
+    const provider = (request: { reason: string }) => {
+      requests.push(request.reason);
+      return jwt(Math.floor(Date.now() / 1000) + 4, `user-${++issued}`);
+    };
+    const client = open({ tokenRefreshLeadMs: 2_000 }, provider);
+    const states = recordStates(client);
+    client.subscribe('order:o1', () => undefined);
+    await waitFor('connected', () => client.state === 'connected');
+    const firstToken = server.connections[0]?.token ?? '';
+    const firstExp = JSON.parse(Buffer.from(firstToken.split('.')[1] ?? '', 'base64url').toString()).exp as number;
+
+    // Act
+    await waitFor('a replacement', () => server.connections.length >= 2, 5_000);
+
+    // Assess
+    expect(Date.now()).toBeLessThan(firstExp * 1000);
+    expect(requests.slice(0, 2)).toEqual(['connect', 'handover']);
+    expect(server.connections[1]?.token).not.toBe(firstToken);
+    await waitFor('the old one closed', () => server.connections[0]?.closedAt !== undefined);
+    expect(server.connections[0]?.closeCode).toBe(1000);
+    expect(states).toEqual([['connected', {}]]);
+  });
+
+  test('a provider that returns the same token again: one handover at most, no loop', async () => {
+    // Prepare
+    const token = jwt(Math.floor(Date.now() / 1000) + 3, 'same');
+    const client = open({ tokenRefreshLeadMs: 2_000 }, () => token);
+    await waitFor('connected', () => client.state === 'connected');
+
+    // Act: past the token's exp (the fake server does not end the session).
+    await sleep(3_200);
+
+    // Assess
+    expect(server.connections.length).toBeLessThanOrEqual(2);
+    expect(client.state).toBe('connected');
+  });
+});
+
+describe('too many connections', () => {
+  test('a handshake refused with 429 is retried no sooner than half the backoff ceiling', async () => {
+    // Prepare: draws of 0 would retry at once with full jitter.
+    server.refuse = { status: 429 };
+    const client = open({ backoffBaseMs: 5, backoffCapMs: 200, random: () => 0 });
+    const states = recordStates(client);
+
+    // Act
+    await waitFor('four refusals', () => server.refusals.length >= 4);
+    server.refuse = undefined;
+
+    // Assess: the server's clock of each refused handshake.
+    const at = server.refusals.slice(0, 4).map((r) => r.at);
+    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(95); // 100 ms, give or take a timer tick
+    await waitFor('connected once a slot is free', () => client.state === 'connected', 2_000);
+    expect(states.map(([s]) => s)).toEqual(['connected']);
   });
 });

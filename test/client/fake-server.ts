@@ -1,8 +1,8 @@
 /**
  * A small shop-edge WebSocket server on a free port, for the client tests: it answers subscribe
  * with `subscribed` and the snapshot the test sets, unsubscribe with `unsubscribed`, ping with
- * `pong`; the test pushes messages to a channel's subscribers, drops connections and refuses
- * handshakes.
+ * `pong`; the test pushes messages to a channel's subscribers, drops connections, refuses
+ * handshakes and ends sessions.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +15,7 @@ export interface FakeConnection {
   readonly token: string | null;
   readonly ws: WebSocket;
   /** Client messages as received, parsed. */
-  readonly received: Array<{ action?: string; channel?: string }>;
+  readonly received: Array<{ action?: string; channel?: string; seq?: number }>;
   readonly subscriptions: Set<string>;
   /** When the client or the server closed it (ms), undefined while open. */
   closedAt?: number;
@@ -29,11 +29,13 @@ export interface FakeServerOptions {
 
 export class FakeServer {
   readonly connections: FakeConnection[] = [];
-  /** Handshakes refused so far, with their status. */
-  readonly refusals: Array<{ token: string | null; status: number }> = [];
+  /** Handshakes refused so far, with their status and when (ms). */
+  readonly refusals: Array<{ token: string | null; status: number; at: number }> = [];
   /** Refuse handshakes with this status (all, or those the predicate picks). */
   refuse: { status: number; when?: (token: string | null) => boolean } | undefined;
   answerPings = true;
+  /** Subscribes of the connections it picks are answered `unsubscribed`, as when a later unsubscribe overtook them. */
+  overtakeSubscribes: ((connection: FakeConnection) => boolean) | undefined;
   /** Subscribes of the connections it picks wait (unregistered, unanswered) for releaseSubscribes(). */
   holdSubscribes: ((connection: FakeConnection) => boolean) | undefined;
   private held: Array<{ connection: FakeConnection; channel: string }> = [];
@@ -62,7 +64,7 @@ export class FakeServer {
   }
 
   /** Every client message of one action, over all connections. */
-  sent(action: string, channel?: string): Array<{ action?: string; channel?: string }> {
+  sent(action: string, channel?: string): Array<{ action?: string; channel?: string; seq?: number }> {
     return this.connections
       .flatMap((c) => c.received)
       .filter((m) => m.action === action && (channel === undefined || m.channel === channel));
@@ -88,6 +90,12 @@ export class FakeServer {
     return this.held.length;
   }
 
+  /** Ends a session as the server does when its token expired: error UNAUTHORIZED, then a normal close. */
+  endSession(connection: FakeConnection): void {
+    connection.ws.send(JSON.stringify({ type: 'error', code: 'UNAUTHORIZED', message: 'token expired: reconnect with a fresh token' }));
+    connection.ws.close(1000);
+  }
+
   /** Cuts every open connection without a closing handshake (as a network failure would). */
   dropAll(): void {
     for (const c of this.live) c.ws.terminate();
@@ -105,7 +113,7 @@ export class FakeServer {
     const token = new URL(req.url ?? '/', 'http://localhost').searchParams.get('token');
     const refuse = this.refuse;
     if (refuse && (!refuse.when || refuse.when(token))) {
-      this.refusals.push({ token, status: refuse.status });
+      this.refusals.push({ token, status: refuse.status, at: Date.now() });
       socket.end(`HTTP/1.1 ${refuse.status} Refused\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}`);
       return;
     }
@@ -127,7 +135,7 @@ export class FakeServer {
       connection.closeCode = code;
     });
     ws.on('message', (data) => {
-      let message: { action?: string; channel?: string };
+      let message: { action?: string; channel?: string; seq?: number };
       try {
         message = JSON.parse(frameText(data)) as typeof message;
       } catch {
@@ -137,7 +145,8 @@ export class FakeServer {
       const channel = String(message.channel);
       switch (message.action ?? '') {
         case 'subscribe':
-          if (this.holdSubscribes?.(connection)) this.held.push({ connection, channel });
+          if (this.overtakeSubscribes?.(connection)) ws.send(JSON.stringify({ type: 'unsubscribed', channel }));
+          else if (this.holdSubscribes?.(connection)) this.held.push({ connection, channel });
           else this.subscribe(connection, channel);
           break;
         case 'unsubscribe':

@@ -7,7 +7,9 @@
 import * as fs from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import * as protocol from '../../client/src/messages';
+import { MAX_CONNECTIONS_PER_USER } from '../../functions/realtime/realtime-service';
 import { WEBSOCKET_ROUTES } from '../../functions/routes';
+import { mintDevToken } from '../../local/tokens';
 import type { LocalStack } from '../../local/stack';
 import { asyncApiDocument } from '../../asyncapi/document';
 import { ASYNCAPI_FILE, renderAsyncApi } from '../../asyncapi/write';
@@ -228,6 +230,25 @@ describe('the document and what the server sends', () => {
     // refetch needs an update over 128 KB, which no entity of the shop can reach.
     expect(serverMessageNames.filter((name) => !seen.has(name))).toEqual(['refetch']);
   }, 60_000);
+
+  it("documents the session's end as the server ends it: error UNAUTHORIZED, then a normal close", async () => {
+    const tenant = tenantId('se');
+    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
+    const socket = await open(short);
+    const exp = JSON.parse(Buffer.from(short.split('.')[1] ?? '', 'base64url').toString()).exp as number;
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    const closed = new Promise<number>((resolve) => socket.socket.once('close', (code) => resolve(code)));
+
+    const ended = await reply(socket, { action: 'ping' }, (m) => m.type === 'error');
+
+    expect(fits(ended)).toEqual(['error']);
+    expect(ended.code).toBe('UNAUTHORIZED');
+    expect(await closed).toBe(1000);
+    const description = (doc.info as Json).description as string;
+    expect(description).toContain('UNAUTHORIZED and the server closes the connection');
+    expect(description).toContain('closes it with 1000');
+    expect(description).toContain(`${MAX_CONNECTIONS_PER_USER} connections per user (then 429`);
+  });
 
   it('the check finds a message with a field the document does not describe', () => {
     const pong = { type: 'pong' };

@@ -1,6 +1,8 @@
 import type { LocalStack } from '../../local/stack';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { messageOrder } from '../../functions/realtime/message-order';
+import { mintDevToken } from '../../local/tokens';
 import { dynamoDbEndpoint } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
 
@@ -160,9 +162,10 @@ describe('fan-out', () => {
       permissions: ['products:read'],
       connectedAt: Date.now(),
       expiresAt: Math.floor(Date.now() / 1000) + 3600,
+      tokenExpiresAt: Math.floor(Date.now() / 1000) + 3600,
     };
     await store.put(ghost);
-    expect(await store.subscribe(ghost, 'product:ghosted')).toBe('subscribed');
+    expect(await store.subscribe(ghost, 'product:ghosted', messageOrder({ at: Date.now(), messageId: 'm' }, undefined))).toBe('subscribed');
     const live = await client(tenant);
     await subscribe(live, 'product:ghosted');
 
@@ -178,7 +181,9 @@ describe('fan-out', () => {
     const tenant = tenantId();
     await product(tenant, 'popular', 100);
     const bearer = await token(tenant);
-    const many = await Promise.all(Array.from({ length: 100 }, () => openSocket(stack, bearer)));
+    // 100 users of the shop (one user may hold 10 connections).
+    const users = await Promise.all(Array.from({ length: 100 }, (_, i) => mintDevToken({ tenantId: tenant, userId: `watcher-${i}` })));
+    const many = await Promise.all(users.map((user) => openSocket(stack, user)));
     clients.push(...many);
     await Promise.all(many.map((c) => subscribe(c, 'product:popular')));
     await rest(stack, 'POST', '/api/products/popular/stock-adjustments', bearer, { delta: -1, reason: 'sale' });

@@ -1,13 +1,14 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import WebSocket from 'ws';
-import { connect, type ShopEdgeClient } from '../../client/src';
+import { connect, type ShopEdgeClient, type TokenRequest } from '../../client/src';
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/realtime/fan-out';
 import { ManagementApiNotifier } from '../../functions/realtime/notifier';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import type { LocalStack } from '../../local/stack';
+import { mintDevToken } from '../../local/tokens';
 import { dynamoDbEndpoint } from '../support';
 import { rest, startStack, tenantId, token } from './realtime-fixtures';
 
@@ -102,6 +103,67 @@ it('a stream batch processed twice gives each client one visible update', async 
   await new Promise((r) => setTimeout(r, 300));
   expect(seen).toEqual([3]); // ...but shown once
   db.destroy();
+});
+
+describe('tokens that expire while connected', () => {
+  /** A provider of 3-second tokens that records why it was asked. */
+  function shortTokens(tenant: string): { provider: (request: TokenRequest) => Promise<string>; reasons: string[] } {
+    const reasons: string[] = [];
+    return { reasons, provider: (request) => (reasons.push(request.reason), mintDevToken({ tenantId: tenant, expiresInSeconds: 3 })) };
+  }
+
+  it('replaces the connection with a fresh token before the old one expires, losing nothing', async () => {
+    const tenant = tenantId();
+    const bearer = await productWithStock(tenant, 'kettle', 20);
+    const { provider, reasons } = shortTokens(tenant);
+    const client = connect(stack.wsUrl, provider, { WebSocket, backoffBaseMs: 50, backoffCapMs: 500, tokenRefreshLeadMs: 1500 });
+    clients.push(client);
+    const states: string[] = [];
+    client.on('state', (s) => states.push(s));
+    let shown: number | undefined;
+    client.subscribe('product:kettle', (m) => {
+      if (m.type === 'subscribed') shown = m.snapshot.stock;
+      if (m.type === 'stock:update') shown = m.stock;
+    });
+    await until(() => shown === 20);
+
+    // Past the first token's lifetime, with changes throughout.
+    for (let i = 1; i <= 8; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      await rest(stack, 'POST', '/api/products/kettle/stock-adjustments', bearer, { delta: -1, reason: 'sale' });
+    }
+
+    await until(() => shown === 12);
+    expect(reasons).toContain('handover');
+    expect(reasons).not.toContain('expired');
+    expect(states).not.toContain('reconnecting');
+  });
+
+  it('without a refresh ahead of time, the server ends the session and the client comes back with a fresh token', async () => {
+    const tenant = tenantId();
+    const bearer = await productWithStock(tenant, 'toaster', 9);
+    const { provider, reasons } = shortTokens(tenant);
+    // A lead longer than the token's life: no handover; the ping after exp meets the session's end.
+    const client = connect(stack.wsUrl, provider, {
+      WebSocket,
+      backoffBaseMs: 50,
+      backoffCapMs: 500,
+      tokenRefreshLeadMs: 10_000,
+      pingIntervalMs: 400,
+    });
+    clients.push(client);
+    let shown: number | undefined;
+    client.subscribe('product:toaster', (m) => {
+      if (m.type === 'subscribed') shown = m.snapshot.stock;
+      if (m.type === 'stock:update') shown = m.stock;
+    });
+    await until(() => shown === 9);
+
+    await until(() => reasons.includes('expired'), 8000);
+    await rest(stack, 'POST', '/api/products/toaster/stock-adjustments', bearer, { delta: -4, reason: 'sale' });
+    await until(() => shown === 5);
+    expect(client.state).toBe('connected');
+  });
 });
 
 async function connectionIdsOf(tenant: string): Promise<string[]> {

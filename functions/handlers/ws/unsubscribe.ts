@@ -1,5 +1,5 @@
 import { wsRoute } from '../../realtime/ws-route';
 
-export const handler = wsRoute('WsUnsubscribe', ({ connection, body, services }) =>
-  services.realtime.unsubscribe(connection, body?.channel),
+export const handler = wsRoute('WsUnsubscribe', ({ connection, body, received, services }) =>
+  services.realtime.unsubscribe(connection, body?.channel, body?.seq, received),
 );
