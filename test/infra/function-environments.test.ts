@@ -134,6 +134,7 @@ async function openConnection(): Promise<string> {
       permissions: [...PERMISSIONS],
       connectedAt: now,
       expiresAt: Math.floor(now / 1000) + 3600,
+      tokenExpiresAt: Math.floor(now / 1000) + 3600,
     });
   } finally {
     db.destroy();
@@ -232,7 +233,15 @@ function restEvent(route: RestRoute): unknown {
       protocol: 'HTTP/1.1',
       identity: { sourceIp: '127.0.0.1', userAgent: 'test' },
       ...(route.permission
-        ? { authorizer: { principalId: 'u1', tenantId: TENANT, userId: 'u1', permissions: PERMISSIONS.join(' ') } }
+        ? {
+            authorizer: {
+              principalId: 'u1',
+              tenantId: TENANT,
+              userId: 'u1',
+              permissions: PERMISSIONS.join(' '),
+              exp: String(Math.floor(Date.now() / 1000) + 3600),
+            },
+          }
         : {}),
     },
   };
@@ -256,7 +265,15 @@ function webSocketEvent(route: WebSocketRoute, connectionId: string, body?: stri
       requestTimeEpoch: Date.now(),
       messageDirection: 'IN',
       ...(route.routeKey === '$connect'
-        ? { authorizer: { principalId: 'u1', tenantId: TENANT, userId: 'u1', permissions: 'products:read' } }
+        ? {
+            authorizer: {
+              principalId: 'u1',
+              tenantId: TENANT,
+              userId: 'u1',
+              permissions: 'products:read',
+              exp: String(Math.floor(Date.now() / 1000) + 3600),
+            },
+          }
         : {}),
     },
   };

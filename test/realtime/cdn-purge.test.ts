@@ -16,6 +16,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { purgeCdnFromStream } from '../../functions/cache/stream-invalidation';
 import { CloudFrontPurger, type CdnPurgeMetric, type CdnPurgeObserver } from '../../functions/cdn/cdn-purger';
+import { messageOrder } from '../../functions/realtime/message-order';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { startCloudFront, type LocalCloudFront } from '../../local/aws/cloudfront';
@@ -237,9 +238,10 @@ describe('the fan-out consumer, with its template environment', () => {
       permissions: ['products:read'],
       connectedAt: Date.now(),
       expiresAt: Math.floor(Date.now() / 1000) + 3600,
+      tokenExpiresAt: Math.floor(Date.now() / 1000) + 3600,
     };
     await store.put(connection);
-    await store.subscribe(connection, 'product:lamp');
+    await store.subscribe(connection, 'product:lamp', messageOrder({ at: Date.now(), messageId: 'm' }, undefined));
     db.destroy();
     await saturate();
 
