@@ -34,6 +34,8 @@ export interface FunctionNeeds {
   readonly manageConnections?: boolean;
   /** Creates CloudFront invalidations. */
   readonly cdnInvalidation?: boolean;
+  /** Signs and opens page cursors with the deployment's cursor key, a secret it reads once (REST routes: the API stack binds it). */
+  readonly cursorKey?: boolean;
 }
 
 export interface RestRoute {
@@ -89,7 +91,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     entry: 'functions/handlers/products/list.ts',
     permission: 'products:read',
     cacheClass: 'product-list',
-    needs: { redis: true, tables: [shopRead] },
+    needs: { redis: true, tables: [shopRead], cursorKey: true },
     summary: "List a tenant's products (limit, cursor, category, q)",
   },
   {
@@ -188,7 +190,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     path: '/api/marketplace/products',
     entry: 'functions/handlers/marketplace/list.ts',
     cacheClass: 'marketplace',
-    needs: { redis: true, tables: [shopRead] },
+    needs: { redis: true, tables: [shopRead], cursorKey: true },
     summary: 'Listed products of all tenants (public)',
   },
   {

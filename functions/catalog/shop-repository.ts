@@ -18,18 +18,17 @@ import { shopKeys } from '../shared/tables';
 import { BadRequestError, ConflictError, errorName, NotFoundError, PreconditionFailedError } from '../shared/errors';
 import {
   availabilityOf,
-  decodeCursor,
-  encodeCursor,
   ORDER_TRANSITIONS,
   type CreateProductInput,
   type DashboardFigures,
-  type ListProductsQuery,
-  type MarketplaceQuery,
+  type MarketplaceListing,
   type Order,
   type OrderLine,
   type OrderStatus,
   type Page,
+  type Position,
   type Product,
+  type ProductListing,
   type StockLevel,
   type UpdateProductInput,
 } from './model';
@@ -42,8 +41,10 @@ export interface NewProduct extends Omit<CreateProductInput, 'id' | 'currency'> 
 /** The port the catalogue service uses. */
 export interface ShopRepository {
   getProduct(tenantId: string, productId: string): Promise<Product | null>;
-  listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>>;
-  listMarketplace(query: MarketplaceQuery): Promise<Page<Product>>;
+  /** Live products in id order, after `after`; `next` is the position the next page starts after. */
+  listProducts(tenantId: string, listing: ProductListing): Promise<Page<Product>>;
+  /** Listed live products of every tenant in tenant-then-id order, after `after`. */
+  listMarketplace(listing: MarketplaceListing): Promise<Page<Product>>;
   /** 409 when the id is a live product's; a deleted product's id is taken again, versions going on past the deleted one's. */
   createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product>;
   /** precondition: the caller's If-Match, judged on the current product; the write is a compare-and-set on its version. */
@@ -145,12 +146,6 @@ export function toOrder(item: Record<string, unknown>): Order {
   };
 }
 
-function positionOf(cursor: string, count: number): string[] {
-  const parts = decodeCursor(cursor, count);
-  if (!parts) throw new BadRequestError('cursor is not valid');
-  return parts;
-}
-
 /**
  * The ids in an item's (or a LastEvaluatedKey's) table key: every index of the Shop table projects
  * pk and sk, so a position is the same whichever index was read.
@@ -205,8 +200,8 @@ export class DynamoShopRepository implements ShopRepository {
     return toProduct(out.Item);
   }
 
-  async listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>> {
-    const after = query.cursor ? positionOf(query.cursor, 1)[0] : undefined;
+  async listProducts(tenantId: string, query: ProductListing): Promise<Page<Product>> {
+    const after = query.after?.[0];
     const needle = query.q?.toLowerCase();
     const base: QueryCommandInput = query.category
       ? {
@@ -239,8 +234,8 @@ export class DynamoShopRepository implements ShopRepository {
     return this.collect(base, query.limit, (key) => [productIdOf(key)]);
   }
 
-  async listMarketplace(query: MarketplaceQuery): Promise<Page<Product>> {
-    const after = query.cursor ? positionOf(query.cursor, 2) : undefined;
+  async listMarketplace(query: MarketplaceListing): Promise<Page<Product>> {
+    const after = query.after;
     const input: QueryCommandInput = {
       TableName: this.tableName,
       IndexName: 'gsi2',
@@ -262,14 +257,14 @@ export class DynamoShopRepository implements ShopRepository {
 
   /**
    * Reads until `limit` items pass the filter, within the page's read budget. A page is full, or
-   * the end of the listing, or (the budget ran out first) what was found with a cursor at the
+   * the end of the listing, or (the budget ran out first) what was found with `next` at the
    * last item read, so the next page goes on from there: a filter that rejects most items never
    * makes a page claim the end, nor one request read the whole partition.
    */
   private async collect(
     input: QueryCommandInput,
     limit: number,
-    position: (key: Record<string, unknown>) => string[],
+    position: (key: Record<string, unknown>) => Position,
   ): Promise<Page<Product>> {
     const found: Record<string, unknown>[] = [];
     let startKey = input.ExclusiveStartKey;
@@ -284,16 +279,16 @@ export class DynamoShopRepository implements ShopRepository {
         found.push(item);
         if (found.length > limit) {
           const data = found.slice(0, limit);
-          return { data: data.map(toProduct), nextCursor: encodeCursor(position(data[data.length - 1] as Record<string, unknown>)) };
+          return { data: data.map(toProduct), next: position(data[data.length - 1] as Record<string, unknown>) };
         }
       }
       startKey = out.LastEvaluatedKey;
-      if (!startKey) return { data: found.map(toProduct), nextCursor: null };
+      if (!startKey) return { data: found.map(toProduct), next: null };
       // Limit and ScannedCount count the items read before the filter.
       budget -= Math.max(1, out.ScannedCount ?? 0);
       chunk *= 2;
     }
-    return { data: found.map(toProduct), nextCursor: startKey ? encodeCursor(position(startKey)) : null };
+    return { data: found.map(toProduct), next: startKey ? position(startKey) : null };
   }
 
   async createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product> {

@@ -353,8 +353,29 @@ describe('least privilege', () => {
         f.needs.manageConnections === true,
       ]);
       expect([f.name, actions.includes('cloudfront:CreateInvalidation')]).toEqual([f.name, f.needs.cdnInvalidation === true]);
-      expect([f.name, actions.includes('secretsmanager:GetSecretValue')]).toEqual([f.name, f.needs.redis]);
+      expect([f.name, actions.includes('secretsmanager:GetSecretValue')]).toEqual([f.name, f.needs.redis || f.needs.cursorKey === true]);
     }
+  });
+
+  it('lets only the list functions read the cursor key, a secret generated per deployment, and tells them its ARN', () => {
+    const t = dev.templates.api;
+    const [keyId] = Object.entries(resourcesOf(t, 'AWS::SecretsManager::Secret')).find(([id]) => id.startsWith('CursorKey')) ?? [];
+    expect(keyId).toBeDefined();
+    t.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true, IncludeSpace: false },
+      SecretString: Match.absent(),
+    });
+    for (const route of REST_ROUTES) {
+      const f = { name: route.name, stack: 'api' as const };
+      const onKey = policyOf(dev, f).Statement.filter((s) => json(s.Resource).includes(json({ Ref: keyId })));
+      const wants = route.needs.cursorKey === true;
+      expect([route.name, onKey.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort()]).toEqual([
+        route.name,
+        wants ? ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'] : [],
+      ]);
+      expect([route.name, env(dev, f).CURSOR_KEY_SECRET_ARN]).toEqual([route.name, wants ? { Ref: keyId } : undefined]);
+    }
+    expect(REST_ROUTES.filter((r) => r.needs.cursorKey === true).map((r) => r.name)).toEqual(['ListProducts', 'ListMarketplace']);
   });
 
   it('scopes posting to connections to this WebSocket API and stage', () => {
