@@ -83,6 +83,19 @@ export const AUTHORIZER = {
   needs: { redis: false, tables: [] } satisfies FunctionNeeds,
 } as const;
 
+/**
+ * The per-client limit of the public routes (those without a permission, so without the per-user
+ * limit): the requests of one client to any of them, counted together over a window. In AWS a WAF
+ * rate-based rule on the REST API's stage (lib/constructs/public-client-limit.ts); in the local
+ * stack the REST front. Past it: 429 RATE_LIMITED, API Gateway's THROTTLED body, with Retry-After.
+ */
+export const PUBLIC_CLIENT_LIMIT = {
+  /** Requests per window; WAF takes 10 to 2,000,000,000. */
+  requests: 600,
+  /** WAF's evaluation windows: 60, 120, 300 or 600 seconds. */
+  windowSeconds: 60,
+} as const;
+
 export const REST_ROUTES: readonly RestRoute[] = [
   {
     name: 'ListProducts',

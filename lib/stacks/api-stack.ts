@@ -10,10 +10,11 @@ import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { AUTHORIZER, REST_ROUTES, type RestRoute } from '../../functions/routes';
+import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../../functions/routes';
 import type { JwtSettings, ThrottleSettings } from '../config';
 import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
 import { addGatewayErrors } from '../constructs/gateway-responses';
+import { PublicClientLimit } from '../constructs/public-client-limit';
 import type { ShopFunction } from '../constructs/shop-function';
 import { acknowledge, managedPolicyFinding } from '../nag';
 
@@ -36,6 +37,8 @@ export class ApiStack extends Stack {
   public readonly routeFunctions: ReadonlyMap<string, ShopFunction>;
   /** The key the list routes sign their page cursors with (functions/http/cursors.ts). */
   public readonly cursorKey: secretsmanager.Secret;
+  /** The public routes' per-client limit: the stage's web ACL, and what CloudFront must send it. */
+  public readonly publicClientLimit: PublicClientLimit;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -90,10 +93,10 @@ export class ApiStack extends Stack {
       reason:
         "Tokens come from the shop's external identity provider (JWKS, RS256/ES256) and are verified by a Lambda REQUEST authorizer; there is no Cognito user pool.",
     });
-    acknowledge(this.api.deploymentStage, {
-      id: 'AwsSolutions-APIG3',
-      reason:
-        'The API is served through CloudFront, where the WAF web ACL is attached (opt-in webAclArn); a second regional web ACL would double the request charge for the same rules.',
+    this.publicClientLimit = new PublicClientLimit(this, 'PublicClientLimit', {
+      stage: this.api.deploymentStage,
+      paths: REST_ROUTES.filter((r) => r.permission === undefined).map((r) => r.path),
+      ...PUBLIC_CLIENT_LIMIT,
     });
 
     const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
