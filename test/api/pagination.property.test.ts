@@ -11,6 +11,7 @@
  */
 import fc from 'fast-check';
 import { appServices } from '../../functions/app';
+import { generationKeys } from '../../functions/cache/keys';
 import { PAGE_READ_BUDGET } from '../../functions/catalog/shop-repository';
 import { json, startApi, tenantId, type Api } from './api-fixtures';
 
@@ -101,7 +102,7 @@ async function runLimited<T>(items: readonly T[], concurrency: number, work: (it
   );
 }
 
-/** Writes a catalogue through the catalogue service (as the API does, invalidating the cache) and returns its model. */
+/** Writes a catalogue into the table (then invalidates the cached lists) and returns its model. */
 async function build(tenant: string, c: Catalogue): Promise<ModelProduct[]> {
   const rand = random(c.seed);
   const ids = new Set<string>();
@@ -120,9 +121,13 @@ async function build(tenant: string, c: Catalogue): Promise<ModelProduct[]> {
     listed: rand() < c.listedRate,
     deleted: false,
   }));
-  const { catalog } = await appServices();
+  const { repo, cache } = await appServices();
   await runLimited(products, 8, async (p) => {
-    await catalog.createProduct(tenant, { id: p.id, name: p.name, description: '', price: 100, category: p.category, listed: p.listed });
+    await repo.createProduct(
+      tenant,
+      { id: p.id, name: p.name, description: '', price: 100, currency: 'EUR', category: p.category, listed: p.listed },
+      5,
+    );
   });
   for (const p of products) everything.set(`${p.tenantId}#${p.id}`, p);
 
@@ -141,14 +146,16 @@ async function build(tenant: string, c: Catalogue): Promise<ModelProduct[]> {
     listed: rand() < 0.5 ? !p.listed : p.listed,
   }));
   await runLimited([...doomed], 8, async (p) => {
-    await catalog.deleteProduct(tenant, p.id);
+    await repo.deleteProduct(tenant, p.id);
     p.deleted = true;
   });
   await runLimited(changes, 8, async ({ p, category, listed }) => {
-    await catalog.updateProduct(tenant, p.id, { category, listed });
+    await repo.updateProduct(tenant, p.id, { category, listed });
     p.category = category;
     p.listed = listed;
   });
+  // Written past the catalogue service: drop the cached lists as its writes would have.
+  await cache.invalidate([generationKeys.productLists(tenant), generationKeys.marketplace()]);
   return products;
 }
 
@@ -299,6 +306,68 @@ describe('following nextCursor from the first page', () => {
           ],
         ],
       },
+    );
+  });
+});
+
+describe('any schema-valid list query', () => {
+  it('is answered 200, or 400 for a cursor not issued for this listing: never a 5xx', async () => {
+    const tenant = tenantId('pgv');
+    const token = await api.token(tenant);
+    await build(tenant, {
+      size: 60,
+      seed: 5,
+      needleRate: 0.3,
+      needleLast: false,
+      listedRate: 0.5,
+      deletes: { kind: 'random', rate: 0.3 },
+      changeRate: 0.2,
+    });
+    // Cursors this deployment issued, for either listing, some with filters.
+    const issued = { tenant: [] as string[], marketplace: [] as string[] };
+    for (const [key, path] of [
+      ['tenant', '/api/products?limit=3'],
+      ['tenant', '/api/products?limit=2&category=c1'],
+      ['tenant', '/api/products?limit=1&q=needle'],
+      ['marketplace', '/api/marketplace/products?limit=2'],
+    ] as const) {
+      const body = (await json(await api.call('GET', path, key === 'tenant' ? { token } : {}))) as { nextCursor: string | null };
+      if (body.nextCursor !== null) issued[key].push(body.nextCursor);
+    }
+    expect([issued.tenant.length, issued.marketplace.length]).toEqual([3, 1]);
+    const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 100 }).filter((v) => v.trim().length > 0);
+    const madeUp = fc.stringMatching(/^[A-Za-z0-9_-]{2,172}\.[A-Za-z0-9_-]{22}$/);
+    const query = fc.record(
+      {
+        limit: fc.integer({ min: 1, max: 100 }).map(String),
+        category: fc.oneof(fc.constantFrom(...CATEGORIES), fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/)),
+        q: text,
+        cursor: fc.oneof(
+          fc.constantFrom(...issued.tenant).map((c) => ({ c, ours: 'tenant' })),
+          fc.constantFrom(...issued.marketplace).map((c) => ({ c, ours: 'marketplace' })),
+          madeUp.map((c) => ({ c, ours: 'none' })),
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), query, async (marketplace, parts) => {
+        const params = new URLSearchParams();
+        if (parts.limit !== undefined) params.set('limit', parts.limit);
+        if (!marketplace && parts.category !== undefined) params.set('category', parts.category);
+        if (!marketplace && parts.q !== undefined) params.set('q', parts.q);
+        if (parts.cursor !== undefined) params.set('cursor', parts.cursor.c);
+        const path = `${marketplace ? '/api/marketplace/products' : '/api/products'}?${params.toString()}`;
+        const response = await api.call('GET', path, marketplace ? {} : { token });
+        const body = await response.text();
+        const ours = parts.cursor === undefined || parts.cursor.ours === (marketplace ? 'marketplace' : 'tenant');
+        expect({ path, status: response.status, body: response.status === 200 ? 'page' : body }).toEqual({
+          path,
+          status: ours ? 200 : 400,
+          body: ours ? 'page' : expect.stringContaining('"BAD_REQUEST"'),
+        });
+      }),
+      fcOptions(150),
     );
   });
 });
