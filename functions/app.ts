@@ -6,12 +6,14 @@ import { ReconnectingL2Store, type L2Store } from './cache/l2-store';
 import { TwoTierCache } from './cache/two-tier-cache';
 import { CatalogService } from './catalog/catalog-service';
 import { DynamoShopRepository, type ShopRepository } from './catalog/shop-repository';
+import { CursorSigner } from './http/cursors';
 import { RateLimiter } from './http/rate-limiter';
 import { ConnectionStore } from './realtime/connection-store';
 import { RealtimeService } from './realtime/realtime-service';
 import { closeSharedDocumentClient, sharedDocumentClient } from './shared/clients/dynamodb';
 import { closeSharedRedis, noteRedisError, redisConfigured, sharedRedisClient } from './shared/clients/redis';
-import { appConfig, cacheConfig, tablesConfig } from './shared/config';
+import { readSecretString } from './shared/clients/secrets';
+import { appConfig, cacheConfig, cursorConfig, tablesConfig } from './shared/config';
 import { metricsCacheObserver } from './shared/observability';
 
 export interface AppServices {
@@ -19,6 +21,8 @@ export interface AppServices {
   readonly cache: TwoTierCache;
   readonly repo: ShopRepository;
   readonly rateLimiter: RateLimiter;
+  /** Signs and opens page cursors; its key is read on first use, so only the list functions read it. */
+  readonly cursors: () => Promise<CursorSigner>;
   /** Absent when no Redis is configured (L1 only). */
   readonly l2?: L2Store;
 }
@@ -42,8 +46,23 @@ export function buildAppServices(parts: { repo: ShopRepository; l2?: L2Store; ca
     cache,
     repo: parts.repo,
     rateLimiter: new RateLimiter(parts.l2, app.rateLimitPerMinute),
+    cursors: sharedCursorSigner,
     ...(parts.l2 ? { l2: parts.l2 } : {}),
   };
+}
+
+let cursorSigner: Promise<CursorSigner> | undefined;
+
+/** The container's cursor signer: CURSOR_KEY, or the secret CURSOR_KEY_SECRET_ARN names, read once. */
+export function sharedCursorSigner(): Promise<CursorSigner> {
+  cursorSigner ??= (async () => {
+    const config = cursorConfig();
+    return new CursorSigner(config.keySecretArn !== undefined ? await readSecretString(config.keySecretArn) : (config.key as string));
+  })().catch((error: unknown) => {
+    cursorSigner = undefined; // a failed read is tried again by the next request
+    throw error;
+  });
+  return cursorSigner;
 }
 
 let services: Promise<AppServices> | undefined;
@@ -120,6 +139,7 @@ export async function closeAppServices(): Promise<void> {
   services = undefined;
   cacheOnly = undefined;
   realtime = undefined;
+  cursorSigner = undefined;
   await closeSharedRedis();
   closeSharedDocumentClient();
 }

@@ -34,6 +34,8 @@ export interface FunctionNeeds {
   readonly manageConnections?: boolean;
   /** Creates CloudFront invalidations. */
   readonly cdnInvalidation?: boolean;
+  /** Signs and opens page cursors with the deployment's cursor key, a secret it reads once (REST routes: the API stack binds it). */
+  readonly cursorKey?: boolean;
 }
 
 export interface RestRoute {
@@ -81,6 +83,19 @@ export const AUTHORIZER = {
   needs: { redis: false, tables: [] } satisfies FunctionNeeds,
 } as const;
 
+/**
+ * The per-client limit of the public routes (those without a permission, so without the per-user
+ * limit): the requests of one client to any of them, counted together over a window. In AWS a WAF
+ * rate-based rule on the REST API's stage (lib/constructs/public-client-limit.ts); in the local
+ * stack the REST front. Past it: 429 RATE_LIMITED, API Gateway's THROTTLED body, with Retry-After.
+ */
+export const PUBLIC_CLIENT_LIMIT = {
+  /** Requests per window; WAF takes 10 to 2,000,000,000. */
+  requests: 600,
+  /** WAF's evaluation windows: 60, 120, 300 or 600 seconds. */
+  windowSeconds: 60,
+} as const;
+
 export const REST_ROUTES: readonly RestRoute[] = [
   {
     name: 'ListProducts',
@@ -89,7 +104,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     entry: 'functions/handlers/products/list.ts',
     permission: 'products:read',
     cacheClass: 'product-list',
-    needs: { redis: true, tables: [shopRead] },
+    needs: { redis: true, tables: [shopRead], cursorKey: true },
     summary: "List a tenant's products (limit, cursor, category, q)",
   },
   {
@@ -188,7 +203,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     path: '/api/marketplace/products',
     entry: 'functions/handlers/marketplace/list.ts',
     cacheClass: 'marketplace',
-    needs: { redis: true, tables: [shopRead] },
+    needs: { redis: true, tables: [shopRead], cursorKey: true },
     summary: 'Listed products of all tenants (public)',
   },
   {

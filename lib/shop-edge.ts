@@ -12,6 +12,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { REST_ROUTES, STREAM_CONSUMERS, WEBSOCKET_ROUTES } from '../functions/routes';
 import { loadConfig, type ShopEdgeConfig } from './config';
 import type { FunctionResources } from './constructs/function-needs';
+import { PublicClientLimit } from './constructs/public-client-limit';
 import { kebabCase } from './constructs/shop-function';
 import { ApiStack } from './stacks/api-stack';
 import { CacheStack } from './stacks/cache-stack';
@@ -88,6 +89,10 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
   const cdn = new CdnStack(app, id('Cdn'), {
     ...common('CloudFront distribution and assets'),
     restApi: api.api,
+    clientAddress: {
+      viewerAddressHeader: PublicClientLimit.VIEWER_ADDRESS_HEADER,
+      originHeader: { name: PublicClientLimit.ORIGIN_HEADER, value: api.publicClientLimit.originSecret.secretValue.unsafeUnwrap() },
+    },
     // The live dashboard page, deployed under /assets/ with the WebSocket URL in its config.json.
     page: { webSocketUrl: realtime.stage.url },
     webAclArn: config.webAclArn,

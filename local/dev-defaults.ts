@@ -9,6 +9,8 @@
  */
 export const DEV_JWT_SECRET = 'shop-edge-local-development-secret-not-for-production';
 export const DEV_JWT_ISSUER = 'shop-edge-local';
+/** The development key page cursors are signed with, used when CURSOR_KEY is unset. Public too. */
+export const DEV_CURSOR_KEY = 'shop-edge-local-development-cursor-key-not-for-production';
 export const DEV_JWT_AUDIENCE = 'shop-edge';
 
 export const DEFAULT_REST_PORT = 3000;

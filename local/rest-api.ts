@@ -4,7 +4,7 @@
  * it from the route table (`restApiFromRouteTable`); the as-deployed mode from the synthesized
  * template (deployed/apis.ts). The front (rest-front.ts) only knows this shape.
  */
-import { AUTHORIZER, REST_ROUTES, type RestRoute } from '../functions/routes';
+import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../functions/routes';
 import { gatewayResponses } from '../functions/shared/gateway-errors';
 import { DEFAULT_STAGE, LOCAL_API_ID } from './dev-defaults';
 import { inProcessFunction, type LocalFunction } from './functions';
@@ -22,6 +22,17 @@ export interface RestAuthorizerDefinition {
   readonly fn: LocalFunction;
 }
 
+/**
+ * A per-client limit, as an AWS WAF rate-based rule on the stage keyed on the source IP: the
+ * requests of one client to the methods that carry a limit of this name count together over the
+ * window; past `requests`, API Gateway's THROTTLED answer, with Retry-After the seconds left.
+ */
+export interface ClientLimitDefinition {
+  readonly name: string;
+  readonly requests: number;
+  readonly windowSeconds: number;
+}
+
 export type RestIntegration =
   | { readonly kind: 'lambda'; readonly fn: LocalFunction }
   | { readonly kind: 'mock'; readonly statusCode: number; readonly headers: Readonly<Record<string, string>> };
@@ -34,6 +45,8 @@ export interface RestMethodDefinition {
   /** API Gateway resource path, e.g. /api/products/{id} */
   readonly resourcePath: string;
   readonly authorizer?: RestAuthorizerDefinition;
+  /** @default no per-client limit */
+  readonly clientLimit?: ClientLimitDefinition;
   readonly integration: RestIntegration;
   /** Request validation, when a validator is attached: the body check (per content type) and required parameters. */
   readonly validation?: {
@@ -67,6 +80,8 @@ export interface RouteTableApiOptions {
   readonly stage?: string;
   /** Function timeout (the integration's). @default 29 s */
   readonly timeoutMs?: number;
+  /** The per-client limit of the public routes (tests choose a small one). @default PUBLIC_CLIENT_LIMIT of the route table */
+  readonly publicClientLimit?: { readonly requests: number; readonly windowSeconds: number };
 }
 
 /** The source mode: every route's handler in this process, the project's gateway responses. */
@@ -74,6 +89,7 @@ export function restApiFromRouteTable(options: RouteTableApiOptions = {}): RestA
   const loadHandler = options.loadHandler ?? createHandlerLoader();
   const settings = options.authorizer ?? AUTHORIZER;
   const timeoutMs = options.timeoutMs ?? 29_000;
+  const publicLimit: ClientLimitDefinition = { name: 'public', ...(options.publicClientLimit ?? PUBLIC_CLIENT_LIMIT) };
   const authorizer: RestAuthorizerDefinition = {
     id: 'local',
     name: settings.name,
@@ -89,7 +105,8 @@ export function restApiFromRouteTable(options: RouteTableApiOptions = {}): RestA
       name: route.name,
       httpMethod: route.method,
       resourcePath: route.path,
-      ...(route.permission !== undefined ? { authorizer } : {}),
+      // As in AWS: a route with a permission has the authorizer (and the per-user limit), one without the per-client limit.
+      ...(route.permission !== undefined ? { authorizer } : { clientLimit: publicLimit }),
       integration: { kind: 'lambda', fn: inProcessFunction(route.name, () => loadHandler(route.entry), timeoutMs) },
     })),
     gatewayResponses: createGatewayResponder(gatewayResponses()),

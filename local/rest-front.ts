@@ -3,8 +3,9 @@
  * integrations, serving a RestApiDefinition (rest-api.ts): the route table's in the source mode,
  * the synthesized template's in the as-deployed mode. Each request becomes a v1 proxy event;
  * methods with an authorizer run it first (cached by its identity sources for its TTL, as API
- * Gateway does); API Gateway's own answers come from the API's gateway responses; the function's
- * result is written back as API Gateway would.
+ * Gateway does); methods with a per-client limit count each source address first, as the stage's
+ * WAF rate-based rule does; API Gateway's own answers come from the API's gateway responses; the
+ * function's result is written back as API Gateway would.
  */
 import { randomUUID } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
@@ -14,6 +15,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuth
 import { matchPath, type RestRoute } from '../functions/routes';
 import { headerValue, methodArn, parseHeaders, parseQuery, requestTime, shortId, sourceIp } from './api-gateway';
 import { LocalAuthorizer } from './authorizer';
+import { ClientLimiter } from './client-limiter';
 import { DEFAULT_HOST, DEFAULT_STAGE, LOCAL_ACCOUNT_ID } from './dev-defaults';
 import type { GatewayResponseType } from './gateway-responses';
 import type { HandlerLoader } from './handlers';
@@ -101,6 +103,7 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
     authorizers.set(definition.id, new LocalAuthorizer({ fn: definition.fn, cacheTtlSeconds: definition.resultTtlSeconds, logger }));
   }
   const throttle = api.throttle === undefined ? undefined : new TokenBucket(api.throttle.rateLimit, api.throttle.burstLimit);
+  const clientLimiter = new ClientLimiter();
   const mayInvoke = api.mayInvoke ?? (() => true);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -159,12 +162,20 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       fail('MISSING_AUTHENTICATION_TOKEN');
       return;
     }
+    const ip = sourceIp(req);
+    // WAF comes before API Gateway's own throttle.
+    if (method.clientLimit !== undefined) {
+      const verdict = clientLimiter.take(method.clientLimit, ip);
+      if (!verdict.allowed) {
+        fail('THROTTLED', { 'Retry-After': String(verdict.retryAfterSeconds) });
+        return;
+      }
+    }
     if (throttle !== undefined && !throttle.take()) {
       fail('THROTTLED');
       return;
     }
 
-    const ip = sourceIp(req);
     const forwardedFor = req.headers['x-forwarded-for'];
     const { headers, multiValueHeaders } = parseHeaders(req.rawHeaders, {
       'X-Forwarded-For': forwardedFor ? `${String(forwardedFor)}, ${ip}` : ip,

@@ -21,7 +21,15 @@ import { localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal } from './s
 import { freePort } from './services/free-port';
 import { startRedisServer, type RedisServer } from './services/redis-server';
 import { createTables, type TableNames } from './services/tables';
-import { DEFAULT_HOST, DEFAULT_REGION, DEFAULT_STAGE, DEFAULT_TABLE_NAMES, FAKE_CREDENTIALS, jwtSettings } from './dev-defaults';
+import {
+  DEFAULT_HOST,
+  DEFAULT_REGION,
+  DEFAULT_STAGE,
+  DEFAULT_TABLE_NAMES,
+  DEV_CURSOR_KEY,
+  FAKE_CREDENTIALS,
+  jwtSettings,
+} from './dev-defaults';
 import { createHandlerLoader, type HandlerLoader } from './handlers';
 import { describeError, silentLogger, type Logger } from './log';
 import { startRestFront, type AuthorizerSettings, type RestFront } from './rest-front';
@@ -338,7 +346,7 @@ async function initFunctions(entries: readonly string[], loadHandler: HandlerLoa
 
 /**
  * The environment the handlers read (functions/shared/config.ts), set before any is imported:
- * tables, DynamoDB endpoint, Redis, JWT settings (dev defaults when unset), management endpoint,
+ * tables, DynamoDB endpoint, Redis, JWT settings and cursor key (dev defaults when unset), management endpoint,
  * region and fake credentials (a developer's real AWS credentials never reach the local stack).
  */
 export function setHandlerEnvironment(settings: {
@@ -359,6 +367,7 @@ export function setHandlerEnvironment(settings: {
   env.JWT_SECRET = jwt.secret;
   env.JWT_ISSUER = jwt.issuer;
   env.JWT_AUDIENCE = jwt.audience;
+  env.CURSOR_KEY ||= DEV_CURSOR_KEY;
   env.WS_MANAGEMENT_ENDPOINT = settings.managementEndpoint;
   env.AWS_REGION ||= DEFAULT_REGION;
   env.AWS_DEFAULT_REGION ||= env.AWS_REGION;

@@ -254,7 +254,11 @@ function successResponse(route: RestRoute, spec: OperationSpec): Json {
           type: 'object',
           properties: {
             data: { type: 'array', items: data },
-            nextCursor: { type: ['string', 'null'], description: 'Pass as cursor for the next page; null on the last' },
+            nextCursor: {
+              type: ['string', 'null'],
+              description:
+                'Pass as cursor for the next page (signed for this listing; opaque). null only on the last page: a shorter page can still have one, so follow it until null',
+            },
           },
           required: ['data', 'nextCursor'],
         }

@@ -11,12 +11,12 @@ import { ifMatchHolds } from '../shared/etags';
 import type {
   CreateOrderInput,
   CreateProductInput,
-  ListProductsQuery,
-  MarketplaceQuery,
+  MarketplaceListing,
   Order,
   OrderStatus,
   Page,
   Product,
+  ProductListing,
   StockLevel,
   UpdateProductInput,
 } from './model';
@@ -30,6 +30,12 @@ export interface Tagged<T> {
 
 /** A product with its live stock; `version` stays the product's, `stockVersion` is the stock's. */
 export type ProductWithStock = Product & Omit<StockLevel, 'productId' | 'version'> & { readonly stockVersion: number };
+
+/**
+ * In every cached page's key: pages hold a position (`next`), no longer a cursor, so a container
+ * of this version never reads a page an older one cached, nor the other way round, while both run.
+ */
+const PAGE_FORMAT = 2;
 
 export interface CatalogSettings {
   readonly lowStockThreshold: number;
@@ -64,14 +70,17 @@ export class CatalogService {
     return { data, etag: strongEtag(data) };
   }
 
-  async listProducts(tenantId: string, query: ListProductsQuery): Promise<Tagged<Page<Product>>> {
-    const cached = await this.cache.getOrLoad(entries.productList(tenantId, query), 'short', () => this.repo.listProducts(tenantId, query));
+  async listProducts(tenantId: string, listing: ProductListing): Promise<Tagged<Page<Product>>> {
+    const key = entries.productList(tenantId, { ...listing, page: PAGE_FORMAT });
+    const cached = await this.cache.getOrLoad(key, 'short', () => this.repo.listProducts(tenantId, listing));
     const page = cached.value as Page<Product>;
     return { data: page, etag: cached.etag ?? strongEtag(page) };
   }
 
-  async listMarketplace(query: MarketplaceQuery): Promise<Tagged<Page<Product>>> {
-    const cached = await this.cache.getOrLoad(entries.marketplace(query), 'short', () => this.repo.listMarketplace(query));
+  async listMarketplace(listing: MarketplaceListing): Promise<Tagged<Page<Product>>> {
+    const cached = await this.cache.getOrLoad(entries.marketplace({ ...listing, page: PAGE_FORMAT }), 'short', () =>
+      this.repo.listMarketplace(listing),
+    );
     const page = cached.value as Page<Product>;
     return { data: page, etag: cached.etag ?? strongEtag(page) };
   }

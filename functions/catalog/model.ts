@@ -1,6 +1,6 @@
 /** The shapes of the contract (../shared/docs/contract.md), with the schemas that validate input. */
 import { z } from 'zod';
-import { ID_PATTERN } from '../shared/ids';
+import { CURSOR_PATTERN, ID_PATTERN } from '../shared/ids';
 
 export const idSchema = z.string().regex(ID_PATTERN, `must match ${ID_PATTERN.source}`);
 
@@ -59,9 +59,16 @@ export interface DashboardFigures {
   readonly lowStockCount: number;
 }
 
+/**
+ * Where a listing resumes: the ids of the last item it read (tenant lists: [productId]; the
+ * marketplace: [tenantId, productId]). Clients see it inside a signed cursor (functions/http/cursors.ts).
+ */
+export type Position = readonly string[];
+
+/** A page of a listing: its items, and the position the next page starts after (null: this is the last). */
 export interface Page<T> {
   readonly data: readonly T[];
-  readonly nextCursor: string | null;
+  readonly next: Position | null;
 }
 
 const name = z.string().trim().min(1).max(200);
@@ -113,37 +120,39 @@ export type CreateOrderInput = z.infer<typeof createOrderSchema>;
 
 export const updateOrderSchema = z.strictObject({ status: z.enum(ORDER_STATUSES) });
 
-/** Cursors are opaque to clients: base64url of the last returned position (ids joined by '/'). */
-export function encodeCursor(parts: readonly string[]): string {
-  return Buffer.from(parts.join('/')).toString('base64url');
-}
+const limit = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .max(100)
+  .default(20)
+  .describe('Items per page, 1 to 100. A page can be shorter and still have a nextCursor: follow it until null');
 
-/** The position a cursor names, or undefined when it is not one of ours. */
-export function decodeCursor(cursor: string, count: number): string[] | undefined {
-  const parts = Buffer.from(cursor, 'base64url').toString('utf8').split('/');
-  return parts.length === count && parts.every((p) => ID_PATTERN.test(p)) ? parts : undefined;
-}
-
-/** Checked with the rest of the query, before any cache or table is read. */
-const cursorOf = (parts: number) =>
-  z
-    .string()
-    .max(200)
-    .refine((c) => decodeCursor(c, parts) !== undefined, 'is not a cursor this API issued');
+/**
+ * Only the shape here; whether this deployment signed it for this listing is checked next, by the
+ * route (functions/http/cursors.ts), still before any cache or table is read.
+ */
+const cursor = z
+  .string()
+  .regex(CURSOR_PATTERN, 'is not a cursor this API issued')
+  .describe("The previous page's nextCursor, as it was (signed: any other value is 400)");
 
 export const listProductsQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: cursorOf(1).optional(),
+  limit,
+  cursor: cursor.optional(),
   category: idSchema.optional(),
   q: z.string().trim().min(1).max(100).optional(),
 });
 export type ListProductsQuery = z.infer<typeof listProductsQuerySchema>;
+/** A tenant listing as the catalogue reads it: the query, its cursor opened into a position. */
+export type ProductListing = Omit<ListProductsQuery, 'cursor'> & { readonly after?: Position };
 
 export const marketplaceQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: cursorOf(2).optional(),
+  limit,
+  cursor: cursor.optional(),
 });
 export type MarketplaceQuery = z.infer<typeof marketplaceQuerySchema>;
+export type MarketplaceListing = Omit<MarketplaceQuery, 'cursor'> & { readonly after?: Position };
 
 export function availabilityOf(stock: number, lowStockThreshold: number): Availability {
   if (stock <= 0) return 'out_of_stock';

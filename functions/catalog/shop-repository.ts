@@ -18,18 +18,17 @@ import { shopKeys } from '../shared/tables';
 import { BadRequestError, ConflictError, errorName, NotFoundError, PreconditionFailedError } from '../shared/errors';
 import {
   availabilityOf,
-  decodeCursor,
-  encodeCursor,
   ORDER_TRANSITIONS,
   type CreateProductInput,
   type DashboardFigures,
-  type ListProductsQuery,
-  type MarketplaceQuery,
+  type MarketplaceListing,
   type Order,
   type OrderLine,
   type OrderStatus,
   type Page,
+  type Position,
   type Product,
+  type ProductListing,
   type StockLevel,
   type UpdateProductInput,
 } from './model';
@@ -42,8 +41,10 @@ export interface NewProduct extends Omit<CreateProductInput, 'id' | 'currency'> 
 /** The port the catalogue service uses. */
 export interface ShopRepository {
   getProduct(tenantId: string, productId: string): Promise<Product | null>;
-  listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>>;
-  listMarketplace(query: MarketplaceQuery): Promise<Page<Product>>;
+  /** Live products in id order, after `after`; `next` is the position the next page starts after. */
+  listProducts(tenantId: string, listing: ProductListing): Promise<Page<Product>>;
+  /** Listed live products of every tenant in tenant-then-id order, after `after`. */
+  listMarketplace(listing: MarketplaceListing): Promise<Page<Product>>;
   /** 409 when the id is a live product's; a deleted product's id is taken again, versions going on past the deleted one's. */
   createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product>;
   /** precondition: the caller's If-Match, judged on the current product; the write is a compare-and-set on its version. */
@@ -94,7 +95,12 @@ interface OrderItem extends Order {
   readonly entity: 'order';
 }
 
-const PAGE_READ_LIMIT = 10;
+/**
+ * Items one page may read (before the filter), over at most PAGE_MAX_QUERIES queries: each query
+ * asks for twice the previous one, from one more than the page (limit 1: 2 + 4 + ... + 246 = 500).
+ */
+export const PAGE_READ_BUDGET = 500;
+const PAGE_MAX_QUERIES = 8;
 const ORDER_CONFLICT_ATTEMPTS = 5;
 
 export function toProduct(item: Record<string, unknown>): Product {
@@ -140,10 +146,16 @@ export function toOrder(item: Record<string, unknown>): Order {
   };
 }
 
-function positionOf(cursor: string, count: number): string[] {
-  const parts = decodeCursor(cursor, count);
-  if (!parts) throw new BadRequestError('cursor is not valid');
-  return parts;
+/**
+ * The ids in an item's (or a LastEvaluatedKey's) table key: every index of the Shop table projects
+ * pk and sk, so a position is the same whichever index was read.
+ */
+function productIdOf(key: Record<string, unknown>): string {
+  return String(key.sk).slice(shopKeys.product('').length);
+}
+
+function tenantIdOf(key: Record<string, unknown>): string {
+  return String(key.pk).slice(shopKeys.tenant('').length);
 }
 
 function indexKeys(tenantId: string, p: { id: string; category: string; listed: boolean }) {
@@ -188,8 +200,8 @@ export class DynamoShopRepository implements ShopRepository {
     return toProduct(out.Item);
   }
 
-  async listProducts(tenantId: string, query: ListProductsQuery): Promise<Page<Product>> {
-    const after = query.cursor ? positionOf(query.cursor, 1)[0] : undefined;
+  async listProducts(tenantId: string, query: ProductListing): Promise<Page<Product>> {
+    const after = query.after?.[0];
     const needle = query.q?.toLowerCase();
     const base: QueryCommandInput = query.category
       ? {
@@ -219,11 +231,11 @@ export class DynamoShopRepository implements ShopRepository {
       base.FilterExpression = [base.FilterExpression, 'contains(nameLower, :q)'].filter(Boolean).join(' AND ');
       base.ExpressionAttributeValues = { ...base.ExpressionAttributeValues, ':q': needle };
     }
-    return this.collect(base, query.limit, (item) => [String(item.id)]);
+    return this.collect(base, query.limit, (key) => [productIdOf(key)]);
   }
 
-  async listMarketplace(query: MarketplaceQuery): Promise<Page<Product>> {
-    const after = query.cursor ? positionOf(query.cursor, 2) : undefined;
+  async listMarketplace(query: MarketplaceListing): Promise<Page<Product>> {
+    const after = query.after;
     const input: QueryCommandInput = {
       TableName: this.tableName,
       IndexName: 'gsi2',
@@ -240,35 +252,43 @@ export class DynamoShopRepository implements ShopRepository {
           }
         : {}),
     };
-    return this.collect(input, query.limit, (item) => [String(item.tenantId), String(item.id)]);
+    return this.collect(input, query.limit, (key) => [tenantIdOf(key), productIdOf(key)]);
   }
 
-  /** Reads pages until `limit` items are found (bounded), so filters never return short pages silently. */
+  /**
+   * Reads until `limit` items pass the filter, within the page's read budget. A page is full, or
+   * the end of the listing, or (the budget ran out first) what was found with `next` at the
+   * last item read, so the next page goes on from there: a filter that rejects most items never
+   * makes a page claim the end, nor one request read the whole partition.
+   */
   private async collect(
     input: QueryCommandInput,
     limit: number,
-    position: (item: Record<string, unknown>) => string[],
+    position: (key: Record<string, unknown>) => Position,
   ): Promise<Page<Product>> {
     const found: Record<string, unknown>[] = [];
     let startKey = input.ExclusiveStartKey;
-    for (let page = 0; page < PAGE_READ_LIMIT; page++) {
+    let budget = PAGE_READ_BUDGET;
+    // One more than the page: without a filter the first query fills it and shows whether more follow.
+    let chunk = limit + 1;
+    for (let queries = 0; queries < PAGE_MAX_QUERIES && budget > 0; queries++) {
       const out = await this.db.send(
-        new QueryCommand({ ...input, Limit: Math.max(limit + 1, 25), ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
+        new QueryCommand({ ...input, Limit: Math.min(chunk, budget), ...(startKey ? { ExclusiveStartKey: startKey } : {}) }),
       );
       for (const item of out.Items ?? []) {
         found.push(item);
         if (found.length > limit) {
           const data = found.slice(0, limit);
-          return { data: data.map(toProduct), nextCursor: encodeCursor(position(data[data.length - 1] as Record<string, unknown>)) };
+          return { data: data.map(toProduct), next: position(data[data.length - 1] as Record<string, unknown>) };
         }
       }
       startKey = out.LastEvaluatedKey;
-      if (!startKey) return { data: found.map(toProduct), nextCursor: null };
+      if (!startKey) return { data: found.map(toProduct), next: null };
+      // Limit and ScannedCount count the items read before the filter.
+      budget -= Math.max(1, out.ScannedCount ?? 0);
+      chunk *= 2;
     }
-    // Bounded read: hand back where we stopped.
-    const last = found[found.length - 1];
-    const resumeAt = last ? position(last) : undefined;
-    return { data: found.map(toProduct), nextCursor: resumeAt ? encodeCursor(resumeAt) : null };
+    return { data: found.map(toProduct), next: startKey ? position(startKey) : null };
   }
 
   async createProduct(tenantId: string, input: NewProduct, lowStockThreshold: number): Promise<Product> {

@@ -15,6 +15,7 @@ import { requireId } from '../shared/ids';
 import { logger, metrics, metricsEnabled } from '../shared/observability';
 import { ifNoneMatchHolds } from '../shared/etags';
 import { CACHE_HEADERS } from './cache-control';
+import { pageCursors, type PageCursors } from './cursors';
 import { callerOf, cacheHeaders, errorResponses, JSON_HEADERS, rateLimit, requirePermission, type Caller } from './middlewares';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -32,6 +33,11 @@ export interface RestRequest {
   query<S extends z.ZodType>(schema: S): z.infer<S>;
   /** The JSON body validated by a schema (413 over 64 KiB, 400 when not JSON or invalid). */
   body<S extends z.ZodType>(schema: S): z.infer<S>;
+  /**
+   * The cursors of this route's listing of `owner` (a tenant id, or "marketplace"), positions of
+   * `parts` ids: open the request's before reading anything, seal the next page's.
+   */
+  cursors(owner: string, parts: number): Promise<PageCursors>;
 }
 
 export interface RestResponse {
@@ -66,12 +72,13 @@ function formatIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-function requestOf(event: APIGatewayProxyEvent, services: AppServices): RestRequest {
+function requestOf(route: RestRoute, event: APIGatewayProxyEvent, services: AppServices): RestRequest {
   const headers = lowerCaseHeaders(event);
   return {
     event,
     services,
     headers,
+    cursors: async (owner, parts) => pageCursors(await services.cursors(), { route: route.name, owner, parts }),
     caller: () => callerOf(event),
     id: (name) => requireId(event.pathParameters?.[name], name),
     query: (schema) => {
@@ -121,7 +128,7 @@ function toResult(request: RestRequest, response: RestResponse): APIGatewayProxy
 export function restRoute(name: string, action: RestAction) {
   const route = routeNamed(name);
   const core = async (event: APIGatewayProxyEvent, _context: Context): Promise<APIGatewayProxyResult> => {
-    const request = requestOf(event, await appServices());
+    const request = requestOf(route, event, await appServices());
     return toResult(request, await action(request));
   };
   const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>().use(injectLambdaContext(logger));

@@ -149,6 +149,20 @@ export const appConfig = section(
   }),
 );
 
+/** The key page cursors are signed with (functions/http/cursors.ts): only the list functions read it. */
+export const cursorConfig = section(
+  'cursor',
+  z
+    .object({
+      /** In plain text: the local stack and tests. */
+      key: z.string().min(32, 'CURSOR_KEY must be at least 32 characters').optional(),
+      /** In AWS: a Secrets Manager secret generated per deployment, read once per container. */
+      keySecretArn: z.string().min(1).optional(),
+    })
+    .refine((c) => c.key !== undefined || c.keySecretArn !== undefined, 'set CURSOR_KEY_SECRET_ARN (AWS) or CURSOR_KEY (local)'),
+  (env) => ({ key: env.CURSOR_KEY, keySecretArn: env.CURSOR_KEY_SECRET_ARN }),
+);
+
 export function resetConfig(): void {
-  for (const s of [tablesConfig, redisConfig, cacheConfig, authConfig, appConfig]) s.reset();
+  for (const s of [tablesConfig, redisConfig, cacheConfig, authConfig, appConfig, cursorConfig]) s.reset();
 }

@@ -8,11 +8,13 @@ import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { AUTHORIZER, REST_ROUTES, type RestRoute } from '../../functions/routes';
+import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../../functions/routes';
 import type { JwtSettings, ThrottleSettings } from '../config';
 import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
 import { addGatewayErrors } from '../constructs/gateway-responses';
+import { PublicClientLimit } from '../constructs/public-client-limit';
 import type { ShopFunction } from '../constructs/shop-function';
 import { acknowledge, managedPolicyFinding } from '../nag';
 
@@ -33,6 +35,10 @@ export class ApiStack extends Stack {
   public readonly authorizerFunction: ShopFunction;
   /** One function per REST route, by route name. */
   public readonly routeFunctions: ReadonlyMap<string, ShopFunction>;
+  /** The key the list routes sign their page cursors with (functions/http/cursors.ts). */
+  public readonly cursorKey: secretsmanager.Secret;
+  /** The public routes' per-client limit: the stage's web ACL, and what CloudFront must send it. */
+  public readonly publicClientLimit: PublicClientLimit;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -87,10 +93,10 @@ export class ApiStack extends Stack {
       reason:
         "Tokens come from the shop's external identity provider (JWKS, RS256/ES256) and are verified by a Lambda REQUEST authorizer; there is no Cognito user pool.",
     });
-    acknowledge(this.api.deploymentStage, {
-      id: 'AwsSolutions-APIG3',
-      reason:
-        'The API is served through CloudFront, where the WAF web ACL is attached (opt-in webAclArn); a second regional web ACL would double the request charge for the same rules.',
+    this.publicClientLimit = new PublicClientLimit(this, 'PublicClientLimit', {
+      stage: this.api.deploymentStage,
+      paths: REST_ROUTES.filter((r) => r.permission === undefined).map((r) => r.path),
+      ...PUBLIC_CLIENT_LIMIT,
     });
 
     const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {
@@ -111,6 +117,16 @@ export class ApiStack extends Stack {
       schema: { schema: apigateway.JsonSchemaVersion.DRAFT4, type: apigateway.JsonSchemaType.OBJECT },
     });
 
+    this.cursorKey = new secretsmanager.Secret(this, 'CursorKey', {
+      description: 'shop-edge: the key page cursors are signed with (HMAC-SHA256), one per deployment',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+    });
+    acknowledge(this.cursorKey, {
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'A new cursor key makes every cursor issued before it a 400 (clients start again from the first page), and the list functions read it once per cold start; rotating it is a planned runbook step, not a scheduled Lambda.',
+    });
+
     const functions = new Map<string, ShopFunction>();
     for (const route of REST_ROUTES) {
       const fn = createRouteFunction(
@@ -124,6 +140,10 @@ export class ApiStack extends Stack {
         },
         props.resources,
       );
+      if (route.needs.cursorKey === true) {
+        fn.addEnvironment('CURSOR_KEY_SECRET_ARN', this.cursorKey.secretArn);
+        this.cursorKey.grantRead(fn);
+      }
       functions.set(route.name, fn);
       const method = this.api.root
         .resourceForPath(route.path)

@@ -30,6 +30,17 @@ import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../n
 export interface CdnStackProps extends StackProps {
   readonly restApi: RestApiBase;
   /**
+   * How the API tells clients apart behind the distribution (ApiStack.publicClientLimit): a
+   * viewer-request function writes the viewer's address into `viewerAddressHeader` on every API
+   * request, and every origin request carries `originHeader`, whose secret value shows it came
+   * through here.
+   * @default - neither: the API sees the edges' addresses
+   */
+  readonly clientAddress?: {
+    readonly viewerAddressHeader: string;
+    readonly originHeader: { readonly name: string; readonly value: string };
+  };
+  /**
    * Deploy the live page (web/) as /assets/index.html, connecting to this WebSocket stage URL
    * (wss://…/stage: its config.json and its CSP connect-src).
    * @default - no page: the assets bucket is left as it is
@@ -138,9 +149,31 @@ export class CdnStack extends Stack {
       enableAcceptEncodingBrotli: true,
     });
 
-    const apiOrigin = new RestApiOrigin(props.restApi);
+    const apiOrigin = new RestApiOrigin(props.restApi, {
+      ...(props.clientAddress
+        ? { customHeaders: { [props.clientAddress.originHeader.name]: props.clientAddress.originHeader.value } }
+        : {}),
+    });
+    const viewerAddress =
+      props.clientAddress &&
+      new cloudfront.Function(this, 'ViewerAddress', {
+        comment: 'shop-edge API: tells the API the viewer address (the per-client limit of the public routes)',
+        runtime: cloudfront.FunctionRuntime.JS_2_0,
+        code: cloudfront.FunctionCode.fromInline(
+          [
+            'function handler(event) {',
+            // Overwrites whatever the viewer sent in this header.
+            `  event.request.headers[${JSON.stringify(props.clientAddress.viewerAddressHeader)}] = { value: event.viewer.ip };`,
+            '  return event.request;',
+            '}',
+          ].join('\n'),
+        ),
+      });
     const apiBehaviour = (caching: CdnCaching): cloudfront.BehaviorOptions => ({
       origin: apiOrigin,
+      ...(viewerAddress
+        ? { functionAssociations: [{ function: viewerAddress, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }] }
+        : {}),
       viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
       allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
       cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD,
@@ -221,7 +254,7 @@ export class CdnStack extends Stack {
       acknowledge(this.distribution, {
         id: 'AwsSolutions-CFR2',
         reason:
-          'The WAF is opt-in (-c webAclArn=<CLOUDFRONT-scoped web ACL in us-east-1>); API Gateway throttling and the authorizer protect the API without it.',
+          'The WAF at the edge is opt-in (-c webAclArn=<CLOUDFRONT-scoped web ACL in us-east-1>); the API stage has its own regional web ACL (the per-client limit of the public routes), API Gateway throttling and the authorizer.',
       });
     }
     if (props.customDomain === undefined) {

@@ -8,6 +8,7 @@ import { startRedisCluster, startRedisServer } from '../../local/services/redis-
 import {
   setHarnessServices,
   stopHarnessServices,
+  TEST_CURSOR_KEY,
   TEST_JWT_AUDIENCE,
   TEST_JWT_ISSUER,
   TEST_JWT_SECRET,
@@ -60,6 +61,7 @@ export default async function globalSetup(): Promise<void> {
   env.JWT_SECRET = TEST_JWT_SECRET;
   env.JWT_ISSUER = TEST_JWT_ISSUER;
   env.JWT_AUDIENCE = TEST_JWT_AUDIENCE;
+  env.CURSOR_KEY = TEST_CURSOR_KEY;
   // Powertools v2: no EMF metrics on stdout (POWERTOOLS_METRICS_DISABLED), no log lines (SILENT is a
   // Logger level). Set either before running jest to see the output (POWERTOOLS_LOG_LEVEL=DEBUG).
   env.POWERTOOLS_METRICS_DISABLED ??= 'true';

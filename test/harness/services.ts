@@ -26,6 +26,8 @@ export function getHarnessServices(): HarnessServices | undefined {
 export const TEST_JWT_SECRET = 'shop-edge-local-test-secret-not-for-prod-0001';
 export const TEST_JWT_ISSUER = 'shop-edge-local';
 export const TEST_JWT_AUDIENCE = 'shop-edge';
+/** The page cursors' signing key of the tests (CURSOR_KEY; 32+ characters). Never used outside tests. */
+export const TEST_CURSOR_KEY = 'shop-edge-local-test-cursor-key-not-for-prod-0001';
 
 export async function stopHarnessServices(services: HarnessServices): Promise<void> {
   const results = await Promise.allSettled([services.dynamo?.stop(), services.redis?.stop(), services.cluster?.stop()]);

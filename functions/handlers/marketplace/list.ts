@@ -2,7 +2,8 @@ import { marketplaceQuerySchema } from '../../catalog/model';
 import { restRoute } from '../../http/rest-route';
 
 export const handler = restRoute('ListMarketplace', async (request) => {
-  const query = request.query(marketplaceQuerySchema);
-  const { data: page, etag } = await request.services.catalog.listMarketplace(query);
-  return { data: page.data, nextCursor: page.nextCursor, etag };
+  const { cursor, ...query } = request.query(marketplaceQuerySchema);
+  const cursors = await request.cursors('marketplace', 2);
+  const { data: page, etag } = await request.services.catalog.listMarketplace({ ...query, after: cursors.open(cursor) });
+  return cursors.answer(page, etag);
 });
