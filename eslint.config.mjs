@@ -3,7 +3,20 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // Generated, vendored and plain-JS files (config files, the jest resolver) are not type-checked.
-  { ignores: ['node_modules/', 'cdk.out/', 'cdk.out.local/', 'coverage/', 'dist/', 'client/dist/', 'bench/results/', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    ignores: [
+      'node_modules/',
+      'cdk.out/',
+      'cdk.out.local/',
+      'coverage/',
+      'dist/',
+      'client/dist/',
+      'bench/results/',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
