@@ -5,7 +5,7 @@
  * with its first request. Bounded: at most `maxClients` clients per limit are tracked; past that,
  * the one tracked longest is forgotten.
  */
-import type { ClientLimitDefinition } from './rest-api';
+import type { ClientLimitDefinition, InspectedRequest } from './rest-api';
 
 export interface ClientLimitVerdict {
   readonly allowed: boolean;
@@ -18,6 +18,11 @@ interface Window {
   count: number;
 }
 
+export interface ClientLimitRefusal {
+  readonly limit: ClientLimitDefinition;
+  readonly retryAfterSeconds: number;
+}
+
 export class ClientLimiter {
   private readonly limits = new Map<string, Map<string, Window>>();
 
@@ -25,6 +30,22 @@ export class ClientLimiter {
     private readonly now: () => number = Date.now,
     private readonly maxClients = 10_000,
   ) {}
+
+  /**
+   * Counts the request under each limit it is in scope of, in order, as WAF evaluates a web ACL's
+   * rules: the first limit that refuses it answers, and later ones do not see it.
+   */
+  check(limits: readonly ClientLimitDefinition[], request: InspectedRequest): ClientLimitRefusal | undefined {
+    for (const limit of limits) {
+      if (limit.counts !== undefined && !limit.counts(request)) continue;
+      const client = limit.clientOf === undefined ? request.sourceIp : limit.clientOf(request);
+      if (client === undefined) continue;
+      if (client === null) return { limit, retryAfterSeconds: limit.windowSeconds };
+      const verdict = this.take(limit, client);
+      if (!verdict.allowed) return { limit, retryAfterSeconds: verdict.retryAfterSeconds };
+    }
+    return undefined;
+  }
 
   take(limit: ClientLimitDefinition, client: string): ClientLimitVerdict {
     const at = this.now();

@@ -4,6 +4,7 @@
  * it from the route table (`restApiFromRouteTable`); the as-deployed mode from the synthesized
  * template (deployed/apis.ts). The front (rest-front.ts) only knows this shape.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../functions/routes';
 import { gatewayResponses } from '../functions/shared/gateway-errors';
 import { DEFAULT_STAGE, LOCAL_API_ID } from './dev-defaults';
@@ -27,10 +28,29 @@ export interface RestAuthorizerDefinition {
  * requests of one client to the methods that carry a limit of this name count together over the
  * window; past `requests`, API Gateway's THROTTLED answer, with Retry-After the seconds left.
  */
+/** What a per-client limit sees of a request (as WAF inspects it, before API Gateway). */
+export interface InspectedRequest {
+  /** The URL path as received. */
+  readonly path: string;
+  /** Lowercase names. */
+  readonly headers: IncomingHttpHeaders;
+  readonly sourceIp: string;
+}
+
+/** A per-client rate limit (a WAF rate-based rule in AWS). */
 export interface ClientLimitDefinition {
   readonly name: string;
   readonly requests: number;
   readonly windowSeconds: number;
+  /** Whether a request counts toward the limit (a rule's scope-down statement). @default every request */
+  readonly counts?: (request: InspectedRequest) => boolean;
+  /**
+   * The client a request counts for; null when the rule blocks it outright (a forwarded address
+   * missing with fallback MATCH), undefined when the rule ignores it. @default the source address
+   */
+  readonly clientOf?: (request: InspectedRequest) => string | null | undefined;
+  /** The answer to a refused request. @default API Gateway's THROTTLED, Retry-After the seconds left in the window */
+  readonly block?: { readonly statusCode: number; readonly headers: Readonly<Record<string, string>>; readonly body: string };
 }
 
 export type RestIntegration =
@@ -45,8 +65,6 @@ export interface RestMethodDefinition {
   /** API Gateway resource path, e.g. /api/products/{id} */
   readonly resourcePath: string;
   readonly authorizer?: RestAuthorizerDefinition;
-  /** @default no per-client limit */
-  readonly clientLimit?: ClientLimitDefinition;
   readonly integration: RestIntegration;
   /** Request validation, when a validator is attached: the body check (per content type) and required parameters. */
   readonly validation?: {
@@ -60,6 +78,11 @@ export interface RestApiDefinition {
   readonly stage: string;
   readonly methods: readonly RestMethodDefinition[];
   readonly gatewayResponses: GatewayResponder;
+  /**
+   * Per-client limits on the stage (the web ACL associated with it in AWS), evaluated in order
+   * on every request before API Gateway routes it. @default none
+   */
+  readonly clientLimits?: readonly ClientLimitDefinition[];
   /** The stage's throttle (token bucket for the whole stage). @default none */
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
   /**
@@ -89,7 +112,14 @@ export function restApiFromRouteTable(options: RouteTableApiOptions = {}): RestA
   const loadHandler = options.loadHandler ?? createHandlerLoader();
   const settings = options.authorizer ?? AUTHORIZER;
   const timeoutMs = options.timeoutMs ?? 29_000;
-  const publicLimit: ClientLimitDefinition = { name: 'public', ...(options.publicClientLimit ?? PUBLIC_CLIENT_LIMIT) };
+  const routes = options.routes ?? REST_ROUTES;
+  // As in AWS: the routes without a permission are counted per client, by path (any method).
+  const publicPaths = new Set(routes.filter((route) => route.permission === undefined).map((route) => route.path));
+  const publicLimit: ClientLimitDefinition = {
+    name: 'public',
+    ...(options.publicClientLimit ?? PUBLIC_CLIENT_LIMIT),
+    counts: (request) => publicPaths.has(request.path.length > 1 ? request.path.replace(/\/$/, '') : request.path),
+  };
   const authorizer: RestAuthorizerDefinition = {
     id: 'local',
     name: settings.name,
@@ -101,14 +131,14 @@ export function restApiFromRouteTable(options: RouteTableApiOptions = {}): RestA
   return {
     apiId: LOCAL_API_ID,
     stage: options.stage ?? DEFAULT_STAGE,
-    methods: (options.routes ?? REST_ROUTES).map((route) => ({
+    methods: routes.map((route) => ({
       name: route.name,
       httpMethod: route.method,
       resourcePath: route.path,
-      // As in AWS: a route with a permission has the authorizer (and the per-user limit), one without the per-client limit.
-      ...(route.permission !== undefined ? { authorizer } : { clientLimit: publicLimit }),
+      ...(route.permission !== undefined ? { authorizer } : {}),
       integration: { kind: 'lambda', fn: inProcessFunction(route.name, () => loadHandler(route.entry), timeoutMs) },
     })),
     gatewayResponses: createGatewayResponder(gatewayResponses()),
+    clientLimits: [publicLimit],
   };
 }

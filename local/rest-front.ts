@@ -130,6 +130,22 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       return;
     }
 
+    // The stage's web ACL sees every request before API Gateway routes, authorizes or throttles it.
+    const refusal = clientLimiter.check(api.clientLimits ?? [], { path: url.pathname, headers: req.headers, sourceIp: sourceIp(req) });
+    if (refusal !== undefined) {
+      req.resume();
+      label = refusal.limit.name;
+      if (refusal.limit.block === undefined) {
+        fail('THROTTLED', { 'Retry-After': String(refusal.retryAfterSeconds) });
+      } else {
+        const { statusCode, headers, body } = refusal.limit.block;
+        res.writeHead(statusCode, { ...headers, 'Content-Length': Buffer.byteLength(body), 'x-amzn-RequestId': requestId });
+        res.end(body);
+        if (options.logRequests) logger.info(`${verb} ${url.pathname} ${statusCode} (${label}, blocked, ${Date.now() - started} ms)`);
+      }
+      return;
+    }
+
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxRequestBytes) {
       req.resume();
@@ -163,14 +179,6 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       return;
     }
     const ip = sourceIp(req);
-    // WAF comes before API Gateway's own throttle.
-    if (method.clientLimit !== undefined) {
-      const verdict = clientLimiter.take(method.clientLimit, ip);
-      if (!verdict.allowed) {
-        fail('THROTTLED', { 'Retry-After': String(verdict.retryAfterSeconds) });
-        return;
-      }
-    }
     if (throttle !== undefined && !throttle.take()) {
       fail('THROTTLED');
       return;

@@ -9,6 +9,7 @@ import type { RestApiDefinition, RestAuthorizerDefinition, RestMethodDefinition 
 import type { WebSocketApiDefinition, WebSocketRouteDefinition } from '../ws-api';
 import { TemplateError } from './intrinsics';
 import type { DeployedFunction, DeployedRestApi, DeployedWebSocketApi } from './model';
+import { readWebAclLimits } from './waf';
 
 /** The local function of a deployed function ARN. */
 export type FunctionResolver = (arn: string) => { readonly fn: LocalFunction; readonly deployed: DeployedFunction };
@@ -81,6 +82,9 @@ export function restApiFromDeployment(api: DeployedRestApi, functionFor: Functio
     methods,
     gatewayResponses: createGatewayResponder(api.gatewayResponses),
     ...(api.throttle !== undefined ? { throttle: api.throttle } : {}),
+    ...(api.webAcl !== undefined
+      ? { clientLimits: readWebAclLimits({ stack: api.webAcl.stack, logicalId: api.webAcl.logicalId, path: '' }, api.webAcl.properties) }
+      : {}),
     mayInvoke,
   };
 }

@@ -76,6 +76,8 @@ const RUN_TYPES = new Set([
   'AWS::EC2::VPCEndpoint',
   'AWS::EC2::NatGateway',
   'AWS::EC2::InternetGateway',
+  'AWS::WAFv2::WebACL',
+  'AWS::WAFv2::WebACLAssociation',
 ]);
 
 export interface PolicyDocument {
@@ -171,6 +173,8 @@ export interface DeployedRestApi {
   readonly throttle?: DeployedThrottle;
   /** SourceArns API Gateway may invoke each function with (AWS::Lambda::Permission), by function ARN. */
   readonly invokePermissions: ReadonlyMap<string, readonly string[]>;
+  /** The web ACL associated with the stage: its properties, resolved (compiled by waf.ts). */
+  readonly webAcl?: { readonly stack: string; readonly logicalId: string; readonly properties: Readonly<Record<string, unknown>> };
 }
 
 export interface DeployedWebSocketRoute {
@@ -751,17 +755,45 @@ function readRestApi(assembly: CloudAssembly, resolver: IntrinsicResolver, apiRe
   const stageProps = props(stage);
   const methodSettings = (resolver.resolve(where(stage, 'MethodSettings'), stageProps.MethodSettings) ?? []) as Record<string, unknown>[];
   const throttle = readThrottle(methodSettings.find((s) => s.HttpMethod === '*' && s.ResourcePath === '/*'));
+  const stageName = resolver.string(where(stage, 'StageName'), stageProps.StageName);
+  const webAcl = readWebAcl(assembly, resolver, id, stageName);
   return {
     stack: apiRef.stack,
     logicalId: apiRef.logicalId,
     id,
     name: resolver.string({ ...apiAt, path: 'Name' }, props(apiRef).Name),
-    stageName: resolver.string(where(stage, 'StageName'), stageProps.StageName),
+    stageName,
     methods,
     authorizers: readAuthorizers(assembly, resolver, 'AWS::ApiGateway::Authorizer', 'RestApiId', id),
     gatewayResponses,
     ...(throttle ? { throttle } : {}),
     invokePermissions: readInvokePermissions(assembly, resolver),
+    ...(webAcl !== undefined ? { webAcl } : {}),
+  };
+}
+
+/** The web ACL associated with a REST API's stage (ResourceArn .../restapis/<id>/stages/<stage>), if any. */
+function readWebAcl(assembly: CloudAssembly, resolver: IntrinsicResolver, apiId: string, stageName: string): DeployedRestApi['webAcl'] {
+  const associations = [...included(assembly, resolver, 'AWS::WAFv2::WebACLAssociation')].filter((ref) => {
+    const arn = resolver.string(where(ref, 'ResourceArn'), props(ref).ResourceArn);
+    const stage = /:apigateway:[^:]*::\/restapis\/([^/]+)\/stages\/([^/]+)$/.exec(arn);
+    if (stage === null) throw new TemplateError(where(ref, 'ResourceArn'), `only REST API stages are supported, not ${arn}`);
+    return stage[1] === apiId && stage[2] === stageName;
+  });
+  const association = associations[0];
+  if (association === undefined) return undefined;
+  if (associations.length > 1) throw new TemplateError(where(association), 'a stage has one web ACL');
+  const aclArn = resolver.string(where(association, 'WebACLArn'), props(association).WebACLArn);
+  const acl = [...included(assembly, resolver, 'AWS::WAFv2::WebACL')].find(
+    (ref) => resolver.string(where(ref), { 'Fn::GetAtt': [ref.logicalId, 'Arn'] }) === aclArn,
+  );
+  if (acl === undefined) throw new TemplateError(where(association, 'WebACLArn'), `web ACL ${aclArn} is not in the assembly`);
+  if (resolver.string(where(acl, 'Scope'), props(acl).Scope) !== 'REGIONAL')
+    throw new TemplateError(where(acl, 'Scope'), 'expected REGIONAL');
+  return {
+    stack: acl.stack,
+    logicalId: acl.logicalId,
+    properties: resolver.resolve(where(acl), props(acl)) as Record<string, unknown>,
   };
 }
 

@@ -224,6 +224,13 @@ export class LocalPhysicalValues implements PhysicalValues {
         return { ref: () => `igw-${id(17)}` };
       case 'AWS::Lambda::LayerVersion':
         return { ref: () => arn('lambda', `layer:${resource.logicalId}:1`) };
+      case 'AWS::WAFv2::WebACL': {
+        const acl = name('Name', 128);
+        const aclId = `${id(8)}-${id(4, 'a')}-${id(4, 'b')}-${id(4, 'c')}-${id(12, 'd')}`;
+        const aclArn = arn('wafv2', `regional/webacl/${acl}/${aclId}`);
+        // Ref is "name|id|scope", as CloudFormation returns it.
+        return { ref: () => `${acl}|${aclId}|REGIONAL`, attributes: { Arn: () => aclArn, Id: () => aclId } };
+      }
       default:
         throw new TemplateError(
           where,

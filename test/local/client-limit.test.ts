@@ -58,14 +58,22 @@ function get(
 }
 
 describe('the per-client limit of the public routes', () => {
-  it("is the route table's, on exactly the routes without a permission", () => {
+  it("is the route table's, counting exactly the paths of the routes without a permission", () => {
     const api = restApiFromRouteTable();
+    expect(api.clientLimits?.map(({ name, requests, windowSeconds }) => ({ name, requests, windowSeconds }))).toEqual([
+      { name: 'public', ...PUBLIC_CLIENT_LIMIT },
+    ]);
+    const [limit] = api.clientLimits ?? [];
     for (const route of REST_ROUTES) {
-      const method = api.methods.find((m) => m.name === route.name);
-      expect([route.name, method?.clientLimit]).toEqual([
-        route.name,
-        route.permission === undefined ? { name: 'public', ...PUBLIC_CLIENT_LIMIT } : undefined,
-      ]);
+      // A path parameter stands for an id here.
+      const path = route.path.replaceAll(/\{[^}]+\}/g, 'some-id');
+      for (const form of [path, `${path}/`]) {
+        expect([route.name, form, limit?.counts?.({ path: form, headers: {}, sourceIp: '127.0.0.1' })]).toEqual([
+          route.name,
+          form,
+          route.permission === undefined,
+        ]);
+      }
     }
   });
 
