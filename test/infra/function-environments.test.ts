@@ -48,6 +48,7 @@ jest.setTimeout(120_000);
 
 const AUTH_TOKEN = 'cache-auth-token-0123456789abcdef0123456789abcdef';
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:ShopEdge-dev-Cache-AuthToken-AbCdEf`;
+const CURSOR_KEY_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:ShopEdge-dev-Api-CursorKey-GhIjKl`;
 const DISTRIBUTION = 'E1SHOPEDGE0001';
 const TENANT = 'fnenv';
 /**
@@ -55,7 +56,7 @@ const TENANT = 'fnenv';
  * fan-out's purge grant (each function's exact grants are asserted on the templates).
  */
 const functionRole = principal('Function', [
-  { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: SECRET_ARN },
+  { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: [SECRET_ARN, CURSOR_KEY_ARN] },
   {
     Effect: 'Allow',
     Action: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
@@ -105,6 +106,7 @@ const localValues = () => ({
   CONNECTIONS_TABLE_NAME: tables.connections,
   REDIS_URL: `redis://${cluster.startupNodes[0]!.host}:${String(cluster.startupNodes[0]!.port)}`,
   REDIS_AUTH_SECRET_ARN: SECRET_ARN,
+  CURSOR_KEY_SECRET_ARN: CURSOR_KEY_ARN,
   WS_MANAGEMENT_ENDPOINT: `${connectionsEndpoint.url}/dev`,
   CDN_DISTRIBUTION_ID: DISTRIBUTION,
 });
@@ -150,7 +152,10 @@ beforeAll(async () => {
     authority,
     region: REGION,
     accountId: ACCOUNT,
-    secrets: [{ name: 'ShopEdge-dev-Cache-AuthToken', arn: SECRET_ARN, value: AUTH_TOKEN }],
+    secrets: [
+      { name: 'ShopEdge-dev-Cache-AuthToken', arn: SECRET_ARN, value: AUTH_TOKEN },
+      { name: 'ShopEdge-dev-Api-CursorKey', arn: CURSOR_KEY_ARN, value: 'cursor-key-0123456789abcdef0123456789abcdef' },
+    ],
   });
   cloudFront = await startCloudFront({ authority, accountId: ACCOUNT, distributions: [DISTRIBUTION] });
   // The cache as deployed: a cluster that requires the AUTH token.

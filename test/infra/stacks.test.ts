@@ -281,6 +281,13 @@ describe('functions', () => {
     }
   });
 
+  it.each(REST_ROUTES.filter((r) => r.permission !== undefined))(
+    '$name ($permission) reaches the cache its per-user rate limit counts in',
+    (route) => {
+      expect(env(dev, { name: route.name, stack: 'api' })).toMatchObject({ REDIS_URL: expect.anything() });
+    },
+  );
+
   it('keeps the fan-out consumer (management API, no Redis) outside the VPC', () => {
     expect(fnProps(dev, { name: 'FanOut', stack: 'streams' }).VpcConfig).toBeUndefined();
   });
