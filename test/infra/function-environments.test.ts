@@ -29,7 +29,6 @@ import {
   type RestRoute,
   type WebSocketRoute,
 } from '../../functions/routes';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { createRedisClient, type RedisClient } from '../../functions/shared/clients/redis';
 import type * as Config from '../../functions/shared/config';
 import { CONNECTIONS_TABLE, SHOP_TABLE } from '../../functions/shared/tables';
@@ -39,7 +38,7 @@ import { startSecretsManager, type LocalSecretsManager } from '../../local/aws/s
 import { createLambdaContext } from '../../local/lambda-context';
 import { startRedisCluster, type RedisCluster } from '../../local/services/redis-server';
 import { ACCOUNT, REGION, credentialsOf, principal } from '../aws/support';
-import { dynamoDbEndpoint, testTables, uniqueId } from '../support';
+import { dynamoDbEndpoint, testDocumentClient, testTables, uniqueId } from '../support';
 import { startConnectionsRecorder, type ConnectionsRecorder } from '../support/connections-recorder';
 import { inContainer, resolveVariables, runtimeVariables, templateVariables, type Container } from './container';
 import { resourceNamed, synthesize, type StackName, type SynthesizedShopEdge } from './support';
@@ -126,7 +125,7 @@ function containerEnvironment(f: { name: string; stack: StackName }): Record<str
 /** A connection of TENANT with every permission, as $connect stores it. */
 async function openConnection(): Promise<string> {
   const connectionId = `${uniqueId('c').replace(/[^A-Za-z0-9]/g, '')}=`;
-  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const db = testDocumentClient();
   const now = Date.now();
   try {
     await new ConnectionStore(db, tables.connections).put({

@@ -6,14 +6,13 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/realtime/fan-out';
 import type { ConnectionNotifier } from '../../functions/realtime/notifier';
-import { dynamoDbEndpoint, testTables } from '../support';
+import { testDocumentClient, testTables } from '../support';
 import { tenantId } from './realtime-fixtures';
 
-const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+const db = testDocumentClient();
 afterAll(() => db.destroy());
 
 /** Nobody subscribes here: nothing is posted. */

@@ -10,7 +10,7 @@ import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys } from '../../functions/shared/tables';
 import type { LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
 
 let stack: LocalStack;
@@ -20,7 +20,7 @@ const clients: Received[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
-  db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  db = testDocumentClient();
   store = new ConnectionStore(db, stack.tableNames.connections);
 });
 afterAll(async () => {

@@ -1,9 +1,8 @@
 import type { LocalStack } from '../../local/stack';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { messageOrder } from '../../functions/realtime/message-order';
 import { mintDevToken } from '../../local/tokens';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
 
 let stack: LocalStack;
@@ -153,7 +152,7 @@ describe('fan-out', () => {
   it('removes a connection that vanished without $disconnect on the next push (410)', async () => {
     const tenant = tenantId();
     await product(tenant, 'ghosted', 3);
-    const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+    const db = testDocumentClient();
     const store = new ConnectionStore(db, stack.tableNames.connections);
     const ghost = {
       connectionId: 'ghostConnection0',

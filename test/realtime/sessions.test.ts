@@ -7,7 +7,7 @@ import { ConnectionStore, type ConnectionRecord } from '../../functions/realtime
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import type { LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
 
 let stack: LocalStack;
@@ -17,7 +17,7 @@ const clients: Received[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
-  db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  db = testDocumentClient();
   store = new ConnectionStore(db, stack.tableNames.connections);
 });
 afterAll(async () => {

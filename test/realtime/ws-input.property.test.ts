@@ -15,7 +15,7 @@ import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { mintDevToken } from '../../local/tokens';
 import { connectionKeys } from '../../functions/shared/tables';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, tenantId, token } from './realtime-fixtures';
 
 const RUNS = Number(process.env.FC_RUNS ?? 150);
@@ -28,7 +28,7 @@ const tenant = tenantId('fuzz');
 
 beforeAll(async () => {
   stack = await startStack();
-  db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  db = testDocumentClient();
   store = new ConnectionStore(db, stack.tableNames.connections);
   // Two products that exist (snapshots), the rest of the channels name nothing (FORBIDDEN).
   const bearer = await token(tenant);
