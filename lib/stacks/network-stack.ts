@@ -170,13 +170,9 @@ export class NetworkStack extends Stack {
     if (provider === undefined)
       throw new Error('the default security group restriction provider was not found (aws-cdk-lib changed its id?)');
     const why = "aws-cdk-lib's provider of restrictDefaultSecurityGroup, which revokes the default security group's rules at deployment";
-    acknowledge(
-      provider,
-      {
-        id: managedPolicyFinding(provider, `arn:${this.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole`),
-        reason: `${why}: the managed policy only lets it write its own logs.`,
-      },
-      { id: 'AwsSolutions-L1', reason: `${why}: aws-cdk-lib pins its runtime and moves it with aws-cdk-lib upgrades.` },
-    );
+    acknowledge(provider, {
+      id: managedPolicyFinding(provider, `arn:${this.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole`),
+      reason: `${why}: the managed policy only lets it write its own logs.`,
+    });
   }
 }
