@@ -14,7 +14,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { loadAwsServiceSpecSync } from '@aws-cdk/aws-service-spec';
-import type { Property, PropertyType, Resource, TypeDefinition } from '@aws-cdk/service-spec-types';
+import type { Property, PropertyType, Resource } from '@aws-cdk/service-spec-types';
 
 export interface CfnResource {
   readonly Type: string;
@@ -114,7 +114,7 @@ export function analyseUpdate(before: Assembly, after: Assembly): UpdateAnalysis
   };
   const nestedReplaces = (stack: string, type: PropertyType, b: unknown, a: unknown): boolean => {
     if (type.type === 'ref' && isObject(b) && isObject(a)) {
-      const definition = specDatabase().get('typeDefinition', type.reference) as TypeDefinition;
+      const definition = specDatabase().get('typeDefinition', type.reference);
       return [...new Set([...Object.keys(b), ...Object.keys(a)])].some((key) =>
         replaces(stack, definition.properties[key], b[key], a[key]),
       );
