@@ -71,6 +71,13 @@ export interface StreamConsumer {
   readonly entry: string;
   readonly needs: FunctionNeeds;
   readonly batchSize: number;
+  /**
+   * Lambda event filters (the mapping's FilterCriteria, EventBridge patterns over the stream
+   * record): only records matching one of them reach the function, the others are dropped as
+   * processed. Every record the function acts on must match.
+   * @default - every record
+   */
+  readonly filters?: readonly Readonly<Record<string, unknown>>[];
 }
 
 const shopRead: TableAccess = { table: 'shop', access: 'read' };
@@ -278,6 +285,9 @@ export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
     entry: 'functions/handlers/streams/invalidate.ts',
     needs: { redis: true, tables: [] },
     batchSize: 100,
+    // Product items only (pk T#<tenantId>, sk P#<productId>: functions/shared/tables.ts), inserted,
+    // updated or removed: the only records cache/stream-invalidation.ts bumps generations for.
+    filters: [{ dynamodb: { Keys: { pk: { S: [{ prefix: 'T#' }] }, sk: { S: [{ prefix: 'P#' }] } } } }],
   },
 ];
 
