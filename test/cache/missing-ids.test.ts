@@ -110,7 +110,7 @@ it(`${READS} REST reads of distinct missing ids are 404 and leave at most ${BOUN
   expect(grownWithoutTtl.filter((key) => /:g:p:missing-/.test(key))).toEqual([]);
   // The real product is still served (from the cache: its entry is still there).
   expect((await get('real')).status).toBe(200);
-}, 120_000);
+}, 240_000);
 
 it('2,000 WebSocket subscribes to distinct missing products are FORBIDDEN and leave at most as many keys as REST reads', async () => {
   const tenant = tenantId();
@@ -141,4 +141,4 @@ it('2,000 WebSocket subscribes to distinct missing products are FORBIDDEN and le
   } finally {
     await Promise.all(sockets.map((socket) => socket.close()));
   }
-}, 120_000);
+}, 240_000);
