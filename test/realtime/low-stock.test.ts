@@ -1,5 +1,6 @@
 /**
- * The dashboard's low-stock count, kept by the fan-out from the stream: one batch of changes that
+ * The dashboard's low-stock count, kept by the fan-out from the stream: a product's life (sold out,
+ * deleted, unlisted, created again) through the real stream path; and one batch of changes that
  * came faster than the counting (so each image still carries the lowCounted mark from before the
  * batch), through the real FanOut and repository on DynamoDB Local.
  */
@@ -11,6 +12,7 @@ import { FanOut } from '../../functions/realtime/fan-out';
 import type { ConnectionNotifier } from '../../functions/realtime/notifier';
 import { testDocumentClient, testTables } from '../support';
 import { tenantId } from './realtime-fixtures';
+import { startStreamConsumer } from './stream-consumer';
 
 const db = testDocumentClient();
 afterAll(() => db.destroy());
@@ -67,4 +69,45 @@ it('follows every change of a batch into and out of low stock, whatever lowCount
   // A replay of the batch changes nothing.
   await fanOut.handle(records);
   expect((await repo.getDashboard(tenant)).lowStockCount).toBe(1);
+});
+
+it('a sold-out product leaves the count when deleted, comes back when created again; unlisting it changes nothing', async () => {
+  const consumer = await startStreamConsumer('life');
+  try {
+    const { repo } = consumer;
+    const tenant = tenantId();
+    const count = async () => {
+      await consumer.settled(tenant);
+      return (await repo.getDashboard(tenant)).lowStockCount;
+    };
+    const create = () =>
+      repo.createProduct(
+        tenant,
+        { id: 'beans', name: 'Beans', description: '', price: 900, currency: 'EUR', category: 'c', listed: true },
+        5,
+      );
+    await create();
+    await repo.createProduct(
+      tenant,
+      { id: 'tea', name: 'Tea', description: '', price: 500, currency: 'EUR', category: 'c', listed: true },
+      5,
+    );
+    await repo.adjustStock(tenant, 'beans', 8);
+    await repo.adjustStock(tenant, 'tea', 20);
+    expect(await count()).toBe(0);
+
+    await repo.createOrder(tenant, 'buyer', 'sell-out', [{ productId: 'beans', quantity: 8 }]); // sold out: low
+    expect(await count()).toBe(1);
+    await repo.updateProduct(tenant, 'beans', { listed: false }); // off the marketplace, still the shop's
+    expect(await count()).toBe(1);
+    await repo.deleteProduct(tenant, 'beans');
+    expect(await count()).toBe(0);
+    await create(); // the id again: a new product, stock 0
+    expect(await count()).toBe(1);
+    await repo.adjustStock(tenant, 'beans', 10);
+    expect(await count()).toBe(0);
+    expect(consumer.givenUp).toEqual([]);
+  } finally {
+    await consumer.stop();
+  }
 });
