@@ -103,6 +103,7 @@ interface OrderItem extends Order {
  */
 export const PAGE_READ_BUDGET = 500;
 const PAGE_MAX_QUERIES = 8;
+/** Attempts of a transaction that lost only to another one on the same items (TransactionConflict). */
 const ORDER_CONFLICT_ATTEMPTS = 5;
 
 export function toProduct(item: Record<string, unknown>): Product {
@@ -786,8 +787,8 @@ export class DynamoShopRepository implements ShopRepository {
 
   async recordStockState(tenantId: string, productId: string, version: number, isLow: boolean): Promise<void> {
     const pk = shopKeys.tenant(tenantId);
-    try {
-      await this.db.send(
+    const transaction = () =>
+      this.db.send(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -813,9 +814,21 @@ export class DynamoShopRepository implements ShopRepository {
           ],
         }),
       );
-    } catch (error) {
-      if (cancellationReasons(error)?.[0]?.Code === 'ConditionalCheckFailed') return; // nothing to count
-      throw error;
+    // Every low-stock change of a tenant updates its one counter item: concurrent batches of the
+    // stream consumer can collide there (TransactionConflict). The state check makes a retry
+    // harmless, so retry a few times rather than fail the batch (and, past its retries, lose the count).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await transaction();
+        return;
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (reasons?.[0]?.Code === 'ConditionalCheckFailed') return; // nothing to count
+        const conflictOnly =
+          reasons?.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+        if (!conflictOnly || attempt >= ORDER_CONFLICT_ATTEMPTS) throw error;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+      }
     }
   }
 

@@ -4,6 +4,7 @@
  * came faster than the counting (so each image still carries the lowCounted mark from before the
  * batch), through the real FanOut and repository on DynamoDB Local.
  */
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
@@ -110,4 +111,39 @@ it('a sold-out product leaves the count when deleted, comes back when created ag
   } finally {
     await consumer.stop();
   }
+});
+
+it("counts a change whose transaction first lost to another on the tenant's counter item (TransactionConflict)", async () => {
+  const tables = await testTables('low-conflict');
+  // DynamoDB runs such transactions concurrently and cancels the loser; DynamoDB Local runs them one
+  // at a time. So the first two attempts are cancelled as DynamoDB would, the rest go through.
+  let conflicts = 2;
+  const conflicting = new Proxy(db, {
+    get(target, name, receiver) {
+      if (name !== 'send') return Reflect.get(target, name, receiver) as unknown;
+      return (command: { constructor: { name: string } }) => {
+        if (command.constructor.name === 'TransactWriteCommand' && conflicts > 0) {
+          conflicts -= 1;
+          return Promise.reject(
+            new TransactionCanceledException({
+              message: 'Transaction cancelled',
+              $metadata: {},
+              CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+            }),
+          );
+        }
+        return target.send(command as never);
+      };
+    },
+  });
+  const repo = new DynamoShopRepository(conflicting, tables.shop);
+  const tenant = tenantId();
+  await new DynamoShopRepository(db, tables.shop).createProduct(
+    tenant,
+    { id: 'hot', name: 'Hot', description: '', price: 100, currency: 'EUR', category: 'c', listed: true },
+    5,
+  );
+  await repo.recordStockState(tenant, 'hot', 1, true);
+  expect(conflicts).toBe(0);
+  expect((await repo.getDashboard(tenant)).lowStockCount).toBe(1);
 });
