@@ -46,7 +46,7 @@ export interface Cached<T> {
 /** The port the domain sees. */
 export interface ReadThroughCache {
   getOrLoad<T>(entry: EntrySpec, ttl: TtlClass, load: () => Promise<T | null>): Promise<Cached<T>>;
-  /** Invalidates every entry under these generation counters; false if L2 could not be told. */
+  /** Invalidates every entry under these generation counters; false if L2 could not be told, or no replica acknowledged it. */
   invalidate(generationKeys: readonly string[]): Promise<boolean>;
 }
 
@@ -124,8 +124,14 @@ export class TwoTierCache implements ReadThroughCache {
     // This container's L1 entries of these groups die now, whatever L2 says.
     for (const key of generationKeys) this.generations.delete(key);
     try {
-      const values = await this.breaker.run(() => l2.bump(generationKeys));
+      const { values, replicated } = await this.breaker.run(() => l2.bump(generationKeys));
       generationKeys.forEach((key, i) => this.generations.set(key, values[i]));
+      if (!replicated) {
+        // Reads see the bump now, but a failover before the replica has it would undo it: not
+        // done, so the stream consumer bumps again (the write itself has succeeded either way).
+        this.observer.count('InvalidationNotReplicated');
+        return false;
+      }
       return true;
     } catch {
       // The write is committed; the stream consumer bumps the same counters again, with retries.

@@ -119,6 +119,7 @@ export class CacheStack extends Stack {
     this.redis = {
       url: `rediss://${endpoint}`,
       cluster: true,
+      replicas: settings.replicasPerShard,
       authSecret: this.authToken,
       clientSecurityGroup: props.clientSecurityGroup,
     };
