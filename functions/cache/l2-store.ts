@@ -221,6 +221,12 @@ export class RedisL2Store implements L2Store {
     (pipeline as unknown as { sendCommand(command: Command): unknown }).sendCommand(wait);
     const replies = (await pipeline.exec()) ?? [];
     const [bumpError, values] = replies[0] ?? [new Error('bump: no reply')];
+    if (bumpError && /^(MOVED|ASK) /.test(bumpError.message)) {
+      // The slot moved (a failover). ioredis follows a pipeline's redirection only when every
+      // reply is that redirection, and WAIT answered: bump alone, which follows it and updates the
+      // slot map. Not acknowledged by a replica, so reported not replicated (bumped again later).
+      return { values: await this.scripted.shopEdgeBump(keys.length, ...keys), replicated: false };
+    }
     if (bumpError) throw bumpError;
     const [waitError, acked] = replies[1] ?? [new Error('WAIT: no reply')];
     return { values: values as string[], replicated: !waitError && Number(acked) >= 1 };
