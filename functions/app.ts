@@ -13,7 +13,7 @@ import { RealtimeService } from './realtime/realtime-service';
 import { closeSharedDocumentClient, sharedDocumentClient } from './shared/clients/dynamodb';
 import { closeSharedRedis, noteRedisError, redisConfigured, sharedRedisClient } from './shared/clients/redis';
 import { readSecretString } from './shared/clients/secrets';
-import { appConfig, cacheConfig, cursorConfig, tablesConfig } from './shared/config';
+import { appConfig, cacheConfig, cursorConfig, redisConfig, tablesConfig } from './shared/config';
 import { metricsCacheObserver } from './shared/observability';
 
 export interface AppServices {
@@ -72,7 +72,10 @@ let cacheOnly: Promise<CacheServices> | undefined;
 function containerCache(): Promise<CacheServices> {
   cacheOnly ??= (async () => {
     // Connected on first use; a failed connect is retried later, meanwhile reads use the origin.
-    const l2 = redisConfigured() ? new ReconnectingL2Store(sharedRedisClient, noteRedisError) : undefined;
+    const redis = redisConfig();
+    // WAIT for a replica after each invalidation, where there are replicas to wait for.
+    const replicaAckMs = redis.replicas > 0 ? redis.replicaAckMs : 0;
+    const l2 = redisConfigured() ? new ReconnectingL2Store(sharedRedisClient, noteRedisError, { replicaAckMs }) : undefined;
     return Promise.resolve({ cache: buildCache(l2), ...(l2 ? { l2 } : {}) });
   })().catch((error: unknown) => {
     cacheOnly = undefined; // let the next invocation try again

@@ -8,6 +8,7 @@
  * a read reports them ABSENT, and only the fill of an entity that exists (or a write) creates them,
  * so reading ids that do not exist leaves nothing behind.
  */
+import { Cluster, Command } from 'ioredis';
 import type { RedisClient } from '../shared/clients/redis';
 
 /** The value a read reports for a per-entity counter that does not exist (no counter ever holds it). */
@@ -18,6 +19,25 @@ export interface L2Read {
   readonly entries: readonly (Buffer | null)[];
   /** Current generation values, same order as the keys asked for; ABSENT for a missing per-entity counter. */
   readonly generations: readonly string[];
+}
+
+export interface BumpResult {
+  readonly values: string[];
+  /**
+   * False when a master took the bump but no replica acknowledged it within the bound: the bump
+   * is visible to reads now, but a failover of that master before its replica catches up would
+   * lose it. The caller reports the invalidation as not done, so it is bumped again.
+   */
+  readonly replicated: boolean;
+}
+
+export interface RedisL2StoreOptions {
+  /**
+   * After a bump, `WAIT 1 <ms>` on the master that took it (same connection, same pipeline, so
+   * it covers that write). 0: no WAIT (a deployment without replicas, where WAIT 1 could only
+   * time out).
+   */
+  readonly replicaAckMs?: number;
 }
 
 export interface L2Store {
@@ -44,8 +64,11 @@ export interface L2Store {
   /** SET NX PX: true when this caller now holds the lease. */
   acquireLease(leaseKey: string, token: string, ttlMs: number): Promise<boolean>;
   releaseLease(leaseKey: string, token: string): Promise<void>;
-  /** Bumps each counter; keys may live in different slots. Returns the new values. */
-  bump(generationKeys: readonly string[]): Promise<string[]>;
+  /**
+   * Bumps each counter; keys may live in different slots. Returns the new values, and whether a
+   * replica of every master that took a bump has it (true when replica acknowledgement is off).
+   */
+  bump(generationKeys: readonly string[]): Promise<BumpResult>;
   /** Fixed-window counter: increments and returns the count, setting the TTL on first use. */
   incrementWindow(key: string, windowMs: number): Promise<number>;
   ping(): Promise<void>;
@@ -129,10 +152,22 @@ function slotTag(key: string): string {
   return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
+/** The connection's per-command timeout (a cluster's is in its node options). */
+function commandTimeoutOf(redis: RedisClient): number {
+  const options = redis instanceof Cluster ? redis.options.redisOptions : redis.options;
+  return options?.commandTimeout ?? 0;
+}
+
 export class RedisL2Store implements L2Store {
   private readonly scripted: ScriptedClient;
 
-  constructor(private readonly redis: RedisClient) {
+  private readonly replicaAckMs: number;
+
+  constructor(
+    private readonly redis: RedisClient,
+    options: RedisL2StoreOptions = {},
+  ) {
+    this.replicaAckMs = options.replicaAckMs ?? 0;
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       // defineCommand is idempotent per name; EVALSHA with EVAL fallback.
       if (!(name in redis)) redis.defineCommand(name, { lua });
@@ -187,7 +222,7 @@ export class RedisL2Store implements L2Store {
     await this.scripted.shopEdgeRelease(1, leaseKey, token);
   }
 
-  async bump(generationKeys: readonly string[]): Promise<string[]> {
+  async bump(generationKeys: readonly string[]): Promise<BumpResult> {
     // One script per slot (a cluster refuses multi-slot scripts).
     const bySlot = new Map<string, string[]>();
     for (const key of generationKeys) {
@@ -195,13 +230,41 @@ export class RedisL2Store implements L2Store {
       bySlot.set(tag, [...(bySlot.get(tag) ?? []), key]);
     }
     const results = new Map<string, string>();
-    await Promise.all(
+    const acks = await Promise.all(
       [...bySlot.values()].map(async (keys) => {
-        const values = await this.scripted.shopEdgeBump(keys.length, ...keys);
+        const { values, replicated } = await this.bumpSlot(keys);
         keys.forEach((k, i) => results.set(k, values[i] as string));
+        return replicated;
       }),
     );
-    return generationKeys.map((k) => results.get(k) as string);
+    return { values: generationKeys.map((k) => results.get(k) as string), replicated: acks.every(Boolean) };
+  }
+
+  /**
+   * The bump of one slot's keys, then WAIT on the same connection: a cluster sends a pipeline to
+   * the master of its keys' slot (WAIT has no key, so alone it would go to any node), and WAIT
+   * counts the replicas that have every write of that connection so far.
+   */
+  private async bumpSlot(keys: string[]): Promise<{ values: string[]; replicated: boolean }> {
+    if (this.replicaAckMs <= 0) return { values: await this.scripted.shopEdgeBump(keys.length, ...keys), replicated: true };
+    const pipeline = this.redis.pipeline();
+    void (pipeline as unknown as ScriptedClient).shopEdgeBump(keys.length, ...keys);
+    const wait = new Command('wait', ['1', String(this.replicaAckMs)], { replyEncoding: 'utf8' });
+    // The connection's command timeout (tens of ms) would cut the WAIT short: WAIT gets its own
+    // bound plus that margin (a timer set first wins). The bump keeps the connection's timeout.
+    wait.setTimeout(this.replicaAckMs + commandTimeoutOf(this.redis));
+    (pipeline as unknown as { sendCommand(command: Command): unknown }).sendCommand(wait);
+    const replies = (await pipeline.exec()) ?? [];
+    const [bumpError, values] = replies[0] ?? [new Error('bump: no reply')];
+    if (bumpError && /^(MOVED|ASK) /.test(bumpError.message)) {
+      // The slot moved (a failover). ioredis follows a pipeline's redirection only when every
+      // reply is that redirection, and WAIT answered: bump alone, which follows it and updates the
+      // slot map. Not acknowledged by a replica, so reported not replicated (bumped again later).
+      return { values: await this.scripted.shopEdgeBump(keys.length, ...keys), replicated: false };
+    }
+    if (bumpError) throw bumpError;
+    const [waitError, acked] = replies[1] ?? [new Error('WAIT: no reply')];
+    return { values: values as string[], replicated: !waitError && Number(acked) >= 1 };
   }
 
   async incrementWindow(key: string, windowMs: number): Promise<number> {
@@ -225,6 +288,7 @@ export class ReconnectingL2Store implements L2Store {
   constructor(
     private readonly connection: () => Promise<RedisClient>,
     private readonly onError: (error: unknown) => void = () => undefined,
+    private readonly options: RedisL2StoreOptions = {},
   ) {}
 
   read(entryKeys: readonly string[], generationKeys: readonly string[], perEntity?: readonly string[]): Promise<L2Read> {
@@ -251,7 +315,7 @@ export class ReconnectingL2Store implements L2Store {
     return this.run((store) => store.releaseLease(leaseKey, token));
   }
 
-  bump(generationKeys: readonly string[]): Promise<string[]> {
+  bump(generationKeys: readonly string[]): Promise<BumpResult> {
     return this.run((store) => store.bump(generationKeys));
   }
 
@@ -266,7 +330,7 @@ export class ReconnectingL2Store implements L2Store {
   private async run<T>(call: (store: RedisL2Store) => Promise<T>): Promise<T> {
     try {
       const client = await this.connection();
-      if (this.current?.client !== client) this.current = { client, store: new RedisL2Store(client) };
+      if (this.current?.client !== client) this.current = { client, store: new RedisL2Store(client, this.options) };
       return await call(this.current.store);
     } catch (error) {
       this.onError(error);

@@ -11,6 +11,7 @@ export type CacheMetric =
   | 'LeaseWaitFallback'
   | 'L2Error'
   | 'InvalidationFailed'
+  | 'InvalidationNotReplicated'
   | 'BreakerOpen';
 
 /** What the cache reports; the Powertools adapter turns it into EMF metrics. */

@@ -41,8 +41,15 @@ export async function invalidateCacheFromStream(
   if (generations.size === 0) return { batchItemFailures: [] };
   const deadline = Date.now() + patienceMs;
   for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
-    if (await cache.invalidate([...generations])) return { batchItemFailures: [] };
-    if (Date.now() + wait > deadline) break;
+    const outcome = await cache.invalidateWithOutcome([...generations]);
+    if (outcome === 'replicated') return { batchItemFailures: [] };
+    if (Date.now() + wait > deadline) {
+      // Applied on the master all along, and no replica took it in time: a shard without a replica
+      // (after a failover, until ElastiCache replaces the node) can do no better, and failing the
+      // batch would only send it to the failure queue. Counted as InvalidationNotReplicated.
+      if (outcome === 'applied') return { batchItemFailures: [] };
+      break;
+    }
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
   // Retried by Lambda from the first product change; bumping a counter twice is harmless.

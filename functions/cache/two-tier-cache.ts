@@ -50,9 +50,16 @@ export interface Cached<T> {
 /** The port the domain sees. */
 export interface ReadThroughCache {
   getOrLoad<T>(entry: EntrySpec, ttl: TtlClass, load: () => Promise<T | null>): Promise<Cached<T>>;
-  /** Invalidates every entry under these generation counters; false if L2 could not be told. */
+  /** Invalidates every entry under these generation counters; false if L2 could not be told, or no replica acknowledged it. */
   invalidate(generationKeys: readonly string[]): Promise<boolean>;
+  /**
+   * The same, telling a bump that no replica acknowledged in time ('applied': reads see it, a
+   * failover before the replica has it would undo it) from one L2 never got ('failed').
+   */
+  invalidateWithOutcome(generationKeys: readonly string[]): Promise<InvalidationOutcome>;
 }
+
+export type InvalidationOutcome = 'replicated' | 'applied' | 'failed';
 
 interface L1Entry {
   readonly envelope: Envelope<unknown>;
@@ -129,6 +136,10 @@ export class TwoTierCache implements ReadThroughCache {
   }
 
   async invalidate(generationKeys: readonly string[]): Promise<boolean> {
+    return (await this.invalidateWithOutcome(generationKeys)) === 'replicated';
+  }
+
+  async invalidateWithOutcome(generationKeys: readonly string[]): Promise<InvalidationOutcome> {
     const { l2 } = this.options;
     // Reads that start from now on must not join a load that began before this write.
     const bumped = new Set(generationKeys);
@@ -137,18 +148,24 @@ export class TwoTierCache implements ReadThroughCache {
     }
     if (!l2) {
       for (const key of generationKeys) this.generations.set(key, `local:${++this.localGeneration}`);
-      return true;
+      return 'replicated';
     }
     // This container's L1 entries of these groups die now, whatever L2 says.
     for (const key of generationKeys) this.generations.delete(key);
     try {
-      const values = await this.breaker.run(() => l2.bump(generationKeys));
+      const { values, replicated } = await this.breaker.run(() => l2.bump(generationKeys));
       generationKeys.forEach((key, i) => this.generations.set(key, values[i]));
-      return true;
+      if (!replicated) {
+        // Reads see the bump now, but a failover before the replica has it would undo it: not
+        // done, so the stream consumer bumps again (the write itself has succeeded either way).
+        this.observer.count('InvalidationNotReplicated');
+        return 'applied';
+      }
+      return 'replicated';
     } catch {
       // The write is committed; the stream consumer bumps the same counters again, with retries.
       this.observer.count('InvalidationFailed');
-      return false;
+      return 'failed';
     }
   }
 

@@ -62,6 +62,10 @@ export const redisConfig = section(
     authSecretArn: z.string().optional(),
     commandTimeoutMs: int(50, 1, 10000),
     connectTimeoutMs: int(1000, 10, 30000),
+    /** Replicas per shard (the template's cacheReplicas); 0: no WAIT after an invalidation. */
+    replicas: int(0, 0, 5),
+    /** The bound of `WAIT 1 <ms>` after a generation bump (only with replicas). */
+    replicaAckMs: int(50, 1, 1000),
   }),
   (env) => ({
     url: env.REDIS_URL,
@@ -70,6 +74,8 @@ export const redisConfig = section(
     authSecretArn: env.REDIS_AUTH_SECRET_ARN,
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
+    replicas: env.REDIS_REPLICAS,
+    replicaAckMs: env.REDIS_REPLICA_ACK_MS,
   }),
 );
 

@@ -44,6 +44,8 @@ export interface RedisBinding {
   readonly url: string;
   /** The cluster runs in cluster mode. */
   readonly cluster: boolean;
+  /** Replicas per shard: with any, an invalidation waits (bounded) for a replica to have it. */
+  readonly replicas: number;
   /** Secret whose SecretString is the AUTH token. */
   readonly authSecret: ISecret;
   /** The security group the cache admits; the function must carry it. */
@@ -203,6 +205,7 @@ export class ShopFunction extends NodejsFunction {
     }
     this.addEnvironment('REDIS_URL', redis.url);
     this.addEnvironment('REDIS_CLUSTER', String(redis.cluster));
+    this.addEnvironment('REDIS_REPLICAS', String(redis.replicas));
     this.addEnvironment('REDIS_AUTH_SECRET_ARN', redis.authSecret.secretArn);
     redis.authSecret.grantRead(this);
     return this;

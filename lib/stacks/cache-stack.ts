@@ -67,10 +67,12 @@ export class CacheStack extends Stack implements RedisSource {
   private readonly shared: { readonly address: SharedValue; readonly port: SharedValue; readonly authSecretArn: SharedValue };
   private readonly clientSecurityGroup: ec2.ISecurityGroup;
   private readonly bindings = new Map<Stack, RedisBinding>();
+  private readonly replicasPerShard: number;
 
   constructor(scope: Construct, id: string, props: CacheStackProps) {
     super(scope, id, props);
     const { settings } = props;
+    this.replicasPerShard = settings.replicasPerShard;
 
     this.authToken = new secretsmanager.Secret(this, 'AuthToken', {
       description: 'AUTH token of the shop-edge Valkey cluster',
@@ -194,6 +196,7 @@ export class CacheStack extends Stack implements RedisSource {
       binding = {
         url: `rediss://${this.shared.address.in(stack)}:${this.shared.port.in(stack)}`,
         cluster: true,
+        replicas: this.replicasPerShard,
         authSecret,
         clientSecurityGroup: this.clientSecurityGroup,
       };

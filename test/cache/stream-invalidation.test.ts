@@ -9,7 +9,10 @@ import { invalidateCacheFromStream } from '../../functions/cache/stream-invalida
 import { generationKeys } from '../../functions/cache/keys';
 import { createRedisClient } from '../../functions/shared/clients/redis';
 import { startRedisServer, type RedisServer } from '../../local/services/redis-server';
-import { cacheOn, quit } from './cache-fixtures';
+import { CountingObserver } from '../../functions/cache/observer';
+import { RedisL2Store } from '../../functions/cache/l2-store';
+import { TwoTierCache } from '../../functions/cache/two-tier-cache';
+import { cacheOn, quit, testSettings } from './cache-fixtures';
 
 /** A product change as the table stream carries it. */
 function productChange(tenantId: string, id: string, sequenceNumber: string): DynamoDBRecord {
@@ -69,6 +72,23 @@ it('hands the batch back from its first product change once its patience is spen
     expect(result).toEqual({ batchItemFailures: [{ itemIdentifier: '7' }] });
   } finally {
     server.resume();
+    await quit(redis);
+  }
+});
+
+it('takes a bump on a master that no replica acknowledges as done once its patience is spent (a shard without a replica)', async () => {
+  const redis = await connected(server.url);
+  // WAIT 1 on a server with no replica: never acknowledged, the bump is on the server all the same.
+  const observer = new CountingObserver();
+  const cache = new TwoTierCache({ settings: testSettings, l2: new RedisL2Store(redis, { replicaAckMs: 20 }), observer });
+  try {
+    const before = await redis.get(generationKeys.product('tenant-c', 'kettle'));
+    const result = await invalidateCacheFromStream([productChange('tenant-c', 'kettle', '9')], cache, 500);
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(await redis.get(generationKeys.product('tenant-c', 'kettle'))).not.toBe(before);
+    // It did try for a replica, more than once.
+    expect(observer.get('InvalidationNotReplicated')).toBeGreaterThan(1);
+  } finally {
     await quit(redis);
   }
 });
