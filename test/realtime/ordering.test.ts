@@ -8,12 +8,11 @@ import WebSocket from 'ws';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys } from '../../functions/shared/tables';
-import type { LocalStack } from '../../local/stack';
-import { mintDevToken } from '../../local/tokens';
+import type { StackUnderTest } from '../support/stack-under-test';
 import { dynamoDbEndpoint } from '../support';
-import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
+import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Received } from './realtime-fixtures';
 
-let stack: LocalStack;
+let stack: StackUnderTest;
 let db: ReturnType<typeof createDocumentClient>;
 let store: ConnectionStore;
 const clients: Received[] = [];
@@ -85,7 +84,7 @@ describe('a subscribe and an unsubscribe of one channel, back to back', () => {
     const ids = Array.from({ length: 10 }, (_, i) => `quick-${i}`);
     await products(tenant, ids);
     const c = await client(await token(tenant));
-    const watcher = await client(await mintDevToken({ tenantId: tenant, userId: 'watcher' }));
+    const watcher = await client(await mint({ tenantId: tenant, userId: 'watcher' }));
     await subscribe(watcher, 'product:quick-0');
 
     const from = c.messages.length;
@@ -188,7 +187,7 @@ describe('connect/close storms', () => {
     const tenant = tenantId('storm');
     const ids = Array.from({ length: 5 }, (_, i) => `storm-${i}`);
     await products(tenant, ids);
-    const users = await Promise.all(Array.from({ length: 40 }, (_, i) => mintDevToken({ tenantId: tenant, userId: `stormer-${i}` })));
+    const users = await Promise.all(Array.from({ length: 40 }, (_, i) => mint({ tenantId: tenant, userId: `stormer-${i}` })));
 
     await Promise.all(
       users.map(async (user, i) => {

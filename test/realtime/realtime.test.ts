@@ -1,12 +1,11 @@
-import type { LocalStack } from '../../local/stack';
+import type { StackUnderTest } from '../support/stack-under-test';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { messageOrder } from '../../functions/realtime/message-order';
-import { mintDevToken } from '../../local/tokens';
 import { dynamoDbEndpoint } from '../support';
-import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
+import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Received } from './realtime-fixtures';
 
-let stack: LocalStack;
+let stack: StackUnderTest;
 const clients: Received[] = [];
 
 beforeAll(async () => {
@@ -182,7 +181,7 @@ describe('fan-out', () => {
     await product(tenant, 'popular', 100);
     const bearer = await token(tenant);
     // 100 users of the shop (one user may hold 10 connections).
-    const users = await Promise.all(Array.from({ length: 100 }, (_, i) => mintDevToken({ tenantId: tenant, userId: `watcher-${i}` })));
+    const users = await Promise.all(Array.from({ length: 100 }, (_, i) => mint({ tenantId: tenant, userId: `watcher-${i}` })));
     const many = await Promise.all(users.map((user) => openSocket(stack, user)));
     clients.push(...many);
     await Promise.all(many.map((c) => subscribe(c, 'product:popular')));
