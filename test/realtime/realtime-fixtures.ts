@@ -103,10 +103,10 @@ export async function openSocket(stack: { readonly wsUrl: string }, token: strin
   };
 }
 
-export async function subscribe(client: Received, channel: string): Promise<Record<string, any>> {
+export async function subscribe(client: Received, channel: string, timeoutMs = 5000): Promise<Record<string, any>> {
   const from = client.messages.length;
   client.send({ action: 'subscribe', channel });
-  return client.next((m) => (m.type === 'subscribed' && m.channel === channel) || m.type === 'error', 5000, from);
+  return client.next((m) => (m.type === 'subscribed' && m.channel === channel) || m.type === 'error', timeoutMs, from);
 }
 
 /** A token the current stack accepts (HS256 with the test secret when no stack under test runs). */

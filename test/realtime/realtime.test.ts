@@ -184,7 +184,8 @@ describe('fan-out', () => {
     const users = await Promise.all(Array.from({ length: 100 }, (_, i) => mint({ tenantId: tenant, userId: `watcher-${i}` })));
     const many = await Promise.all(users.map((user) => openSocket(stack, user)));
     clients.push(...many);
-    await Promise.all(many.map((c) => subscribe(c, 'product:popular')));
+    // 100 subscribes at once: as deployed they queue for the function's containers.
+    await Promise.all(many.map((c) => subscribe(c, 'product:popular', 30_000)));
     await rest(stack, 'POST', '/api/products/popular/stock-adjustments', bearer, { delta: -1, reason: 'sale' });
     await Promise.all(many.map((c) => c.next(stockUpdate('popular', 99), 10_000)));
     await new Promise((r) => setTimeout(r, 500));

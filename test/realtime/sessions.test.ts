@@ -18,6 +18,13 @@ beforeAll(async () => {
   stack = await startStack();
   db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
   store = new ConnectionStore(db, stack.tableNames.connections);
+  // Warm the WebSocket functions: a short token must not spend its life on cold starts (as
+  // deployed, each function's first container starts its own process).
+  const warm = await openSocket(stack, await token(tenantId('warm')));
+  await subscribe(warm, 'dashboard', 20_000);
+  warm.send({ action: 'ping' });
+  await warm.next((m) => m.type === 'pong', 20_000);
+  await warm.close();
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
@@ -35,6 +42,9 @@ async function product(tenant: string, id: string, stock: number) {
   const bearer = await token(tenant);
   expect((await rest(stack, 'POST', '/api/products', bearer, { id, name: id, price: 500, category: 'demo' })).status).toBe(201);
   await rest(stack, 'POST', `/api/products/${id}/stock-adjustments`, bearer, { delta: stock, reason: 'seed' });
+  // The setup's own updates reach the fan-out now, not after the test's subscriptions (they would
+  // look like updates sent past a token).
+  await stack.streamsCaughtUp();
 }
 
 /** The `exp` of a JWT (epoch seconds). */

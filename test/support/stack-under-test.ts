@@ -26,6 +26,7 @@ import { resetConfig } from '../../functions/shared/config';
 import { startDeployedStack, type DeployedStack } from '../../local/deployed/stack';
 import { synthesizeApp } from '../../local/deployed/synth';
 import { jwtSettings } from '../../local/dev-defaults';
+import { consoleLogger } from '../../local/log';
 import { respCommand } from '../../local/services/resp';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import type { StreamPoller } from '../../local/stream-poller';
@@ -114,6 +115,17 @@ export interface StackUnderTest {
   readonly repo: ShopRepository;
   /** The per-user REST rate limit the functions run with (RATE_LIMIT_PER_MINUTE, default 100). */
   readonly userRateLimitPerMinute: number;
+  /**
+   * How long a read through another container may still show what a write replaced (the
+   * contract: up to CACHE_L1_TTL_MS, 2 s by default): 0 from source, where every function shares
+   * one process and so one in-process cache.
+   */
+  readonly crossContainerStalenessMs: number;
+  /**
+   * Reads until `done` holds, for at most crossContainerStalenessMs (and a second's slack); resolves
+   * with the last value read. From source that is exactly one read: the next read must show the write.
+   */
+  converged<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T>;
   readonly issuer: TokenIssuer;
   /** A token the stack's authorizer accepts: every permission unless given. */
   token(tenantId: string, permissions?: readonly string[]): Promise<string>;
@@ -209,6 +221,7 @@ async function startSource(options: StackUnderTestOptions): Promise<StackUnderTe
     wsUrl: stack.wsUrl,
     tableNames: stack.tableNames,
     userRateLimitPerMinute: rateLimit,
+    crossContainerStalenessMs: 0,
     issuer: {
       name: 'HS256 shared secret (the local stack from source)',
       alg: 'HS256',
@@ -247,12 +260,17 @@ async function startAsDeployed(options: StackUnderTestOptions): Promise<StackUnd
     seed: options.seed ?? false,
     web: false,
     pollIntervalMs: options.pollIntervalMs ?? 100,
+    // SHOP_EDGE_TEST_LOGS=1: the functions' logs, the fronts' requests and the stack's warnings on stderr.
+    ...(process.env.SHOP_EDGE_TEST_LOGS === '1' ? { logger: consoleLogger, logRequests: true } : {}),
   });
   const provider = deployed.identityProvider;
   if (provider === undefined) {
     await deployed.stop();
     throw new Error(`${assemblyDir}: the deployment names no JWKS URL, so no token can be minted for it`);
   }
+  // One warm container per function: the suites' first requests measure the function, not the
+  // start of its process on a loaded 2-core machine (Lambda starts containers on their own hardware).
+  await Promise.all([...deployed.pools.values()].map((pool) => pool.prewarm(1)));
   const limits = [...deployed.deployment.functions.values()].flatMap((f) =>
     f.environment.RATE_LIMIT_PER_MINUTE !== undefined ? [Number(f.environment.RATE_LIMIT_PER_MINUTE)] : [],
   );
@@ -262,6 +280,12 @@ async function startAsDeployed(options: StackUnderTestOptions): Promise<StackUnd
     wsUrl: deployed.wsUrl,
     tableNames: deployed.tableNames,
     userRateLimitPerMinute: limits.length > 0 ? Math.min(...limits) : 100,
+    crossContainerStalenessMs: Math.max(
+      2000,
+      ...[...deployed.deployment.functions.values()].flatMap((f) =>
+        f.environment.CACHE_L1_TTL_MS !== undefined ? [Number(f.environment.CACHE_L1_TTL_MS)] : [],
+      ),
+    ),
     issuer: {
       name: `RS256 from the deployment's identity provider (${provider.jwksUrl})`,
       alg: 'RS256',
@@ -297,6 +321,7 @@ interface Parts {
   readonly wsUrl: string;
   readonly tableNames: { readonly shop: string; readonly connections: string };
   readonly userRateLimitPerMinute: number;
+  readonly crossContainerStalenessMs: number;
   readonly issuer: TokenIssuer;
   readonly mint: (options: TokenOptions) => Promise<string>;
   readonly cacheNodes: readonly CacheNode[];
@@ -320,6 +345,15 @@ function common(parts: Parts): StackUnderTest {
     dynamoDbEndpoint: dynamoDbEndpoint(),
     repo,
     userRateLimitPerMinute: parts.userRateLimitPerMinute,
+    crossContainerStalenessMs: parts.crossContainerStalenessMs,
+    async converged(read, done) {
+      const deadline = Date.now() + (parts.crossContainerStalenessMs > 0 ? parts.crossContainerStalenessMs + 1000 : 0);
+      for (;;) {
+        const value = await read();
+        if (done(value) || Date.now() >= deadline) return value;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
     issuer: parts.issuer,
     token(tenantId, permissions) {
       const key = `${tenantId}|${permissions?.join(',') ?? '*'}`;
