@@ -518,7 +518,7 @@ describe('limits and outages', () => {
     // minute-aligned window: start in a window with time to spare, so the count fits in one.
     const limit = api.userRateLimitPerMinute;
     const left = 60_000 - (Date.now() % 60_000);
-    if (left < 20_000) await new Promise((resolve) => setTimeout(resolve, left + 50));
+    if (left < 12_000) await new Promise((resolve) => setTimeout(resolve, left + 50));
     const tenant = tenantId();
     const token = await api.token(tenant);
     const statuses: number[] = [];

@@ -30,6 +30,7 @@ import { consoleLogger } from '../../local/log';
 import { respCommand } from '../../local/services/resp';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import type { StreamPoller } from '../../local/stream-poller';
+import { TokenBucket } from '../../local/token-bucket';
 import { mintDevToken, type DevTokenOptions } from '../../local/tokens';
 import { startDynamoDbRecorder, type DynamoDbRecorder } from './dynamodb-recorder';
 import { dynamoDbEndpoint, redisSingleUrl } from './env';
@@ -130,7 +131,14 @@ export interface StackUnderTest {
   /** A token the stack's authorizer accepts: every permission unless given. */
   token(tenantId: string, permissions?: readonly string[]): Promise<string>;
   mint(options: TokenOptions): Promise<string>;
+  /** A REST request, paced to the stage's throttle (pace()). */
   call(method: string, path: string, options?: CallOptions): Promise<Response>;
+  /**
+   * Waits until one more request stays under the REST stage's throttle (as deployed: the
+   * template's rate and burst; a suite that sends hundreds of requests would otherwise meet 429
+   * THROTTLED, as it would in AWS). Resolves at once when the stage has none (from source).
+   */
+  pace(): Promise<void>;
   /** The cache's nodes, where a test can look inside (MONITOR, keys), as an operator would. */
   readonly cacheNodes: readonly CacheNode[];
   watchCache(): Promise<CacheWatch>;
@@ -222,6 +230,7 @@ async function startSource(options: StackUnderTestOptions): Promise<StackUnderTe
     tableNames: stack.tableNames,
     userRateLimitPerMinute: rateLimit,
     crossContainerStalenessMs: 0,
+    stageThrottle: undefined,
     issuer: {
       name: 'HS256 shared secret (the local stack from source)',
       alg: 'HS256',
@@ -280,6 +289,7 @@ async function startAsDeployed(options: StackUnderTestOptions): Promise<StackUnd
     wsUrl: deployed.wsUrl,
     tableNames: deployed.tableNames,
     userRateLimitPerMinute: limits.length > 0 ? Math.min(...limits) : 100,
+    stageThrottle: deployed.deployment.restApis[0]?.throttle,
     crossContainerStalenessMs: Math.max(
       2000,
       ...[...deployed.deployment.functions.values()].flatMap((f) =>
@@ -322,6 +332,7 @@ interface Parts {
   readonly tableNames: { readonly shop: string; readonly connections: string };
   readonly userRateLimitPerMinute: number;
   readonly crossContainerStalenessMs: number;
+  readonly stageThrottle: { readonly rateLimit: number; readonly burstLimit: number } | undefined;
   readonly issuer: TokenIssuer;
   readonly mint: (options: TokenOptions) => Promise<string>;
   readonly cacheNodes: readonly CacheNode[];
@@ -337,6 +348,14 @@ function common(parts: Parts): StackUnderTest {
   const documents = createDocumentClient({ endpoint: dynamoDbEndpoint() });
   const repo = new DynamoShopRepository(documents, parts.tableNames.shop);
   const tokens = new Map<string, Promise<string>>();
+  // The client's own bucket, below the stage's: 80% of its rate, half its burst.
+  const throttle = parts.stageThrottle;
+  const bucket = throttle && new TokenBucket(throttle.rateLimit * 0.8, Math.max(1, Math.floor(throttle.burstLimit / 2)));
+  const pace = async () => {
+    while (bucket !== undefined && !bucket.take()) {
+      await new Promise((resolve) => setTimeout(resolve, Math.ceil(1000 / (throttle?.rateLimit ?? 1))));
+    }
+  };
   return {
     mode: parts.mode,
     restUrl: parts.restUrl,
@@ -365,7 +384,9 @@ function common(parts: Parts): StackUnderTest {
       return token;
     },
     mint: parts.mint,
-    call(method, path, options = {}) {
+    pace,
+    async call(method, path, options = {}) {
+      await pace();
       const headers: Record<string, string> = { ...(options.headers ?? {}) };
       if (options.token) headers.Authorization = `Bearer ${options.token}`;
       let body: string | Uint8Array | undefined = options.rawBody;
