@@ -5,7 +5,7 @@
  */
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
-import { itInSource, startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
+import { itFailingAsDeployed, itInSource, startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
 import { json, tenantId } from './api-fixtures';
 
 let api: StackUnderTest;
@@ -513,7 +513,8 @@ describe('bad input', () => {
 });
 
 describe('limits and outages', () => {
-  it('rate-limits a user with 429 and Retry-After', async () => {
+  /** One user's limit+2 requests to `path` in one window: the limit's worth answered, then 429 with Retry-After. */
+  async function expectRateLimited(path: (tenant: string) => Promise<string>): Promise<void> {
     // The limit the functions run with (RATE_LIMIT_PER_MINUTE, 100 by default) per user and
     // minute-aligned window: start in a window with time to spare, so the count fits in one.
     const limit = api.userRateLimitPerMinute;
@@ -521,12 +522,13 @@ describe('limits and outages', () => {
     if (left < 12_000) await new Promise((resolve) => setTimeout(resolve, left + 50));
     const tenant = tenantId();
     const token = await api.token(tenant);
+    const target = await path(tenant);
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     // Every increment of the user's counter, as the cache runs them: one per request.
     const watch = await api.watchCache();
     for (let i = 0; i < limit + 2; i++) {
-      const response = await api.call('GET', '/api/products', { token });
+      const response = await api.call('GET', target, { token });
       statuses.push(response.status);
       if (response.status === 429) {
         retryAfter = response.headers.get('retry-after');
@@ -538,6 +540,23 @@ describe('limits and outages', () => {
     watch.stop();
     expect({ statuses, increments }).toEqual({ statuses: [...Array.from({ length: limit }, () => 200), 429, 429], increments: limit + 2 });
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+  }
+
+  it('rate-limits a user with 429 and Retry-After', async () => {
+    await expectRateLimited(() => Promise.resolve('/api/products'));
+  });
+
+  // Known open defect (being fixed in functions/): the functions outside the VPC (GetProductStock,
+  // AdjustStock, CreateOrder, GetOrder, UpdateOrder) have no Redis as deployed, so the per-user
+  // limit, kept in Redis and open while Redis is unavailable, lets all their requests through.
+  itFailingAsDeployed('rate-limits a user on a route that runs outside the VPC as deployed (product stock)', async () => {
+    await expectRateLimited(async (tenant) => {
+      // Created by a colleague: the counted user's window starts with the counted requests.
+      const colleague = await api.mint({ tenantId: tenant, userId: 'colleague' });
+      const created = await api.call('POST', '/api/products', { token: colleague, body: { id: 'counted', name: 'x', price: 1, category: 'c' } });
+      expect(created.status).toBe(201);
+      return '/api/products/counted/stock';
+    });
   });
 
   // A deployment has no switch to take DynamoDB away from a function: from source only.
