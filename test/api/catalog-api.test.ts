@@ -553,7 +553,10 @@ describe('limits and outages', () => {
     await expectRateLimited(async (tenant) => {
       // Created by a colleague: the counted user's window starts with the counted requests.
       const colleague = await api.mint({ tenantId: tenant, userId: 'colleague' });
-      const created = await api.call('POST', '/api/products', { token: colleague, body: { id: 'counted', name: 'x', price: 1, category: 'c' } });
+      const created = await api.call('POST', '/api/products', {
+        token: colleague,
+        body: { id: 'counted', name: 'x', price: 1, category: 'c' },
+      });
       expect(created.status).toBe(201);
       return '/api/products/counted/stock';
     });

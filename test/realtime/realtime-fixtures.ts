@@ -118,7 +118,13 @@ export function mint(options: TokenOptions): Promise<string> {
   return current ? current.mint(options) : mintDevToken(options);
 }
 
-export async function rest(stack: { readonly restUrl: string }, method: string, path: string, bearer: string, body?: unknown): Promise<any> {
+export async function rest(
+  stack: { readonly restUrl: string },
+  method: string,
+  path: string,
+  bearer: string,
+  body?: unknown,
+): Promise<any> {
   const response = await fetch(`${stack.restUrl}${path}`, {
     method,
     headers: { Authorization: `Bearer ${bearer}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },

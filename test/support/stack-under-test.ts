@@ -249,8 +249,7 @@ async function startSource(options: StackUnderTestOptions): Promise<StackUnderTe
     },
     mint: (tokenOptions) => mintDevToken(tokenOptions),
     cacheNodes: [{ host: redisUrl.hostname, port: Number(redisUrl.port) }],
-    dataCalls: () =>
-      recorder.calls().map((c) => ({ at: c.at, api: c.api, operation: c.operation, text: c.body })),
+    dataCalls: () => recorder.calls().map((c) => ({ at: c.at, api: c.api, operation: c.operation, text: c.body })),
     pollers: stack.pollers,
     source: controls,
     deployed: undefined,
