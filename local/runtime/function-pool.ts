@@ -363,11 +363,13 @@ class Pool implements FunctionPool {
       this.containers.size >= this.maxContainers &&
       this.spec.overflow === 'wait' &&
       this.waiting.length < MAX_WAITING &&
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run while an invocation waits
       !this.closed
     ) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
       container = this.idle.pop();
     }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have run while it waited
     if (this.closed) throw new Error(`${this.name}: the function pool is closed`);
     const coldStart = container === undefined;
     if (container === undefined) {

@@ -88,7 +88,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // undefined when beforeAll failed
-  (watch as RedisWatch | undefined)?.stop();
+  (watch as CacheWatch | undefined)?.stop();
   await (api as StackUnderTest | undefined)?.stop();
 });
 

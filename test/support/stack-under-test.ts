@@ -108,7 +108,7 @@ export interface CacheWatch {
 export interface CallOptions {
   readonly token?: string | null;
   readonly body?: unknown;
-  readonly rawBody?: string | Uint8Array;
+  readonly rawBody?: string;
   readonly headers?: Record<string, string>;
 }
 
@@ -395,7 +395,7 @@ function common(parts: Parts): StackUnderTest {
       await pace();
       const headers: Record<string, string> = { ...(options.headers ?? {}) };
       if (options.token) headers.Authorization = `Bearer ${options.token}`;
-      let body: string | Uint8Array | undefined = options.rawBody;
+      let body: string | undefined = options.rawBody;
       if (options.body !== undefined) {
         body = JSON.stringify(options.body);
         headers['Content-Type'] = 'application/json';
