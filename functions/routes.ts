@@ -27,7 +27,11 @@ export interface TableAccess {
 }
 
 export interface FunctionNeeds {
-  /** Talks to the cache (runs in the VPC in AWS). */
+  /**
+   * Talks to the cache (runs in the VPC in AWS). Every REST route with a permission does, even
+   * one that caches nothing (live stock, orders): its per-user rate limit counts in the cache,
+   * and without one the limit would let every request through.
+   */
   readonly redis: boolean;
   readonly tables: readonly TableAccess[];
   /** Posts to WebSocket connections through the API Gateway Management API. */
@@ -67,6 +71,13 @@ export interface StreamConsumer {
   readonly entry: string;
   readonly needs: FunctionNeeds;
   readonly batchSize: number;
+  /**
+   * Lambda event filters (the mapping's FilterCriteria, EventBridge patterns over the stream
+   * record): only records matching one of them reach the function, the others are dropped as
+   * processed. Every record the function acts on must match.
+   * @default - every record
+   */
+  readonly filters?: readonly Readonly<Record<string, unknown>>[];
 }
 
 const shopRead: TableAccess = { table: 'shop', access: 'read' };
@@ -124,7 +135,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     entry: 'functions/handlers/products/stock.ts',
     permission: 'products:read',
     cacheClass: 'live',
-    needs: { redis: false, tables: [shopRead] },
+    needs: { redis: true, tables: [shopRead] },
     summary: 'Live stock of a product, never from a cache',
   },
   {
@@ -164,7 +175,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     entry: 'functions/handlers/products/adjust-stock.ts',
     permission: 'stock:write',
     cacheClass: 'no-store',
-    needs: { redis: false, tables: [shopWrite] },
+    needs: { redis: true, tables: [shopWrite] },
     summary: 'Atomic stock change; never below zero',
   },
   {
@@ -174,7 +185,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     entry: 'functions/handlers/orders/create.ts',
     permission: 'orders:write',
     cacheClass: 'no-store',
-    needs: { redis: false, tables: [shopWrite] },
+    needs: { redis: true, tables: [shopWrite] },
     summary: 'Place an order, reserving stock for every line or none',
   },
   {
@@ -184,7 +195,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     entry: 'functions/handlers/orders/get.ts',
     permission: 'orders:read',
     cacheClass: 'private-revalidate',
-    needs: { redis: false, tables: [shopRead] },
+    needs: { redis: true, tables: [shopRead] },
     summary: 'One order; browsers revalidate with the ETag',
   },
   {
@@ -194,7 +205,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     entry: 'functions/handlers/orders/update.ts',
     permission: 'orders:write',
     cacheClass: 'no-store',
-    needs: { redis: false, tables: [shopWrite] },
+    needs: { redis: true, tables: [shopWrite] },
     summary: 'Change order status; cancel returns stock',
   },
   {
@@ -274,6 +285,9 @@ export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
     entry: 'functions/handlers/streams/invalidate.ts',
     needs: { redis: true, tables: [] },
     batchSize: 100,
+    // Product items only (pk T#<tenantId>, sk P#<productId>: functions/shared/tables.ts), inserted,
+    // updated or removed: the only records cache/stream-invalidation.ts bumps generations for.
+    filters: [{ dynamodb: { Keys: { pk: { S: [{ prefix: 'T#' }] }, sk: { S: [{ prefix: 'P#' }] } } } }],
   },
 ];
 

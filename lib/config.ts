@@ -7,6 +7,9 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
 
+/** CloudFront takes its viewer certificates from ACM in this region only. */
+export const CLOUDFRONT_CERTIFICATE_REGION = 'us-east-1';
+
 export const ENV_NAMES = ['dev', 'prod'] as const;
 export type EnvName = (typeof ENV_NAMES)[number];
 
@@ -27,6 +30,7 @@ export const CONTEXT_KEYS = {
   cacheNodeType: 'cacheNodeType',
   cacheShards: 'cacheShards',
   cacheReplicas: 'cacheReplicas',
+  legacyExports: 'legacyExports',
 } as const;
 
 const throttle = z.strictObject({
@@ -58,6 +62,11 @@ const profileSchema = z.strictObject({
   }),
   api: throttle,
   realtime: throttle,
+  /**
+   * Reserved concurrency of each stream consumer (0: none). A DynamoDB stream is read by at most
+   * one invocation per shard (parallelization factor 1), so this is headroom over the shard count.
+   */
+  streamConsumerConcurrency: z.coerce.number().int().min(0).max(1000).default(0),
   logRetentionDays: z.coerce
     .number()
     .int()
@@ -119,6 +128,8 @@ export interface ShopEdgeConfig {
   readonly network: { readonly maxAzs: number; readonly natGateways: number };
   readonly api: ThrottleSettings;
   readonly realtime: ThrottleSettings;
+  /** Reserved concurrency of each stream consumer; 0 reserves none (the account's unreserved pool). */
+  readonly streamConsumerConcurrency: number;
   readonly logRetention: RetentionDays;
   /** Keep tables, log groups and snapshots when a stack is deleted (prod). */
   readonly retainData: boolean;
@@ -128,6 +139,11 @@ export interface ShopEdgeConfig {
   readonly webAclArn?: string;
   /** Custom domain of the distribution; requires certificateArn (an ACM certificate in us-east-1). */
   readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
+  /**
+   * Keep the exports an earlier version made for the values now shared through SSM parameters
+   * (`-c legacyExports=true`, for the one deployment that upgrades such an environment).
+   */
+  readonly legacyExports: boolean;
 }
 
 type Profile = z.infer<typeof profileSchema>;
@@ -194,6 +210,26 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
   if ((p.domainName === undefined) !== (p.certificateArn === undefined)) {
     problems.push(`${CONTEXT_KEYS.domainName} and ${CONTEXT_KEYS.certificateArn} go together`);
   }
+  if (p.certificateArn !== undefined) {
+    const arn = /^arn:aws[a-z-]*:acm:([a-z0-9-]*):\d{12}:certificate\/[A-Za-z0-9-]+$/.exec(p.certificateArn);
+    if (arn === null) {
+      problems.push(`${CONTEXT_KEYS.certificateArn} must be an ACM certificate ARN (arn:aws:acm:us-east-1:<account>:certificate/<id>)`);
+    } else if (arn[1] !== CLOUDFRONT_CERTIFICATE_REGION) {
+      problems.push(
+        `${CONTEXT_KEYS.certificateArn} is in ${arn[1] || 'no region'}: CloudFront only uses ACM certificates from ${CLOUDFRONT_CERTIFICATE_REGION}; request or import the certificate there (aws acm request-certificate --region ${CLOUDFRONT_CERTIFICATE_REGION} ...)`,
+      );
+    }
+  }
+  const legacyExports = ctx(CONTEXT_KEYS.legacyExports);
+  if (
+    legacyExports !== undefined &&
+    legacyExports !== true &&
+    legacyExports !== false &&
+    legacyExports !== 'true' &&
+    legacyExports !== 'false'
+  ) {
+    problems.push(`${CONTEXT_KEYS.legacyExports} must be true or false, not ${JSON.stringify(legacyExports)}`);
+  }
   // `-c account=...` gives a string; cdk.json may hold the account id as a number.
   const contextText = (key: string): string | undefined => {
     const value = ctx(key);
@@ -217,6 +253,7 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
     network: p.network,
     api: p.api,
     realtime: p.realtime,
+    streamConsumerConcurrency: p.streamConsumerConcurrency,
     logRetention: p.logRetentionDays,
     retainData: p.retainData,
     jwt: { issuer: issuer as string, audience: audience as string, jwksUrl: jwksUrl as string },
@@ -226,5 +263,6 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
       p.domainName !== undefined && p.certificateArn !== undefined
         ? { domainName: p.domainName, certificateArn: p.certificateArn }
         : undefined,
+    legacyExports: legacyExports === true || legacyExports === 'true',
   };
 }

@@ -51,7 +51,8 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     logRetention: config.logRetention,
     removalPolicy,
   });
-  const data = new DataStack(app, id('Data'), { ...common('DynamoDB tables'), retainData: config.retainData });
+  const legacyExports = config.legacyExports;
+  const data = new DataStack(app, id('Data'), { ...common('DynamoDB tables'), retainData: config.retainData, legacyExports });
   const cache = new CacheStack(app, id('Cache'), {
     ...common('Valkey cluster'),
     vpc: network.vpc,
@@ -61,12 +62,13 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     settings: config.cache,
     retainData: config.retainData,
     logRetention: config.logRetention,
+    legacyExports,
   });
 
   const resources: FunctionResources = {
     network: network.functionNetwork,
     tables: data.tables,
-    redis: cache.redis,
+    redis: cache,
     logRetention: config.logRetention,
     logRemovalPolicy: removalPolicy,
   };
@@ -76,6 +78,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     stageName: config.envName,
     throttle: config.api,
     jwt: config.jwt,
+    legacyExports,
   });
   const realtime = new RealtimeStack(app, id('Realtime'), {
     ...common('WebSocket API and its functions'),
@@ -88,7 +91,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
   realtime.addStackDependency(api, 'API Gateway account CloudWatch role');
   const cdn = new CdnStack(app, id('Cdn'), {
     ...common('CloudFront distribution and assets'),
-    restApi: api.api,
+    restApi: api.origin,
     clientAddress: {
       viewerAddressHeader: PublicClientLimit.VIEWER_ADDRESS_HEADER,
       originHeader: { name: PublicClientLimit.ORIGIN_HEADER, value: api.publicClientLimit.originSecret.secretValue.unsafeUnwrap() },
@@ -106,6 +109,8 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
       connections: { endpoint: realtime.stage.callbackUrl, policy: realtime.manageConnectionsPolicy },
       distribution: cdn.distribution,
     },
+    streamArns: data.streamArns,
+    reservedConcurrency: config.streamConsumerConcurrency,
   });
 
   const cacheServices = [...REST_ROUTES, ...WEBSOCKET_ROUTES, ...STREAM_CONSUMERS]
@@ -122,7 +127,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
       { title: 'Streams', functions: [...streams.consumers.values()].map((c) => c.fn) },
     ],
     cacheServices,
-    cacheNodeIds: cache.nodeIds,
+    cache: { replicationGroupId: cache.replicationGroupId, shape: config.cache },
     tables: Object.values(data.tables),
     streamConsumers: [...streams.consumers.values()],
     alarmEmail: config.alarmEmail,

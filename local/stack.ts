@@ -17,7 +17,7 @@ import {
 } from '../functions/routes';
 import { resetConfig } from '../functions/shared/config';
 import { findExecutable } from './services/child';
-import { localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal } from './services/dynamodb-local';
+import { LOCAL_DYNAMODB_TIMEOUT_MS, localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal } from './services/dynamodb-local';
 import { freePort } from './services/free-port';
 import { startRedisServer, type RedisServer } from './services/redis-server';
 import { createTables, type TableNames } from './services/tables';
@@ -387,5 +387,6 @@ export function setHandlerEnvironment(settings: {
   // DynamoDB Local): stalls of 50-300 ms were measured while seeding, and a stall longer than a
   // command's timeout fails the command though Redis answered in time (the timer runs first).
   env.REDIS_COMMAND_TIMEOUT_MS ??= String(LOCAL_REDIS_COMMAND_TIMEOUT_MS);
+  env.DYNAMODB_TIMEOUT_MS ??= String(LOCAL_DYNAMODB_TIMEOUT_MS);
   resetConfig();
 }

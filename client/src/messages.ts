@@ -76,7 +76,6 @@ export type Infer<S> = S extends { readonly oneOf: readonly (infer Member)[] }
 const id = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: '1 to 64 of A-Z a-z 0-9 _ -' } as const satisfies Schema;
 const dateTime = { type: 'string', format: 'date-time', description: 'ISO 8601, UTC' } as const satisfies Schema;
 const count = { type: 'integer', minimum: 0 } as const satisfies Schema;
-const minorUnits = { type: 'integer', minimum: 0, description: 'Integer minor units (cents)' } as const satisfies Schema;
 const currency = { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' } as const satisfies Schema;
 const version = {
   type: 'integer',
@@ -208,7 +207,7 @@ export const productSchema = {
     tenantId: id,
     name: { type: 'string', minLength: 1, maxLength: 200 },
     description: { type: 'string', maxLength: 5000 },
-    price: minorUnits,
+    price: { type: 'integer', minimum: 0, maximum: 100000000000, description: 'Integer minor units (cents), at most 10^11' },
     currency,
     category: id,
     listed: { type: 'boolean', description: 'Listed on the public marketplace' },
@@ -224,7 +223,12 @@ export const orderLineSchema = {
   properties: {
     productId: id,
     quantity: { type: 'integer', minimum: 1, maximum: 10000 },
-    unitPrice: { type: 'integer', minimum: 0, description: 'Integer minor units, the price when the order was placed' },
+    unitPrice: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 100000000000,
+      description: 'Integer minor units, the price when the order was placed',
+    },
   },
   required: ['productId', 'quantity', 'unitPrice'],
 } as const satisfies Schema;
@@ -238,7 +242,12 @@ export const orderSchema = {
     tenantId: id,
     userId: { type: 'string', minLength: 1, description: 'The sub of the token that placed it' },
     lines: { type: 'array', items: orderLineSchema, minItems: 1, maxItems: 40 },
-    total: minorUnits,
+    total: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1000000000000,
+      description: 'Integer minor units, at most 10^12 (a larger order is refused)',
+    },
     currency,
     status: orderStatusSchema,
     version,
@@ -255,7 +264,13 @@ export const dashboardMetricsSchema = {
   properties: {
     day: { type: 'string', format: 'date', description: 'The UTC day the figures are for (YYYY-MM-DD)' },
     ordersToday: count,
-    revenueToday: { type: 'integer', minimum: 0, description: "Integer minor units: the total of today's orders, less those cancelled" },
+    revenueToday: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 9007199254740991,
+      description:
+        "Integer minor units: the total of today's orders, less those cancelled; exact up to 2^53 - 1 (Number.MAX_SAFE_INTEGER), which it reads past that",
+    },
     cancelledToday: count,
     lowStockCount: { type: 'integer', minimum: 0, description: 'Products at or below their low-stock threshold now' },
   },

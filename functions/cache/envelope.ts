@@ -17,6 +17,8 @@ export interface Envelope<T> {
   readonly s: number;
   /** Strong ETag of the value. */
   readonly e: string;
+  /** In a not-found slot (shared by many ids): the key of the entry whose "not found" this is. */
+  readonly k?: string;
 }
 
 const COMPRESSED = 0x01;

@@ -4,20 +4,34 @@
  * Generation counters make group invalidation one command whatever the number of keys: no KEYS,
  * no SCAN. Counters never go backwards: a bump takes max(current + 1, server time in µs), and a
  * missing counter (evicted, deleted, flushed) is recreated from server time, a value no entry
- * written before it can carry.
+ * written before it can carry. Counters kept per entity (a product's) are never created by a read:
+ * a read reports them ABSENT, and only the fill of an entity that exists (or a write) creates them,
+ * so reading ids that do not exist leaves nothing behind.
  */
 import type { RedisClient } from '../shared/clients/redis';
 
+/** The value a read reports for a per-entity counter that does not exist (no counter ever holds it). */
+export const ABSENT = '';
+
 export interface L2Read {
-  readonly entry: Buffer | null;
-  /** Current generation values, same order as the keys asked for. */
+  /** What is stored at each entry key asked for, same order (null: nothing, or nothing valid). */
+  readonly entries: readonly (Buffer | null)[];
+  /** Current generation values, same order as the keys asked for; ABSENT for a missing per-entity counter. */
   readonly generations: readonly string[];
 }
 
 export interface L2Store {
-  /** One round trip: the entry and its generation counters (counters created if missing). */
-  read(entryKey: string, generationKeys: readonly string[]): Promise<L2Read>;
-  /** Stores the entry only if every counter still has the value seen when loading began (stale-set guard); releases the lease if held. */
+  /**
+   * One round trip: the entries and their generation counters. A missing counter is created from
+   * server time (and no entry is returned: none can be valid under it), except the `perEntity`
+   * ones, reported ABSENT and left absent.
+   */
+  read(entryKeys: readonly string[], generationKeys: readonly string[], perEntity?: readonly string[]): Promise<L2Read>;
+  /**
+   * Stores the entry only if every counter still has the value seen when loading began, ABSENT
+   * meaning "still does not exist" (stale-set guard); then creates the counters `create` names a
+   * value for (those expected ABSENT), in the same atomic step. Releases the lease if held.
+   */
   writeIfCurrent(
     entryKey: string,
     generationKeys: readonly string[],
@@ -25,6 +39,7 @@ export interface L2Store {
     payload: Buffer,
     ttlMs: number,
     lease?: { key: string; token: string },
+    create?: readonly string[],
   ): Promise<boolean>;
   /** SET NX PX: true when this caller now holds the lease. */
   acquireLease(leaseKey: string, token: string, ttlMs: number): Promise<boolean>;
@@ -62,11 +77,24 @@ for i, k in ipairs(KEYS) do
 end
 return out`;
 
-// KEYS: entry, lease, generation keys...   ARGV: payload, ttlMs, leaseToken, expected generations...
+// KEYS: entry, lease, generation keys...
+// ARGV: payload, ttlMs, leaseToken, the expected value of each generation ('' = must not exist),
+// then for each generation the value to create it with ('' = none).
 // The lease is released whether or not the write is refused, so waiters never sit out its TTL.
 const LUA_WRITE_IF_CURRENT = `if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
-for i = 3, #KEYS do
-  if redis.call('GET', KEYS[i]) ~= ARGV[i + 1] then return 0 end
+local n = #KEYS - 2
+for i = 1, n do
+  local current = redis.call('GET', KEYS[i + 2])
+  local expected = ARGV[3 + i]
+  if expected == '' then
+    if current then return 0 end
+  elseif current ~= expected then
+    return 0
+  end
+end
+for i = 1, n do
+  local created = ARGV[3 + n + i]
+  if created and created ~= '' then redis.call('SET', KEYS[i + 2], created) end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;
@@ -112,14 +140,19 @@ export class RedisL2Store implements L2Store {
     this.scripted = redis as unknown as ScriptedClient;
   }
 
-  async read(entryKey: string, generationKeys: readonly string[]): Promise<L2Read> {
-    const values = await this.redis.mgetBuffer(entryKey, ...generationKeys);
-    const entry = values[0] ?? null;
-    const generations = values.slice(1).map((v) => v?.toString('latin1'));
-    if (generations.every((g): g is string => g !== undefined)) return { entry, generations };
-    // A counter is missing: recreate it from server time, so no existing entry matches it.
-    const created = await this.scripted.shopEdgeInitGenerations(generationKeys.length, ...generationKeys);
-    return { entry: null, generations: created };
+  async read(entryKeys: readonly string[], generationKeys: readonly string[], perEntity: readonly string[] = []): Promise<L2Read> {
+    const values = await this.redis.mgetBuffer(...entryKeys, ...generationKeys);
+    const entries = entryKeys.map((_, i) => values[i] ?? null);
+    const generations = generationKeys.map((_, i) => values[entryKeys.length + i]?.toString('latin1'));
+    const missing = generationKeys.filter((key, i) => generations[i] === undefined && !perEntity.includes(key));
+    if (missing.length === 0) return { entries, generations: generations.map((g) => g ?? ABSENT) };
+    // A shared counter is missing: recreate it from server time, so no existing entry matches it.
+    const created = await this.scripted.shopEdgeInitGenerations(missing.length, ...missing);
+    const recreated = new Map(missing.map((key, i) => [key, created[i] as string]));
+    return {
+      entries: entries.map(() => null),
+      generations: generationKeys.map((key, i) => recreated.get(key) ?? generations[i] ?? ABSENT),
+    };
   }
 
   async writeIfCurrent(
@@ -129,6 +162,7 @@ export class RedisL2Store implements L2Store {
     payload: Buffer,
     ttlMs: number,
     lease?: { key: string; token: string },
+    create: readonly string[] = [],
   ): Promise<boolean> {
     const leaseKey = lease?.key ?? entryKey; // same slot either way
     const written = await this.scripted.shopEdgeWriteIfCurrent(
@@ -140,6 +174,7 @@ export class RedisL2Store implements L2Store {
       String(Math.max(1, Math.round(ttlMs))),
       lease?.token ?? '',
       ...expected,
+      ...generationKeys.map((_, i) => create[i] ?? ''),
     );
     return written === 1;
   }
@@ -192,8 +227,8 @@ export class ReconnectingL2Store implements L2Store {
     private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
 
-  read(entryKey: string, generationKeys: readonly string[]): Promise<L2Read> {
-    return this.run((store) => store.read(entryKey, generationKeys));
+  read(entryKeys: readonly string[], generationKeys: readonly string[], perEntity?: readonly string[]): Promise<L2Read> {
+    return this.run((store) => store.read(entryKeys, generationKeys, perEntity));
   }
 
   writeIfCurrent(
@@ -203,8 +238,9 @@ export class ReconnectingL2Store implements L2Store {
     payload: Buffer,
     ttlMs: number,
     lease?: { key: string; token: string },
+    create?: readonly string[],
   ): Promise<boolean> {
-    return this.run((store) => store.writeIfCurrent(entryKey, generationKeys, expected, payload, ttlMs, lease));
+    return this.run((store) => store.writeIfCurrent(entryKey, generationKeys, expected, payload, ttlMs, lease, create));
   }
 
   acquireLease(leaseKey: string, token: string, ttlMs: number): Promise<boolean> {

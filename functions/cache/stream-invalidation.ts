@@ -7,7 +7,7 @@
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import type { CdnPurger } from '../cdn/cdn-purger';
 import { changeOf, type Change } from '../realtime/changes';
-import { generationKeys } from './keys';
+import { generationKeys, productGenerations } from './keys';
 import type { ReadThroughCache } from './two-tier-cache';
 
 export const CDN_PATHS = { tenantProducts: '/api/products*', marketplace: '/api/marketplace/*' } as const;
@@ -34,7 +34,7 @@ export async function invalidateCacheFromStream(
   const changes = productChanges(records);
   const generations = new Set<string>();
   for (const change of changes) {
-    generations.add(generationKeys.product(change.tenantId, change.id));
+    for (const key of productGenerations(change.tenantId, change.id)) generations.add(key);
     generations.add(generationKeys.productLists(change.tenantId));
     if (touchesMarketplace(change)) generations.add(generationKeys.marketplace());
   }

@@ -9,7 +9,11 @@
  * - Stale entries are revalidated inside the request (a Lambda is frozen after it answers, so
  *   there is no background refresh): the lease holder reloads within a time budget, everyone
  *   else is served the stale value.
- * - "Not found" is cached too (shorter TTL); TTLs carry jitter so entries do not expire together.
+ * - "Not found" is cached too (shorter TTL), in a bounded set of slots where the entry has them;
+ *   TTLs carry jitter so entries do not expire together.
+ * - Per-entity counters are never created by a read: a read of an id that does not exist leaves
+ *   no key behind. Filling an entity that exists creates its counter (if still absent) atomically
+ *   with its entry, with a value no entry can carry yet.
  * - L2 sits behind a circuit breaker: while open, reads go straight to the origin.
  */
 import { randomUUID } from 'node:crypto';
@@ -17,7 +21,7 @@ import { LRUCache } from 'lru-cache';
 import { BreakerOpenError, CircuitBreaker, type BreakerOptions } from './circuit-breaker';
 import { decodeEnvelope, encodeEnvelope, strongEtag, type Envelope } from './envelope';
 import type { EntrySpec } from './keys';
-import type { L2Store } from './l2-store';
+import { ABSENT, type L2Store } from './l2-store';
 import { silentObserver, type CacheObserver } from './observer';
 
 export type TtlClass = 'short' | 'medium' | 'long';
@@ -52,6 +56,20 @@ export interface ReadThroughCache {
 
 interface L1Entry {
   readonly envelope: Envelope<unknown>;
+  /** The counters `envelope.g` lists values of. */
+  readonly generations: readonly string[];
+}
+
+/** Where one kind of answer of an entry is kept in L2, and the counters it is valid under. */
+interface View {
+  readonly key: string;
+  readonly generations: readonly string[];
+}
+
+/** What one L2 read found: the entry's valid answer, if any, and the value of every counter it involves. */
+interface L2Snapshot<T> {
+  readonly envelope: Envelope<T> | undefined;
+  readonly current: ReadonlyMap<string, string>;
 }
 
 export interface TwoTierCacheOptions {
@@ -104,7 +122,7 @@ export class TwoTierCache implements ReadThroughCache {
       work: this.fromL2OrOrigin(entry, ttl, load).finally(() => {
         if (this.inFlight.get(entry.key) === flight) this.inFlight.delete(entry.key);
       }),
-      generations: entry.generations,
+      generations: countersOf(entry),
     };
     this.inFlight.set(entry.key, flight);
     return flight.work;
@@ -138,7 +156,7 @@ export class TwoTierCache implements ReadThroughCache {
     const cached = this.l1?.get(entry.key);
     if (!cached) return undefined;
     const { envelope } = cached;
-    if (Date.now() >= envelope.s || !this.isCurrent(envelope.g, entry.generations)) {
+    if (Date.now() >= envelope.s || !this.isCurrent(envelope.g, cached.generations)) {
       this.l1?.delete(entry.key);
       return undefined;
     }
@@ -158,36 +176,57 @@ export class TwoTierCache implements ReadThroughCache {
       const current = entry.generations.map((key) => this.localGenerationOf(key));
       const value = await this.timedLoad(load);
       const envelope = this.envelope(value, current, ttl);
-      this.fillL1(entry, envelope);
+      this.fillL1(entry, envelope, entry.generations);
       return { value, etag: value === null ? undefined : envelope.e, source: 'origin' };
     }
-    let read;
+    let read: L2Snapshot<T>;
     try {
-      read = await this.breaker.run(() => l2.read(entry.key, entry.generations));
+      read = await this.readL2<T>(l2, entry);
     } catch (error) {
       return this.originOnly(error, load);
     }
-    this.remember(entry.generations, read.generations);
-    if (read.entry) {
-      const envelope = this.decode<T>(read.entry);
-      if (envelope && sameGenerations(envelope.g, read.generations)) {
-        if (Date.now() < envelope.s) {
-          this.fillL1(entry, envelope);
-          this.observer.count(envelope.v === null ? 'NegativeHit' : 'L2Hit');
-          return { value: envelope.v, etag: envelope.v === null ? undefined : envelope.e, source: 'l2' };
-        }
-        return this.revalidate(entry, ttl, load, envelope, read.generations);
+    const { envelope } = read;
+    if (envelope) {
+      if (Date.now() < envelope.s) {
+        this.observer.count(envelope.v === null ? 'NegativeHit' : 'L2Hit');
+        return { value: envelope.v, etag: envelope.v === null ? undefined : envelope.e, source: 'l2' };
       }
+      return this.revalidate(entry, ttl, load, envelope, read.current);
     }
     this.observer.count('CacheMiss');
-    return this.loadUnderLease(entry, ttl, load, read.generations);
+    return this.loadUnderLease(entry, ttl, load, read.current);
+  }
+
+  /**
+   * One round trip for the entry, its not-found slot and every counter either depends on; the
+   * answer valid under the current generations (the entry's own first), kept in L1 while fresh.
+   */
+  private async readL2<T>(l2: L2Store, entry: EntrySpec): Promise<L2Snapshot<T>> {
+    const counters = countersOf(entry);
+    const keys = entry.notFound ? [entry.key, entry.notFound.key] : [entry.key];
+    const read = await this.breaker.run(() => l2.read(keys, counters, entry.perEntity ?? []));
+    const current = new Map(counters.map((key, i) => [key, read.generations[i] ?? ABSENT]));
+    for (const [key, value] of current) this.generations.set(key, value);
+    const [found, notFound] = read.entries;
+    const own = found ? this.decode<T>(found) : undefined;
+    if (own && sameGenerations(own.g, valuesOf(entry.generations, current))) {
+      if (Date.now() < own.s) this.fillL1(entry, own, entry.generations);
+      return { envelope: own, current };
+    }
+    const slot = entry.notFound;
+    const absent = slot && notFound ? this.decode<T>(notFound) : undefined;
+    if (slot && absent && absent.v === null && absent.k === entry.key && sameGenerations(absent.g, valuesOf(slot.generations, current))) {
+      if (Date.now() < absent.s) this.fillL1(entry, absent, slot.generations);
+      return { envelope: absent, current };
+    }
+    return { envelope: undefined, current };
   }
 
   private async loadUnderLease<T>(
     entry: EntrySpec,
     ttl: TtlClass,
     load: () => Promise<T | null>,
-    generations: readonly string[],
+    generations: ReadonlyMap<string, string>,
   ): Promise<Cached<T>> {
     const l2 = this.options.l2 as L2Store;
     const token = randomUUID();
@@ -216,19 +255,15 @@ export class TwoTierCache implements ReadThroughCache {
     while (Date.now() < deadline) {
       await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
       pause = Math.min(pause * 2, 40);
-      let read;
+      let read: L2Snapshot<T>;
       try {
-        read = await this.breaker.run(() => l2.read(entry.key, entry.generations));
+        read = await this.readL2<T>(l2, entry);
       } catch (error) {
         return this.originOnly(error, load);
       }
-      latest = read.generations;
-      this.remember(entry.generations, latest);
-      const envelope = read.entry ? this.decode<T>(read.entry) : undefined;
-      if (envelope && sameGenerations(envelope.g, latest)) {
-        this.fillL1(entry, envelope);
-        return { value: envelope.v, etag: envelope.v === null ? undefined : envelope.e, source: 'l2' };
-      }
+      latest = read.current;
+      const { envelope } = read;
+      if (envelope) return { value: envelope.v, etag: envelope.v === null ? undefined : envelope.e, source: 'l2' };
     }
     // The holder is slow or gone: load ourselves (the guarded write keeps this safe).
     this.observer.count('LeaseWaitFallback');
@@ -242,7 +277,7 @@ export class TwoTierCache implements ReadThroughCache {
     ttl: TtlClass,
     load: () => Promise<T | null>,
     stale: Envelope<T>,
-    generations: readonly string[],
+    generations: ReadonlyMap<string, string>,
   ): Promise<Cached<T>> {
     const l2 = this.options.l2 as L2Store;
     const servedStale = (): Cached<T> => {
@@ -269,27 +304,52 @@ export class TwoTierCache implements ReadThroughCache {
     return { value, etag: value === null ? undefined : strongEtag(value), source: 'origin' };
   }
 
+  /**
+   * The guarded fill, under the generations seen before loading: a "not found" into the entry's
+   * not-found slot when it has one, anything else into the entry. A value (the entity exists)
+   * creates its absent per-entity counters, with a value no entry can carry yet, in the same
+   * atomic step that checks they are still absent: a write that created one meanwhile refuses
+   * the fill, and one that comes after moves it on. A "not found" creates nothing.
+   */
   private async store<T>(
     entry: EntrySpec,
     ttl: TtlClass,
     value: T | null,
-    generations: readonly string[],
+    generations: ReadonlyMap<string, string>,
     lease?: { key: string; token: string },
   ): Promise<Envelope<T>> {
     const l2 = this.options.l2 as L2Store;
-    const envelope = this.envelope(value, generations, ttl);
+    const view: View = value === null && entry.notFound ? entry.notFound : entry;
+    const expected = valuesOf(view.generations, generations);
+    const perEntity = entry.perEntity ?? [];
+    const create = view.generations.map((key, i) =>
+      value !== null && expected[i] === ABSENT && perEntity.includes(key) ? `c${randomUUID()}` : '',
+    );
+    const envelope = this.envelope(
+      value,
+      expected.map((g, i) => create[i] || g),
+      ttl,
+      view.key === entry.key ? undefined : entry.key,
+    );
     const hardTtlMs = envelope.s - envelope.c + this.options.settings.staleSeconds * 1000;
     try {
       const payload = encodeEnvelope(envelope, this.options.settings.compressAboveBytes);
-      const written = await this.breaker.run(() => l2.writeIfCurrent(entry.key, entry.generations, generations, payload, hardTtlMs, lease));
-      if (written) this.fillL1(entry, envelope);
+      const written = await this.breaker.run(() =>
+        l2.writeIfCurrent(view.key, view.generations, expected, payload, hardTtlMs, lease, create),
+      );
+      if (written) {
+        view.generations.forEach((key, i) => {
+          if (create[i]) this.generations.set(key, create[i]);
+        });
+        this.fillL1(entry, envelope, view.generations);
+      }
     } catch {
       this.observer.count('L2Error');
     }
     return envelope;
   }
 
-  private envelope<T>(value: T | null, generations: readonly string[], ttl: TtlClass): Envelope<T> {
+  private envelope<T>(value: T | null, generations: readonly string[], ttl: TtlClass, owner?: string): Envelope<T> {
     const now = Date.now();
     const { settings } = this.options;
     const seconds =
@@ -302,15 +362,18 @@ export class TwoTierCache implements ReadThroughCache {
             : settings.ttlLongSeconds;
     // ±10% jitter so entries filled together do not expire together.
     const freshMs = Math.round(seconds * 1000 * (0.9 + 0.2 * this.random()));
-    return { v: value, g: [...generations], c: now, s: now + freshMs, e: value === null ? '' : strongEtag(value) };
+    return {
+      v: value,
+      g: [...generations],
+      c: now,
+      s: now + freshMs,
+      e: value === null ? '' : strongEtag(value),
+      ...(owner !== undefined ? { k: owner } : {}),
+    };
   }
 
-  private fillL1(entry: EntrySpec, envelope: Envelope<unknown>): void {
-    this.l1?.set(entry.key, { envelope });
-  }
-
-  private remember(keys: readonly string[], values: readonly string[]): void {
-    keys.forEach((key, i) => this.generations.set(key, values[i]));
+  private fillL1(entry: EntrySpec, envelope: Envelope<unknown>, generations: readonly string[]): void {
+    this.l1?.set(entry.key, { envelope, generations });
   }
 
   private localGenerationOf(key: string): string {
@@ -347,4 +410,13 @@ export class TwoTierCache implements ReadThroughCache {
 
 function sameGenerations(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Every counter an entry's answers depend on, once each: its own, then its not-found slot's. */
+function countersOf(entry: EntrySpec): string[] {
+  return [...new Set([...entry.generations, ...(entry.notFound?.generations ?? [])])];
+}
+
+function valuesOf(keys: readonly string[], current: ReadonlyMap<string, string>): string[] {
+  return keys.map((key) => current.get(key) ?? ABSENT);
 }

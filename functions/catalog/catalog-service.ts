@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { strongEtag } from '../cache/envelope';
-import { entries, generationKeys } from '../cache/keys';
+import { entries, generationKeys, productGenerations } from '../cache/keys';
 import type { ReadThroughCache } from '../cache/two-tier-cache';
 import { NotFoundError } from '../shared/errors';
 import { ifMatchHolds } from '../shared/etags';
@@ -136,7 +136,7 @@ export class CatalogService {
 
   private async invalidateProduct(tenantId: string, productId: string, marketplace: boolean): Promise<void> {
     await this.cache.invalidate([
-      generationKeys.product(tenantId, productId),
+      ...productGenerations(tenantId, productId),
       generationKeys.productLists(tenantId),
       ...(marketplace ? [generationKeys.marketplace()] : []),
     ]);

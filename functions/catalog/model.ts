@@ -71,9 +71,22 @@ export interface Page<T> {
   readonly next: Position | null;
 }
 
+/**
+ * Amounts are integers, and every sum the API keeps stays a safe integer (at most
+ * Number.MAX_SAFE_INTEGER, 2^53 - 1): a price of at most MAX_PRICE, at most MAX_LINE_QUANTITY of a
+ * product in an order, at most MAX_ORDER_TOTAL an order (400 above it, before anything is
+ * written), at most MAX_STOCK what a stock adjustment leaves (409 above it). docs/contract.md,
+ * "Amounts and limits".
+ */
+export const MAX_PRICE = 100_000_000_000;
+export const MAX_LINE_QUANTITY = 10_000;
+export const MAX_ORDER_TOTAL = 1_000_000_000_000;
+export const MAX_STOCK = 1_000_000_000;
+export const MAX_STOCK_DELTA = 1_000_000;
+
 const name = z.string().trim().min(1).max(200);
 const description = z.string().max(5000);
-const price = z.number().int().min(0).max(1_000_000_000_00);
+const price = z.number().int().min(0).max(MAX_PRICE);
 const currency = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as EUR');
 
 export const createProductSchema = z.strictObject({
@@ -102,8 +115,8 @@ export const stockAdjustmentSchema = z.strictObject({
   delta: z
     .number()
     .int()
-    .min(-1_000_000)
-    .max(1_000_000)
+    .min(-MAX_STOCK_DELTA)
+    .max(MAX_STOCK_DELTA)
     .refine((d) => d !== 0, 'must not be 0'),
   reason: z.string().trim().min(1).max(200),
 });
@@ -112,9 +125,22 @@ export type StockAdjustmentInput = z.infer<typeof stockAdjustmentSchema>;
 export const MAX_ORDER_LINES = 40;
 export const createOrderSchema = z.strictObject({
   lines: z
-    .array(z.strictObject({ productId: idSchema, quantity: z.number().int().min(1).max(10_000) }))
+    .array(z.strictObject({ productId: idSchema, quantity: z.number().int().min(1).max(MAX_LINE_QUANTITY) }))
     .min(1)
-    .max(MAX_ORDER_LINES),
+    .max(MAX_ORDER_LINES)
+    // Lines of one product are merged into one: that line too holds at most MAX_LINE_QUANTITY.
+    .refine(
+      (lines) => {
+        const perProduct = new Map<string, number>();
+        for (const { productId, quantity } of lines) perProduct.set(productId, (perProduct.get(productId) ?? 0) + quantity);
+        return [...perProduct.values()].every((quantity) => quantity <= MAX_LINE_QUANTITY);
+      },
+      { message: `at most ${MAX_LINE_QUANTITY} of one product in an order (its lines are added up)` },
+    )
+    .describe(
+      `1 to ${MAX_ORDER_LINES} lines; the lines of one product are added up into one line of at most ${MAX_LINE_QUANTITY}. ` +
+        `The order's total may be at most ${MAX_ORDER_TOTAL} minor units (400 above it, nothing written)`,
+    ),
 });
 export type CreateOrderInput = z.infer<typeof createOrderSchema>;
 

@@ -18,6 +18,8 @@ import { shopKeys } from '../shared/tables';
 import { BadRequestError, ConflictError, errorName, NotFoundError, PreconditionFailedError } from '../shared/errors';
 import {
   availabilityOf,
+  MAX_ORDER_TOTAL,
+  MAX_STOCK,
   ORDER_TRANSITIONS,
   type CreateProductInput,
   type DashboardFigures,
@@ -101,6 +103,7 @@ interface OrderItem extends Order {
  */
 export const PAGE_READ_BUDGET = 500;
 const PAGE_MAX_QUERIES = 8;
+/** Attempts of a transaction that lost only to another one on the same items (TransactionConflict). */
 const ORDER_CONFLICT_ATTEMPTS = 5;
 
 export function toProduct(item: Record<string, unknown>): Product {
@@ -180,6 +183,28 @@ function cancellationReasons(error: unknown): CancellationReason[] | undefined {
 /** DynamoDB's idempotency tokens are at most 36 characters. */
 function requestToken(seed: string): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, 36);
+}
+
+/**
+ * The sum of the lines, refused (400, nothing written) above MAX_ORDER_TOTAL. Every step is exact:
+ * a line is at most MAX_LINE_QUANTITY × MAX_PRICE (10^15), and the sum so far at most the cap.
+ */
+export function orderTotal(lines: readonly OrderLine[]): number {
+  let total = 0;
+  for (const line of lines) {
+    total += line.quantity * line.unitPrice;
+    if (total > MAX_ORDER_TOTAL) throw new BadRequestError(`an order's total may be at most ${MAX_ORDER_TOTAL} minor units`);
+  }
+  return total;
+}
+
+/**
+ * A figure read back from the table. DynamoDB keeps sums exactly (38 digits); past 2^53 - 1 the SDK
+ * gives a bigint, and the figure reads 2^53 - 1 (Number.MAX_SAFE_INTEGER), never a wrapped or lost value.
+ */
+export function figure(value: unknown): number {
+  if (typeof value === 'bigint') return value > 0n ? Number.MAX_SAFE_INTEGER : -Number.MAX_SAFE_INTEGER; // only outside the safe range
+  return typeof value === 'number' ? value : 0;
 }
 
 export function today(now = new Date()): string {
@@ -533,9 +558,16 @@ export class DynamoShopRepository implements ShopRepository {
           TableName: this.tableName,
           Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys.stock(productId) },
           UpdateExpression: 'SET stock = stock + :delta, version = version + :one, lastUpdated = :now',
-          // No arithmetic in conditions: "stock + delta >= 0" is "stock >= -delta".
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(deletedAt) AND stock >= :floor',
-          ExpressionAttributeValues: { ':delta': delta, ':one': 1, ':now': new Date().toISOString(), ':floor': Math.max(0, -delta) },
+          // No arithmetic in conditions: "stock + delta >= 0" is "stock >= -delta", and "stock + delta <=
+          // MAX_STOCK" is "stock <= MAX_STOCK - delta" (only an increase is held to it: cancellations
+          // return their units even past it, and taking stock out is always allowed).
+          ConditionExpression: `attribute_exists(pk) AND attribute_not_exists(deletedAt) AND ${delta > 0 ? 'stock <= :bound' : 'stock >= :bound'}`,
+          ExpressionAttributeValues: {
+            ':delta': delta,
+            ':one': 1,
+            ':now': new Date().toISOString(),
+            ':bound': delta > 0 ? MAX_STOCK - delta : -delta,
+          },
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -545,6 +577,7 @@ export class DynamoShopRepository implements ShopRepository {
       if (isConditionFailure(error)) {
         const old = error.Item;
         if (!old || old.deletedAt) throw new NotFoundError(`product ${productId} not found`);
+        if (delta > 0) throw new ConflictError(`stock of ${productId} cannot go above ${MAX_STOCK}`);
         throw new ConflictError(`stock of ${productId} cannot go below 0`);
       }
       throw error;
@@ -572,7 +605,7 @@ export class DynamoShopRepository implements ShopRepository {
       quantity: quantities.get(id) as number,
       unitPrice: (products.get(id) as Product).price,
     }));
-    const total = lines.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0);
+    const total = orderTotal(lines);
     const now = new Date().toISOString();
     const order: Order = {
       id: orderId,
@@ -743,20 +776,19 @@ export class DynamoShopRepository implements ShopRepository {
         this.db.send(new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true })),
       ),
     );
-    const n = (value: unknown) => (typeof value === 'number' ? value : 0);
     return {
       day,
-      ordersToday: n(daily?.Item?.ordersToday),
-      revenueToday: n(daily?.Item?.revenueToday),
-      cancelledToday: n(daily?.Item?.cancelledToday),
-      lowStockCount: Math.max(0, n(current?.Item?.lowStockCount)),
+      ordersToday: figure(daily?.Item?.ordersToday),
+      revenueToday: figure(daily?.Item?.revenueToday),
+      cancelledToday: figure(daily?.Item?.cancelledToday),
+      lowStockCount: Math.max(0, figure(current?.Item?.lowStockCount)),
     };
   }
 
   async recordStockState(tenantId: string, productId: string, version: number, isLow: boolean): Promise<void> {
     const pk = shopKeys.tenant(tenantId);
-    try {
-      await this.db.send(
+    const transaction = () =>
+      this.db.send(
         new TransactWriteCommand({
           TransactItems: [
             {
@@ -782,9 +814,21 @@ export class DynamoShopRepository implements ShopRepository {
           ],
         }),
       );
-    } catch (error) {
-      if (cancellationReasons(error)?.[0]?.Code === 'ConditionalCheckFailed') return; // nothing to count
-      throw error;
+    // Every low-stock change of a tenant updates its one counter item: concurrent batches of the
+    // stream consumer can collide there (TransactionConflict). The state check makes a retry
+    // harmless, so retry a few times rather than fail the batch (and, past its retries, lose the count).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await transaction();
+        return;
+      } catch (error) {
+        const reasons = cancellationReasons(error);
+        if (reasons?.[0]?.Code === 'ConditionalCheckFailed') return; // nothing to count
+        const conflictOnly =
+          reasons?.some((r) => r.Code === 'TransactionConflict') && !reasons.some((r) => r.Code === 'ConditionalCheckFailed');
+        if (!conflictOnly || attempt >= ORDER_CONFLICT_ATTEMPTS) throw error;
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+      }
     }
   }
 

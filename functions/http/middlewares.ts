@@ -17,10 +17,17 @@ export interface Caller {
 }
 
 /** What API Gateway hands over from the authorizer's context. */
-export function callerOf(event: APIGatewayProxyEvent): Caller {
+export function callerOf(event: APIGatewayProxyEvent, now = Date.now()): Caller {
   const context = (event.requestContext.authorizer ?? {}) as Record<string, unknown>;
-  const { tenantId, userId, permissions } = context;
+  const { tenantId, userId, permissions, exp } = context;
   if (!isValidId(tenantId) || typeof userId !== 'string' || userId === '') throw new UnauthorizedError();
+  // API Gateway keeps the authorizer's Allow for its cache TTL (5 minutes) whatever the token's
+  // exp: the route itself refuses a call past it. (The context arrives stringified on REST.)
+  // A verdict cached before the authorizer passed exp has none, and stands.
+  if (exp !== undefined && exp !== null && exp !== '') {
+    const expiresAtMs = Number(exp) * 1000;
+    if (!Number.isFinite(expiresAtMs) || now >= expiresAtMs) throw new UnauthorizedError('Token expired');
+  }
   return { tenantId, userId, permissions: new Set(typeof permissions === 'string' ? permissions.split(' ').filter(Boolean) : []) };
 }
 

@@ -13,7 +13,8 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { FunctionNeeds } from '../../functions/routes';
 import { TABLES, type TableKey } from '../../functions/shared/tables';
-import { type RedisBinding, ShopFunction } from './shop-function';
+import type { RedisSource } from '../stacks/cache-stack';
+import { ShopFunction } from './shop-function';
 
 /** The network a function may be placed in. */
 export interface FunctionNetwork {
@@ -24,13 +25,15 @@ export interface FunctionNetwork {
   readonly egressSubnets?: SubnetSelection;
   /** Carried by every function that talks to the cache; the cache admits only this group. */
   readonly cacheClientSecurityGroup: ISecurityGroup;
+  /** What Lambda needs to attach a function to this VPC (its network interfaces), and no more. */
+  readonly networkInterfacePolicy: IManagedPolicy;
 }
 
 /** Everything a `needs` entry can ask for. Absent entries make a function that needs them fail the synth. */
 export interface FunctionResources {
   readonly network: FunctionNetwork;
   readonly tables: Readonly<Record<TableKey, ITable>>;
-  readonly redis?: RedisBinding;
+  readonly redis?: RedisSource;
   /** The WebSocket management endpoint and the policy that allows posting to its connections. */
   readonly connections?: { readonly endpoint: string; readonly policy: IManagedPolicy };
   readonly distribution?: IDistribution;
@@ -50,6 +53,8 @@ export interface RouteFunctionSpec {
   readonly environment?: Record<string, string>;
   /** See ShopFunctionProps.otherResourceWildcards. */
   readonly otherResourceWildcards?: string;
+  /** Concurrency reserved for this function (and its cap). @default - none: the account's unreserved pool */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -84,11 +89,13 @@ export function createRouteFunction(scope: Construct, spec: RouteFunctionSpec, r
     logLevel: resources.logLevel,
     environment: spec.environment,
     otherResourceWildcards: spec.otherResourceWildcards,
+    reservedConcurrentExecutions: spec.reservedConcurrentExecutions,
     ...(inVpc
       ? {
           vpc: network.vpc,
           vpcSubnets: egress && network.egressSubnets !== undefined ? network.egressSubnets : network.isolatedSubnets,
           securityGroups: [network.cacheClientSecurityGroup],
+          networkInterfacePolicy: network.networkInterfacePolicy,
         }
       : {}),
   });
@@ -113,7 +120,7 @@ export function createRouteFunction(scope: Construct, spec: RouteFunctionSpec, r
     fn.bindTable(TABLES[table], resources.tables[table], access);
   }
   if (spec.needs.redis) {
-    fn.bindRedis(provided(resources.redis, spec.name, 'the cache'));
+    fn.bindRedis(provided(resources.redis, spec.name, 'the cache').bindingFor(fn));
   }
   if (spec.needs.manageConnections === true) {
     const connections = provided(resources.connections, spec.name, 'the WebSocket management API');

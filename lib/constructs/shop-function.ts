@@ -16,7 +16,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { TableDefinition } from '../../functions/shared/tables';
-import { acknowledge, managedPolicyFinding } from '../nag';
+import { acknowledge } from '../nag';
 import { REPO_ROOT, entryPath } from '../paths';
 
 /** CloudWatch metric namespace of the Powertools (EMF) metrics; the dashboard reads it. */
@@ -76,6 +76,14 @@ export interface ShopFunctionProps {
   readonly vpcSubnets?: SubnetSelection;
   /** @default - none; required with `vpc` */
   readonly securityGroups?: ISecurityGroup[];
+  /**
+   * The network-interface permissions Lambda needs to attach the function to `vpc` (see
+   * NetworkStack.networkInterfacePolicy); required with `vpc`.
+   * @default - none
+   */
+  readonly networkInterfacePolicy?: iam.IManagedPolicy;
+  /** @default - none reserved */
+  readonly reservedConcurrentExecutions?: number;
   /** Extra environment variables. @default - none */
   readonly environment?: Record<string, string>;
   /**
@@ -96,6 +104,9 @@ export class ShopFunction extends NodejsFunction {
     if (props.vpc !== undefined && (props.securityGroups === undefined || props.securityGroups.length === 0)) {
       throw new Error(`${id}: a function in a VPC needs explicit security groups`);
     }
+    if (props.vpc !== undefined && props.networkInterfacePolicy === undefined) {
+      throw new Error(`${id}: a function in a VPC needs the policy that lets Lambda manage its network interfaces`);
+    }
     const serviceName = props.serviceName ?? kebabCase(id);
     const logLevel = props.logLevel ?? ApplicationLogLevel.INFO;
     // The role and the log group are created beside the function (before super) so the role can
@@ -111,15 +122,9 @@ export class ShopFunction extends NodejsFunction {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
     );
-    if (props.vpc !== undefined) {
-      const vpcAccess = iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole');
-      role.addManagedPolicy(vpcAccess);
-      acknowledge(role, {
-        id: managedPolicyFinding(role, vpcAccess.managedPolicyArn),
-        reason:
-          'AWSLambdaVPCAccessExecutionRole is the AWS-maintained minimum for a VPC-attached function (ENI create/describe/delete); those EC2 actions cannot be scoped to a resource before the ENI exists.',
-      });
-    }
+    // Not AWSLambdaVPCAccessExecutionRole: it adds logs actions on every log group and ENI actions
+    // on every VPC; the network's own policy names this account, region and VPC.
+    if (props.networkInterfacePolicy !== undefined) role.addManagedPolicy(props.networkInterfacePolicy);
     acknowledge(role, {
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -136,6 +141,7 @@ export class ShopFunction extends NodejsFunction {
       runtime: FUNCTION_RUNTIME,
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 256,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       timeout: props.timeout ?? Duration.seconds(10),
       description: props.description,
       role,

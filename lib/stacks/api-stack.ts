@@ -4,7 +4,7 @@
  * JSON access logs, execution logs for errors, X-Ray, and the contract's error shape for every
  * response API Gateway produces itself.
  */
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
@@ -15,6 +15,7 @@ import type { JwtSettings, ThrottleSettings } from '../config';
 import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
 import { addGatewayErrors } from '../constructs/gateway-responses';
 import { PublicClientLimit } from '../constructs/public-client-limit';
+import { SharedValue, type DeployTimeValue } from '../constructs/shared-value';
 import type { ShopFunction } from '../constructs/shop-function';
 import { acknowledge, managedPolicyFinding } from '../nag';
 
@@ -23,6 +24,8 @@ export interface ApiStackProps extends StackProps {
   readonly stageName: string;
   readonly throttle: ThrottleSettings;
   readonly jwt: JwtSettings;
+  /** Also export the shared values as an earlier version did (see SharedValueProps.legacyExport). */
+  readonly legacyExports?: boolean;
 }
 
 /** Environment of an authorizer function (functions/shared/config.ts, authConfig). */
@@ -39,6 +42,8 @@ export class ApiStack extends Stack {
   public readonly cursorKey: secretsmanager.Secret;
   /** The public routes' per-client limit: the stage's web ACL, and what CloudFront must send it. */
   public readonly publicClientLimit: PublicClientLimit;
+  /** The REST API's id and stage name, for the CDN's origin (read at deployment, not exported). */
+  public readonly origin: { readonly restApiId: DeployTimeValue; readonly stageName: DeployTimeValue };
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -77,6 +82,26 @@ export class ApiStack extends Stack {
         accessLogFormat: accessLogFormat(),
       },
     });
+    // Our own output with a description instead of the construct's bare one.
+    this.api.node.tryRemoveChild('Endpoint');
+    new CfnOutput(this, 'RestApiUrl', {
+      description: 'REST API stage URL (execute-api); clients use the distribution (Cdn stack, PageUrl / DistributionDomainName)',
+      value: this.api.url,
+    });
+    this.origin = {
+      restApiId: new SharedValue(this, 'SharedRestApiId', {
+        key: 'rest-api-id',
+        value: this.api.restApiId,
+        description: 'id of the REST API',
+        legacyExport: props.legacyExports,
+      }),
+      stageName: new SharedValue(this, 'SharedStageName', {
+        key: 'rest-api-stage',
+        value: this.api.deploymentStage.stageName,
+        description: 'stage of the REST API',
+        legacyExport: props.legacyExports,
+      }),
+    };
     const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');
     if (cloudWatchRole !== undefined) {
       acknowledge(cloudWatchRole, {

@@ -2,14 +2,19 @@
  * Cache: a Valkey (Redis OSS compatible) replication group in cluster mode, encrypted at rest and
  * in transit, authenticated with an AUTH token generated in Secrets Manager (the template holds
  * only a dynamic reference), on a non-default port, in the isolated subnets.
+ *
+ * A replication group is replaced when its port or replica count changes (and possibly its shard
+ * count), which gives it a new id and endpoint: those, and the AUTH secret's ARN, reach the other
+ * stacks through SSM parameters (SharedValue), never through exports that would block the update.
  */
-import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type { Construct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import type { CacheSettings } from '../config';
+import { SharedValue, type DeployTimeValue } from '../constructs/shared-value';
 import type { RedisBinding } from '../constructs/shop-function';
 import { acknowledge } from '../nag';
 
@@ -24,6 +29,13 @@ export interface CacheStackProps extends StackProps {
   /** Snapshot on deletion and retain the AUTH token (prod). */
   readonly retainData: boolean;
   readonly logRetention: RetentionDays;
+  /** Also export the shared values as an earlier version did (see SharedValueProps.legacyExport). */
+  readonly legacyExports?: boolean;
+}
+
+/** Where functions in any stack find the cache: a binding read in the stack that asks for it. */
+export interface RedisSource {
+  bindingFor(scope: IConstruct): RedisBinding;
 }
 
 /**
@@ -36,13 +48,25 @@ export const CACHE_PARAMETERS = {
   'maxmemory-policy': 'volatile-lru',
 } as const;
 
-export class CacheStack extends Stack {
+/** Cache node ids (the CacheClusterId metric dimension), e.g. <group>-0001-001, of a group of that shape. */
+export function cacheNodeIds(replicationGroupId: string, settings: Pick<CacheSettings, 'shards' | 'replicasPerShard'>): string[] {
+  const nodeIds: string[] = [];
+  for (let shard = 1; shard <= settings.shards; shard++) {
+    for (let node = 1; node <= settings.replicasPerShard + 1; node++) {
+      nodeIds.push(`${replicationGroupId}-${String(shard).padStart(4, '0')}-${String(node).padStart(3, '0')}`);
+    }
+  }
+  return nodeIds;
+}
+
+export class CacheStack extends Stack implements RedisSource {
   public readonly replicationGroup: elasticache.CfnReplicationGroup;
   public readonly authToken: secretsmanager.Secret;
-  /** What a function needs to reach the cache. */
-  public readonly redis: RedisBinding;
-  /** Cache node ids (CacheClusterId metric dimension), e.g. <group>-0001-001. */
-  public readonly nodeIds: readonly string[];
+  /** The replication group id, for the other stacks (Monitoring's node dimensions). */
+  public readonly replicationGroupId: DeployTimeValue;
+  private readonly shared: { readonly address: SharedValue; readonly port: SharedValue; readonly authSecretArn: SharedValue };
+  private readonly clientSecurityGroup: ec2.ISecurityGroup;
+  private readonly bindings = new Map<Stack, RedisBinding>();
 
   constructor(scope: Construct, id: string, props: CacheStackProps) {
     super(scope, id, props);
@@ -115,19 +139,66 @@ export class CacheStack extends Stack {
       });
     }
 
-    const endpoint = `${this.replicationGroup.attrConfigurationEndPointAddress}:${this.replicationGroup.attrConfigurationEndPointPort}`;
-    this.redis = {
-      url: `rediss://${endpoint}`,
-      cluster: true,
-      authSecret: this.authToken,
-      clientSecurityGroup: props.clientSecurityGroup,
+    const legacyExport = props.legacyExports === true;
+    this.shared = {
+      address: new SharedValue(this, 'SharedEndpointAddress', {
+        key: 'configuration-endpoint/address',
+        value: this.replicationGroup.attrConfigurationEndPointAddress,
+        description: 'configuration endpoint address of the Valkey cluster',
+        legacyExport,
+      }),
+      port: new SharedValue(this, 'SharedEndpointPort', {
+        key: 'configuration-endpoint/port',
+        value: this.replicationGroup.attrConfigurationEndPointPort,
+        description: 'configuration endpoint port of the Valkey cluster',
+        legacyExport,
+      }),
+      authSecretArn: new SharedValue(this, 'SharedAuthSecretArn', {
+        key: 'auth-token-secret-arn',
+        value: this.authToken.secretArn,
+        description: 'ARN of the secret holding the Valkey AUTH token',
+        legacyExport,
+      }),
     };
-    const nodeIds: string[] = [];
-    for (let shard = 1; shard <= settings.shards; shard++) {
-      for (let node = 1; node <= settings.replicasPerShard + 1; node++) {
-        nodeIds.push(`${this.replicationGroup.ref}-${String(shard).padStart(4, '0')}-${String(node).padStart(3, '0')}`);
-      }
+    this.replicationGroupId = new SharedValue(this, 'SharedReplicationGroupId', {
+      key: 'replication-group-id',
+      value: this.replicationGroup.ref,
+      description: 'id of the Valkey replication group',
+      legacyExport,
+    });
+    this.clientSecurityGroup = props.clientSecurityGroup;
+
+    new CfnOutput(this, 'ReplicationGroupId', {
+      description: 'ElastiCache replication group id (aws elasticache describe-replication-groups --replication-group-id <this>)',
+      value: this.replicationGroup.ref,
+    });
+    new CfnOutput(this, 'AuthSecretArn', {
+      description: 'ARN of the Secrets Manager secret holding the cache AUTH token (rotation: docs/deploy.md)',
+      value: this.authToken.secretArn,
+    });
+  }
+
+  /**
+   * What a function in `scope`'s stack needs to reach the cache: the endpoint and the AUTH
+   * secret (imported by its complete ARN, so grants name exactly that secret) as that stack reads
+   * them at deployment.
+   */
+  public bindingFor(scope: IConstruct): RedisBinding {
+    const stack = Stack.of(scope);
+    let binding = this.bindings.get(stack);
+    if (binding === undefined) {
+      const authSecret =
+        stack === this
+          ? this.authToken
+          : secretsmanager.Secret.fromSecretCompleteArn(stack, 'CacheAuthToken', this.shared.authSecretArn.in(stack));
+      binding = {
+        url: `rediss://${this.shared.address.in(stack)}:${this.shared.port.in(stack)}`,
+        cluster: true,
+        authSecret,
+        clientSecurityGroup: this.clientSecurityGroup,
+      };
+      this.bindings.set(stack, binding);
     }
-    this.nodeIds = nodeIds;
+    return binding;
   }
 }

@@ -12,11 +12,21 @@
  * are revalidated by browsers (a viewer-response function) and invalidated on the CDN by every
  * deployment.
  */
-import { AssetHashType, Aws, DefaultStackSynthesizer, DockerImage, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import type { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
+import {
+  AssetHashType,
+  Aws,
+  CfnOutput,
+  DefaultStackSynthesizer,
+  DockerImage,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
+import { RestApiBase } from 'aws-cdk-lib/aws-apigateway';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
-import { RestApiOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
+import { HttpOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
@@ -25,10 +35,16 @@ import { WEB_ROOT, writePage } from '../../web/build';
 import { ASSETS_PREFIX, ENTRY_FILES, type PageConfig } from '../../web/config';
 import { pageCsp } from '../../web/csp';
 import { deriveCdnBehaviours, type CdnCaching } from '../constructs/cdn-behaviours';
+import type { DeployTimeValue } from '../constructs/shared-value';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag';
 
 export interface CdnStackProps extends StackProps {
-  readonly restApi: RestApiBase;
+  /**
+   * The REST API behind the distribution: its id and stage as this stack reads them at deployment
+   * (ApiStack.origin; a replaced API or stage changes them, which an export would not allow), or
+   * the API construct itself (ordinary references).
+   */
+  readonly restApi: RestApiBase | { readonly restApiId: DeployTimeValue; readonly stageName: DeployTimeValue };
   /**
    * How the API tells clients apart behind the distribution (ApiStack.publicClientLimit): a
    * viewer-request function writes the viewer's address into `viewerAddressHeader` on every API
@@ -62,6 +78,12 @@ export interface CdnStackProps extends StackProps {
   readonly priceClass?: cloudfront.PriceClass;
 }
 
+/**
+ * Noncurrent versions of the assets (the entry files each deployment overwrites) kept for rollback:
+ * the newest few, the others for this long.
+ */
+export const ASSETS_NONCURRENT_VERSIONS = { retain: 3, days: 30 } as const;
+
 /** Upper bound of what the origin may ask a shared cache to keep (s-maxage). */
 export const API_MAX_TTL = Duration.minutes(10);
 export const ASSETS_TTL = Duration.days(365);
@@ -93,6 +115,14 @@ export class CdnStack extends Stack {
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       versioned: true,
+      lifecycleRules: [
+        {
+          id: 'ExpireNoncurrentVersions',
+          noncurrentVersionExpiration: Duration.days(ASSETS_NONCURRENT_VERSIONS.days),
+          noncurrentVersionsToRetain: ASSETS_NONCURRENT_VERSIONS.retain,
+          abortIncompleteMultipartUploadAfter: Duration.days(7),
+        },
+      ],
       serverAccessLogsBucket: this.logBucket,
       serverAccessLogsPrefix: 'assets-bucket/',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -149,7 +179,15 @@ export class CdnStack extends Stack {
       enableAcceptEncodingBrotli: true,
     });
 
-    const apiOrigin = new RestApiOrigin(props.restApi, {
+    // What RestApiOrigin renders, from the id and stage.
+    const api =
+      props.restApi instanceof RestApiBase
+        ? { id: props.restApi.restApiId, stage: props.restApi.deploymentStage.stageName }
+        : { id: props.restApi.restApiId.in(this), stage: props.restApi.stageName.in(this) };
+    const apiOrigin = new HttpOrigin(`${api.id}.execute-api.${this.region}.${this.urlSuffix}`, {
+      originPath: `/${api.stage}`,
+      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+      originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
       ...(props.clientAddress
         ? { customHeaders: { [props.clientAddress.originHeader.name]: props.clientAddress.originHeader.value } }
         : {}),
@@ -245,6 +283,20 @@ export class CdnStack extends Stack {
     });
 
     if (props.page) this.deployPage(props.page.webSocketUrl, entryPaths);
+
+    const domainName = props.customDomain?.domainName ?? this.distribution.distributionDomainName;
+    new CfnOutput(this, 'DistributionDomainName', {
+      description: props.customDomain
+        ? `CloudFront domain: point ${props.customDomain.domainName} at it (DNS, docs/deploy.md)`
+        : 'CloudFront domain: the API is https://<this>/api/..., the page https://<this>/assets/index.html',
+      value: this.distribution.distributionDomainName,
+    });
+    if (props.page) {
+      new CfnOutput(this, 'PageUrl', {
+        description: 'The live dashboard page, served by the distribution from the assets bucket',
+        value: `https://${domainName}${ASSETS_PREFIX}index.html`,
+      });
+    }
 
     acknowledge(this.distribution, {
       id: 'AwsSolutions-CFR1',

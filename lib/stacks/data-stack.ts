@@ -1,24 +1,47 @@
 /**
  * Data: the DynamoDB tables of functions/shared/tables.ts, on demand, with point-in-time recovery,
  * KMS encryption, the stream the consumers read and TTL (epoch seconds) where the definition has one.
+ * A stream's ARN changes whenever its stream is switched off and on (a new view type takes that),
+ * so the consumers read it through an SSM parameter, not an export.
  */
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import { TABLES, type AttributeDefinition, type TableDefinition, type TableKey } from '../../functions/shared/tables';
+import { SharedValue, type DeployTimeValue } from '../constructs/shared-value';
 
 export interface DataStackProps extends StackProps {
   /** Keep tables on stack deletion and turn on deletion protection (prod). */
   readonly retainData: boolean;
+  /** Also export the shared values as an earlier version did (see SharedValueProps.legacyExport). */
+  readonly legacyExports?: boolean;
 }
 
 export class DataStack extends Stack {
   public readonly tables: Readonly<Record<TableKey, dynamodb.Table>>;
+  /** The stream ARN of each table that has a stream, for the consumers' stacks. */
+  public readonly streamArns: Readonly<Partial<Record<TableKey, DeployTimeValue>>>;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
-    const entries = (Object.keys(TABLES) as TableKey[]).map((key) => [key, this.createTable(TABLES[key], props.retainData)] as const);
-    this.tables = Object.fromEntries(entries) as Record<TableKey, dynamodb.Table>;
+    const keys = Object.keys(TABLES) as TableKey[];
+    const tables = Object.fromEntries(keys.map((key) => [key, this.createTable(TABLES[key], props.retainData)] as const)) as Record<
+      TableKey,
+      dynamodb.Table
+    >;
+    this.tables = tables;
+    const streamArns: Partial<Record<TableKey, DeployTimeValue>> = {};
+    for (const key of keys) {
+      const streamArn = tables[key].tableStreamArn;
+      if (streamArn === undefined) continue;
+      streamArns[key] = new SharedValue(this, `${TABLES[key].logicalName}SharedStreamArn`, {
+        key: `${TABLES[key].logicalName}/stream-arn`,
+        value: streamArn,
+        description: `stream ARN of the ${TABLES[key].logicalName} table`,
+        legacyExport: props.legacyExports,
+      });
+    }
+    this.streamArns = streamArns;
   }
 
   private createTable(def: TableDefinition, retainData: boolean): dynamodb.Table {

@@ -15,7 +15,10 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { CdnPurgeMetric } from '../../functions/cdn/cdn-purger';
 import { STREAM_CONSUMERS } from '../../functions/routes';
+import type { CacheSettings } from '../config';
+import type { DeployTimeValue } from '../constructs/shared-value';
 import { METRICS_NAMESPACE, type ShopFunction } from '../constructs/shop-function';
+import { cacheNodeIds } from './cache-stack';
 
 /** The cache module's EMF metrics (namespace ShopEdge, dimension `service`). */
 export const CACHE_METRICS = ['L1Hit', 'L2Hit', 'CacheMiss', 'StaleServed', 'LeaseWait', 'BreakerOpen', 'OriginLatency'] as const;
@@ -34,8 +37,11 @@ export interface MonitoringStackProps extends StackProps {
   readonly functionGroups: readonly MonitoredFunctions[];
   /** Powertools service names of the functions that use the cache. */
   readonly cacheServices: readonly string[];
-  /** ElastiCache node ids (CacheClusterId dimension). */
-  readonly cacheNodeIds: readonly string[];
+  /**
+   * The cache's replication group (its id read at deployment: a replaced group has a new one) and
+   * shape, which name its nodes (the CacheClusterId dimension).
+   */
+  readonly cache: { readonly replicationGroupId: DeployTimeValue; readonly shape: Pick<CacheSettings, 'shards' | 'replicasPerShard'> };
   readonly tables: readonly ITable[];
   readonly streamConsumers: readonly { readonly fn: ShopFunction; readonly failureQueue: IQueue }[];
   /** @default - no subscription (subscribe to the topic by other means) */
@@ -244,7 +250,8 @@ export class MonitoringStack extends Stack {
     // Cache nodes.
     const node = (metricName: string, nodeId: string, statistic: string) =>
       new cw.Metric({ namespace: 'AWS/ElastiCache', metricName, dimensionsMap: { CacheClusterId: nodeId }, statistic, period: PERIOD });
-    const perNode = (metricName: string, statistic: string) => props.cacheNodeIds.map((n) => node(metricName, n, statistic));
+    const nodeIds = cacheNodeIds(props.cache.replicationGroupId.in(this), props.cache.shape);
+    const perNode = (metricName: string, statistic: string) => nodeIds.map((n) => node(metricName, n, statistic));
     widgets.push([
       new cw.TextWidget({ markdown: '## Cache nodes (ElastiCache)', width: 24, height: 1 }),
       new cw.GraphWidget({ title: 'Engine CPU %', left: perNode('EngineCPUUtilization', 'Maximum'), width: 6 }),
@@ -252,7 +259,7 @@ export class MonitoringStack extends Stack {
       new cw.GraphWidget({ title: 'Evictions', left: perNode('Evictions', 'Sum'), width: 6 }),
       new cw.GraphWidget({ title: 'Replication lag (s)', left: perNode('ReplicationLag', 'Maximum'), width: 6 }),
     ]);
-    props.cacheNodeIds.forEach((nodeId, i) => {
+    nodeIds.forEach((nodeId, i) => {
       alarm(`CacheNode${i}Cpu`, {
         alarmDescription: `Cache node ${i + 1}: engine CPU above 80% for 15 minutes.`,
         metric: node('EngineCPUUtilization', nodeId, 'Maximum'),

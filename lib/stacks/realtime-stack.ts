@@ -4,7 +4,7 @@
  * logs, and the managed policy that lets a function post to its connections, attached only to the
  * functions whose `needs` ask for it.
  */
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import { AccessLogField, AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -70,6 +70,10 @@ export class RealtimeStack extends Stack {
           }),
         ),
       },
+    });
+    new CfnOutput(this, 'WebSocketUrl', {
+      description: 'WebSocket stage URL: connect with ?token=<JWT> (docs/contract.md)',
+      value: this.stage.url,
     });
     // Execution logs for errors (needs the account's API Gateway CloudWatch role, set up by the API stack).
     (this.stage.node.defaultChild as apigwv2.CfnStage).addPropertyOverride('DefaultRouteSettings.LoggingLevel', 'ERROR');

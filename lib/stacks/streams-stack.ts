@@ -5,17 +5,28 @@
  * because consumers post to WebSocket connections and purge the CDN.
  */
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import { StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { Table, type ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { FilterCriteria, StartingPosition } from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { STREAM_CONSUMERS } from '../../functions/routes';
+import type { TableKey } from '../../functions/shared/tables';
 import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
+import type { DeployTimeValue } from '../constructs/shared-value';
 import type { ShopFunction } from '../constructs/shop-function';
 import { acknowledge } from '../nag';
 
 export interface StreamsStackProps extends StackProps {
   readonly resources: FunctionResources;
+  /** Stream ARNs of the tables consumers read (DataStack.streamArns), read at deployment. */
+  readonly streamArns: Readonly<Partial<Record<TableKey, DeployTimeValue>>>;
+  /**
+   * Concurrency reserved for each consumer, so a burst of REST traffic cannot take the account's
+   * whole pool and throttle them; a stream needs one invocation per shard (parallelization factor 1).
+   * @default 0 - none reserved
+   */
+  readonly reservedConcurrency?: number;
 }
 
 /** Event source settings shared by every consumer. */
@@ -39,6 +50,22 @@ export class StreamsStack extends Stack {
   constructor(scope: Construct, id: string, props: StreamsStackProps) {
     super(scope, id, props);
     const consumers = new Map<string, StreamConsumerResources>();
+    // Each table's stream as this stack reads it: its ARN from the Data stack's parameter.
+    const streams = new Map<TableKey, ITable>();
+    const streamOf = (key: TableKey): ITable => {
+      let table = streams.get(key);
+      if (table === undefined) {
+        const streamArn = props.streamArns[key];
+        if (streamArn === undefined) throw new Error(`the ${key} table has no stream to consume`);
+        table = Table.fromTableAttributes(this, `${key}Stream`, {
+          tableName: props.resources.tables[key].tableName,
+          tableStreamArn: streamArn.in(this),
+        });
+        streams.set(key, table);
+      }
+      return table;
+    };
+    const reserved = props.reservedConcurrency ?? 0;
     for (const consumer of STREAM_CONSUMERS) {
       const failureQueue = new sqs.Queue(this, `${consumer.name}Failures`, {
         encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -58,15 +85,17 @@ export class StreamsStack extends Stack {
           description: `Consumes the ${consumer.table} table stream`,
           otherResourceWildcards:
             'the stream event source adds dynamodb:ListStreams, which supports no resource-level permissions (GetRecords, GetShardIterator and DescribeStream are scoped to the stream ARN)',
+          ...(reserved > 0 ? { reservedConcurrentExecutions: reserved } : {}),
           ...FUNCTION_SIZES.streamConsumer,
         },
         props.resources,
       );
       fn.addEventSource(
-        new DynamoEventSource(props.resources.tables[consumer.table], {
+        new DynamoEventSource(streamOf(consumer.table), {
           ...STREAM_SETTINGS,
           batchSize: consumer.batchSize,
           onFailure: new SqsDlq(failureQueue),
+          ...(consumer.filters !== undefined ? { filters: consumer.filters.map((pattern) => FilterCriteria.filter(pattern)) } : {}),
         }),
       );
       consumers.set(consumer.name, { fn, failureQueue });

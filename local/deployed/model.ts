@@ -42,6 +42,10 @@ const INERT_TYPES = new Set([
   'AWS::IAM::Policy',
   'AWS::IAM::ManagedPolicy',
   'AWS::Lambda::Permission',
+  // The values other stacks read at deployment (their AWS::SSM::Parameter::Value parameters resolve through ssmParameterValue).
+  'AWS::SSM::Parameter',
+  // Strips the VPC's default security group's rules; nothing local uses that group.
+  'Custom::VpcRestrictDefaultSG',
 ]);
 
 /** Resource types the local deployment runs or reads (see the read* functions below). */
@@ -305,6 +309,22 @@ export interface Deployment {
   readonly queues: ReadonlyMap<string, { readonly name: string; readonly url: string }>;
   readonly distributions: readonly { readonly id: string }[];
   readonly network: DeployedNetwork;
+}
+
+/**
+ * The value of the SSM parameter `name` as the assembly writes it (an AWS::SSM::Parameter of one
+ * of its stacks), for the template parameters that read it at deployment.
+ */
+export function ssmParameterValue(assembly: CloudAssembly, resolver: IntrinsicResolver, name: string, at: Where): string {
+  for (const ref of assembly.resources('AWS::SSM::Parameter')) {
+    if (!resolver.included(ref)) continue;
+    const p = props(ref);
+    if (resolver.string(where(ref, 'Name'), p.Name) !== name) continue;
+    if (p.Type !== undefined && p.Type !== 'String')
+      throw new TemplateError(where(ref, 'Type'), `${JSON.stringify(p.Type)} parameters are not supported`);
+    return resolver.string(where(ref, 'Value'), p.Value);
+  }
+  throw new TemplateError(at, `SSM parameter ${name} is not written by any stack of the assembly`);
 }
 
 /** Fails on a resource type the local deployment does not know. */

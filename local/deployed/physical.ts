@@ -224,6 +224,12 @@ export class LocalPhysicalValues implements PhysicalValues {
         return { ref: () => `igw-${id(17)}` };
       case 'AWS::Lambda::LayerVersion':
         return { ref: () => arn('lambda', `layer:${resource.logicalId}:1`) };
+      case 'AWS::SSM::Parameter': {
+        const parameter = name('Name', 2048);
+        return { ref: () => parameter, attributes: { Type: () => 'String', Value: () => resource.resource.Properties?.Value } };
+      }
+      case 'Custom::VpcRestrictDefaultSG':
+        return { ref: () => `restrict-default-sg-${id(8)}` };
       case 'AWS::WAFv2::WebACL': {
         const acl = name('Name', 128);
         const aclId = `${id(8)}-${id(4, 'a')}-${id(4, 'b')}-${id(4, 'c')}-${id(12, 'd')}`;

@@ -39,6 +39,7 @@ import { IntrinsicResolver, TemplateError, type Where } from './intrinsics';
 import {
   checkResourceTypes,
   readDeployment,
+  ssmParameterValue,
   readSecrets,
   readTables,
   type DeployedFunction,
@@ -163,8 +164,12 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
     const assembly = readCloudAssembly(assemblyDir);
     const physical = new LocalPhysicalValues({ region, accountId, ...(options.nameSalt !== undefined ? { salt: options.nameSalt } : {}) });
     const secretValues = new Map<string, string>();
-    const resolver = new IntrinsicResolver(assembly, physical, { region, accountId }, (service, reference, where) =>
-      dynamicReference(service, reference, where, secretValues),
+    const resolver: IntrinsicResolver = new IntrinsicResolver(
+      assembly,
+      physical,
+      { region, accountId },
+      (service, reference, where) => dynamicReference(service, reference, where, secretValues),
+      (name, where) => ssmParameterValue(assembly, resolver, name, where),
     );
     checkResourceTypes(assembly, resolver);
 

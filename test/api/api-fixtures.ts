@@ -7,11 +7,10 @@ import { Redis } from 'ioredis';
 import { buildAppServices, setAppServices, type AppServices } from '../../functions/app';
 import { RedisL2Store } from '../../functions/cache/l2-store';
 import { DynamoShopRepository, type ShopRepository } from '../../functions/catalog/shop-repository';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { resetConfig } from '../../functions/shared/config';
 import { startRestFront, type RestFront } from '../../local/rest-front';
 import { mintDevToken } from '../../local/tokens';
-import { dynamoDbEndpoint, redisSingleUrl, testTables, uniqueId } from '../support';
+import { redisSingleUrl, testDocumentClient, testTables, uniqueId } from '../support';
 
 export interface Api {
   readonly front: RestFront;
@@ -40,7 +39,7 @@ export async function startApi(): Promise<Api> {
   process.env.REDIS_URL = redisSingleUrl();
   resetConfig();
   const redis = new Redis(redisSingleUrl());
-  const repo = new DynamoShopRepository(createDocumentClient({ endpoint: dynamoDbEndpoint() }), names.shop);
+  const repo = new DynamoShopRepository(testDocumentClient(), names.shop);
   const build = (parts: { repo?: ShopRepository; rateLimitPerMinute?: number } = {}): AppServices => {
     if (parts.rateLimitPerMinute) process.env.RATE_LIMIT_PER_MINUTE = String(parts.rateLimitPerMinute);
     resetConfig();

@@ -1,4 +1,4 @@
-import { entries, generationKeys } from '../../functions/cache/keys';
+import { entries, generationKeys, notFoundSlot, productGenerations } from '../../functions/cache/keys';
 import type { RedisClient } from '../../functions/shared/clients/redis';
 import { uniqueId } from '../support';
 import { cacheOn, connect, CountingOrigin, quit, TOPOLOGIES } from './cache-fixtures';
@@ -124,6 +124,83 @@ describe.each(TOPOLOGIES)('two-tier cache on a %s', (topology) => {
     origin.value = { price: 2 }; // a write whose invalidation was lost...
     await redis.del(generationKeys.product(tenant, 'gen-lost')); // ...and the counter evicted
 
+    expect((await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load)).value).toEqual({ price: 2 });
+  });
+
+  it('a read of a product that does not exist creates no counter of its own; its "not found" is served from the slot', async () => {
+    const origin = new CountingOrigin<{ name: string }>(null);
+    const entry = entries.product(tenant, 'nobody');
+
+    expect((await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load)).value).toBeNull();
+    expect(await redis.exists(generationKeys.product(tenant, 'nobody'))).toBe(0);
+    const other = cacheOn(redis);
+    expect(await other.cache.getOrLoad(entry, 'medium', origin.load)).toMatchObject({ value: null, source: 'l2' });
+    expect(other.observer.get('NegativeHit')).toBe(1);
+    expect(origin.reads).toBe(1);
+  });
+
+  it('ids that share a not-found slot each get their own answer', async () => {
+    const a = 'slot-a';
+    let b = 'slot-b0';
+    for (let i = 1; notFoundSlot(b) !== notFoundSlot(a); i++) b = `slot-b${i}`;
+    const originA = new CountingOrigin<{ id: string }>(null);
+    const originB = new CountingOrigin<{ id: string }>(null);
+    const read = (id: string, origin: CountingOrigin<{ id: string }>) =>
+      cacheOn(redis).cache.getOrLoad(entries.product(tenant, id), 'medium', origin.load);
+    for (const [id, origin] of [
+      [a, originA],
+      [b, originB],
+      [b, originB],
+      [a, originA],
+    ] as const) {
+      expect((await read(id, origin)).value).toBeNull();
+    }
+    // b took the slot from a: b a hit the second time, a read again from the origin.
+    expect([originA.reads, originB.reads]).toEqual([2, 1]);
+
+    originA.value = { id: a };
+    await cacheOn(redis).cache.invalidate(productGenerations(tenant, a));
+    expect((await read(a, originA)).value).toEqual({ id: a });
+    expect((await read(b, originB)).value).toBeNull();
+  });
+
+  it('a product created after its "not found" was cached is served, even when its own counter is lost', async () => {
+    const origin = new CountingOrigin<{ name: string }>(null);
+    const entry = entries.product(tenant, 'born');
+    expect((await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load)).value).toBeNull();
+
+    origin.value = { name: 'born' };
+    await cacheOn(redis).cache.invalidate(productGenerations(tenant, 'born')); // what a create bumps
+    await redis.del(generationKeys.product(tenant, 'born')); // and the product's counter lost after it
+
+    expect((await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load)).value).toEqual({ name: 'born' });
+  });
+
+  it('a fill that began while the counter was absent cannot survive the write that creates it', async () => {
+    const origin = new CountingOrigin({ price: 100 });
+    origin.delayMs = 200;
+    const entry = entries.product(tenant, 'first-write');
+    expect(await redis.exists(generationKeys.product(tenant, 'first-write'))).toBe(0);
+
+    const pending = cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load); // saw no counter, reads price 100
+    await sleep(50);
+    origin.delayMs = 0;
+    origin.value = { price: 200 };
+    await cacheOn(redis).cache.invalidate(productGenerations(tenant, 'first-write')); // the write creates the counter
+    expect((await pending).value).toEqual({ price: 100 });
+
+    expect((await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load)).value).toEqual({ price: 200 });
+  });
+
+  it('an existing product gets its counter with its first fill, and a write after it invalidates the entry', async () => {
+    const origin = new CountingOrigin({ price: 1 });
+    const entry = entries.product(tenant, 'uncounted');
+    await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load);
+    expect(await redis.exists(generationKeys.product(tenant, 'uncounted'))).toBe(1);
+    expect((await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load)).source).toBe('l2');
+
+    origin.value = { price: 2 };
+    await cacheOn(redis).cache.invalidate(productGenerations(tenant, 'uncounted'));
     expect((await cacheOn(redis).cache.getOrLoad(entry, 'medium', origin.load)).value).toEqual({ price: 2 });
   });
 

@@ -10,13 +10,12 @@ import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { buildAppServices, setAppServices, type AppServices } from '../../functions/app';
 import type { L2Store } from '../../functions/cache/l2-store';
 import { DynamoShopRepository, type ShopRepository } from '../../functions/catalog/shop-repository';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { resetConfig } from '../../functions/shared/config';
 import { shopKeys } from '../../functions/shared/tables';
 import { startRestFront, type RestFront } from '../../local/rest-front';
 import { mintDevToken } from '../../local/tokens';
 import { countingRepository } from '../api/api-fixtures';
-import { dynamoDbEndpoint, testTables } from '../support';
+import { dynamoDbEndpoint, testDocumentClient, testTables } from '../support';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -53,7 +52,7 @@ export interface FaultApi {
 /** frontTimeoutMs: the integration timeout of the REST front (API Gateway's 29 s by default). */
 export async function startFaultApi(prefix: string, options: { frontTimeoutMs?: number } = {}): Promise<FaultApi> {
   const names = await testTables(prefix);
-  const truthClient = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const truthClient = testDocumentClient();
   const truth = new DynamoShopRepository(truthClient, names.shop);
   let counted = countingRepository(truth);
   const wire = (parts: { repo?: ShopRepository; l2?: L2Store; l1?: boolean }) => {

@@ -14,7 +14,6 @@ import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { Redis } from 'ioredis';
 import { entries } from '../../functions/cache/keys';
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { IamAuthority } from '../../local/aws/iam';
 import { startSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
 import { createLambdaContext } from '../../local/lambda-context';
@@ -22,7 +21,7 @@ import { startRedisServer, type RedisServer } from '../../local/services/redis-s
 import { tenantId } from '../api/api-fixtures';
 import { ACCOUNT, REGION, credentialsOf, principal } from '../aws/support';
 import { inContainer, runtimeVariables } from '../infra/container';
-import { dynamoDbEndpoint, testTables } from '../support';
+import { dynamoDbEndpoint, testDocumentClient, testTables } from '../support';
 import { until } from './fault-fixtures';
 
 jest.setTimeout(60_000);
@@ -57,7 +56,7 @@ beforeAll(async () => {
   admin = new Redis({ host: server.host, port: server.port, password: FIRST, lazyConnect: true });
   await admin.connect();
   tables = await testTables('redis-auth');
-  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const db = testDocumentClient();
   await new DynamoShopRepository(db, tables.shop).createProduct(
     tenant,
     { id: 'lamp', name: 'Lamp', description: '', price: 2500, currency: 'EUR', category: 'light', listed: false },

@@ -3,7 +3,7 @@
  * cluster for the whole run, started in parallel. Workers are started after this and inherit
  * process.env, which is how tests find the services (see test/support).
  */
-import { startDynamoDbLocal } from '../../local/services/dynamodb-local';
+import { LOCAL_DYNAMODB_TIMEOUT_MS, startDynamoDbLocal } from '../../local/services/dynamodb-local';
 import { startRedisCluster, startRedisServer } from '../../local/services/redis-server';
 import {
   setHarnessServices,
@@ -49,6 +49,8 @@ export default async function globalSetup(): Promise<void> {
   // Safety net: an SDK client built without an explicit endpoint still reaches DynamoDB Local, never AWS.
   env.AWS_ENDPOINT_URL_DYNAMODB = dynamo.value.endpoint;
   env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS = dynamo.value.endpoint;
+  // The functions under test talk to DynamoDB Local, slower than DynamoDB by far when the machine is loaded.
+  env.DYNAMODB_TIMEOUT_MS = String(LOCAL_DYNAMODB_TIMEOUT_MS);
   env.AWS_REGION = 'us-east-1';
   env.AWS_DEFAULT_REGION = 'us-east-1';
   env.AWS_ACCESS_KEY_ID = 'local';

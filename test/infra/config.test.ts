@@ -59,4 +59,23 @@ describe('deployment configuration (cdk.json context, -c env=...)', () => {
       region: 'eu-central-1',
     });
   });
+
+  it('refuses a certificate outside us-east-1 at synthesis: CloudFront only takes certificates from there', () => {
+    const custom = (certificateArn: string) => ({ domainName: 'shop.example.com', certificateArn });
+    expect(() => configOf(custom('arn:aws:acm:eu-central-1:123456789012:certificate/0a1b2c3d'))).toThrow(
+      /certificateArn is in eu-central-1: CloudFront only uses ACM certificates from us-east-1/,
+    );
+    expect(() => configOf(custom('arn:aws:iam::123456789012:server-certificate/shop'))).toThrow(/must be an ACM certificate ARN/);
+    expect(configOf(custom('arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d')).customDomain).toEqual(
+      custom('arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d'),
+    );
+  });
+
+  it('reserves stream consumer concurrency in prod only, and keeps earlier exports only when asked', () => {
+    expect(configOf(PROD_CONTEXT).streamConsumerConcurrency).toBe(10);
+    expect(configOf().streamConsumerConcurrency).toBe(0);
+    expect(configOf().legacyExports).toBe(false);
+    expect(configOf({ legacyExports: 'true' }).legacyExports).toBe(true);
+    expect(() => configOf({ legacyExports: 'yes' })).toThrow(/legacyExports must be true or false/);
+  });
 });

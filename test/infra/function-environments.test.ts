@@ -29,7 +29,6 @@ import {
   type RestRoute,
   type WebSocketRoute,
 } from '../../functions/routes';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { createRedisClient, type RedisClient } from '../../functions/shared/clients/redis';
 import type * as Config from '../../functions/shared/config';
 import { CONNECTIONS_TABLE, SHOP_TABLE } from '../../functions/shared/tables';
@@ -39,7 +38,7 @@ import { startSecretsManager, type LocalSecretsManager } from '../../local/aws/s
 import { createLambdaContext } from '../../local/lambda-context';
 import { startRedisCluster, type RedisCluster } from '../../local/services/redis-server';
 import { ACCOUNT, REGION, credentialsOf, principal } from '../aws/support';
-import { dynamoDbEndpoint, testTables, uniqueId } from '../support';
+import { dynamoDbEndpoint, testDocumentClient, testTables, uniqueId } from '../support';
 import { startConnectionsRecorder, type ConnectionsRecorder } from '../support/connections-recorder';
 import { inContainer, resolveVariables, runtimeVariables, templateVariables, type Container } from './container';
 import { resourceNamed, synthesize, type StackName, type SynthesizedShopEdge } from './support';
@@ -48,6 +47,7 @@ jest.setTimeout(120_000);
 
 const AUTH_TOKEN = 'cache-auth-token-0123456789abcdef0123456789abcdef';
 const SECRET_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:ShopEdge-dev-Cache-AuthToken-AbCdEf`;
+const CURSOR_KEY_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:ShopEdge-dev-Api-CursorKey-GhIjKl`;
 const DISTRIBUTION = 'E1SHOPEDGE0001';
 const TENANT = 'fnenv';
 /**
@@ -55,7 +55,7 @@ const TENANT = 'fnenv';
  * fan-out's purge grant (each function's exact grants are asserted on the templates).
  */
 const functionRole = principal('Function', [
-  { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: SECRET_ARN },
+  { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: [SECRET_ARN, CURSOR_KEY_ARN] },
   {
     Effect: 'Allow',
     Action: ['cloudfront:CreateInvalidation', 'cloudfront:GetInvalidation'],
@@ -105,6 +105,7 @@ const localValues = () => ({
   CONNECTIONS_TABLE_NAME: tables.connections,
   REDIS_URL: `redis://${cluster.startupNodes[0]!.host}:${String(cluster.startupNodes[0]!.port)}`,
   REDIS_AUTH_SECRET_ARN: SECRET_ARN,
+  CURSOR_KEY_SECRET_ARN: CURSOR_KEY_ARN,
   WS_MANAGEMENT_ENDPOINT: `${connectionsEndpoint.url}/dev`,
   CDN_DISTRIBUTION_ID: DISTRIBUTION,
 });
@@ -124,7 +125,7 @@ function containerEnvironment(f: { name: string; stack: StackName }): Record<str
 /** A connection of TENANT with every permission, as $connect stores it. */
 async function openConnection(): Promise<string> {
   const connectionId = `${uniqueId('c').replace(/[^A-Za-z0-9]/g, '')}=`;
-  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const db = testDocumentClient();
   const now = Date.now();
   try {
     await new ConnectionStore(db, tables.connections).put({
@@ -150,7 +151,10 @@ beforeAll(async () => {
     authority,
     region: REGION,
     accountId: ACCOUNT,
-    secrets: [{ name: 'ShopEdge-dev-Cache-AuthToken', arn: SECRET_ARN, value: AUTH_TOKEN }],
+    secrets: [
+      { name: 'ShopEdge-dev-Cache-AuthToken', arn: SECRET_ARN, value: AUTH_TOKEN },
+      { name: 'ShopEdge-dev-Api-CursorKey', arn: CURSOR_KEY_ARN, value: 'cursor-key-0123456789abcdef0123456789abcdef' },
+    ],
   });
   cloudFront = await startCloudFront({ authority, accountId: ACCOUNT, distributions: [DISTRIBUTION] });
   // The cache as deployed: a cluster that requires the AUTH token.

@@ -40,6 +40,27 @@ export function contextWith(overrides: Record<string, unknown> = {}): Record<str
   return { ...CDK_JSON.context, 'aws:cdk:bundling-stacks': [], ...overrides };
 }
 
+/**
+ * Context in which one environment's cdk.json profile is `patch` merged over it (objects merge,
+ * other values replace): for the settings that have no flat -c key (the cache port, windows,
+ * throttling, retention...).
+ */
+export function profilePatch(envName: string, patch: Record<string, unknown>): Record<string, unknown> {
+  const environments = CDK_JSON.context.environments as Record<string, Record<string, unknown>>;
+  const profile = environments[envName];
+  if (profile === undefined) throw new Error(`cdk.json has no ${envName} profile`);
+  const merged: Record<string, unknown> = { ...profile };
+  for (const [key, value] of Object.entries(patch)) {
+    const current = profile[key];
+    merged[key] = isPlainObject(current) && isPlainObject(value) ? { ...current, ...value } : value;
+  }
+  return { environments: { ...environments, [envName]: merged } };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** A fresh cloud assembly directory, removed with the others after the test file. */
 export function tempOutdir(): string {
   return fs.mkdtempSync(path.join(OUT_ROOT, 'cdk.out-'));

@@ -7,11 +7,10 @@ import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, DynamoDBStreamEvent } from 'aws-lambda';
 import type { Redis } from 'ioredis';
 import type { AppServices } from '../../functions/app';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { resetConfig } from '../../functions/shared/config';
 import { invoke } from '../../local/lambda-context';
 import { startLocalStack, type LocalStack } from '../../local/stack';
-import { dynamoDbEndpoint, testTables } from '../support';
+import { dynamoDbEndpoint, testDocumentClient, testTables } from '../support';
 
 // The logger takes its level from the environment when it is created (and every warm invocation
 // goes back to it), so the handlers' modules are loaded after this is set.
@@ -156,7 +155,7 @@ describe('the local stack while seeding', () => {
   };
   /** A writer that knows nothing of the cache (a script, the console): only the stream consumer invalidates. */
   const renameBehindTheApi = async (productId: string, name: string) => {
-    const db = createDocumentClient({ endpoint: stack.dynamoDbEndpoint });
+    const db = testDocumentClient(stack.dynamoDbEndpoint);
     await db.send(
       new UpdateCommand({
         TableName: stack.tableNames.shop,

@@ -18,14 +18,13 @@ import { purgeCdnFromStream } from '../../functions/cache/stream-invalidation';
 import { CloudFrontPurger, type CdnPurgeMetric, type CdnPurgeObserver } from '../../functions/cdn/cdn-purger';
 import { messageOrder } from '../../functions/realtime/message-order';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { startCloudFront, type LocalCloudFront } from '../../local/aws/cloudfront';
 import { IamAuthority, type PolicyStatement, type PrincipalRegistration } from '../../local/aws/iam';
 import { createLambdaContext } from '../../local/lambda-context';
 import { ACCOUNT, REGION, credentialsOf, principal } from '../aws/support';
 import { inContainer, resolveVariables, runtimeVariables, templateVariables } from '../infra/container';
 import { resourceNamed, synthesize, type SynthesizedShopEdge } from '../infra/support';
-import { dynamoDbEndpoint, testTables, uniqueId } from '../support';
+import { dynamoDbEndpoint, testDocumentClient, testTables, uniqueId } from '../support';
 import { startConnectionsRecorder, type ConnectionsRecorder } from '../support/connections-recorder';
 
 jest.setTimeout(60_000);
@@ -229,7 +228,7 @@ describe('the fan-out consumer, with its template environment', () => {
   it('does not fail (and so does not replay) a batch whose pushes went out when CloudFront throttles the purge', async () => {
     const tenant = uniqueId('cdn').replace(/[^A-Za-z0-9_-]/g, '_');
     const connectionId = `${uniqueId('c').replace(/[^A-Za-z0-9]/g, '')}=`;
-    const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+    const db = testDocumentClient();
     const store = new ConnectionStore(db, tables.connections);
     const connection = {
       connectionId,

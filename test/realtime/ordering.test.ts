@@ -9,7 +9,7 @@ import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys } from '../../functions/shared/tables';
 import type { StackUnderTest } from '../support/stack-under-test';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Received } from './realtime-fixtures';
 
 let stack: StackUnderTest;
@@ -19,7 +19,7 @@ const clients: Received[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
-  db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  db = testDocumentClient();
   store = new ConnectionStore(db, stack.tableNames.connections);
 });
 afterAll(async () => {

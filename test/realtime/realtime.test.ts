@@ -1,8 +1,7 @@
 import type { StackUnderTest } from '../support/stack-under-test';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { messageOrder } from '../../functions/realtime/message-order';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Received } from './realtime-fixtures';
 
 let stack: StackUnderTest;
@@ -152,7 +151,7 @@ describe('fan-out', () => {
   it('removes a connection that vanished without $disconnect on the next push (410)', async () => {
     const tenant = tenantId();
     await product(tenant, 'ghosted', 3);
-    const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+    const db = testDocumentClient();
     const store = new ConnectionStore(db, stack.tableNames.connections);
     const ghost = {
       connectionId: 'ghostConnection0',

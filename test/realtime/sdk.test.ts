@@ -6,10 +6,9 @@ import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/realtime/fan-out';
 import { ManagementApiNotifier } from '../../functions/realtime/notifier';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import type { LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { rest, startSourceStack, tenantId, token } from './realtime-fixtures';
 
 let stack: LocalStack;
@@ -80,7 +79,7 @@ it('a stream batch processed twice gives each client one visible update', async 
   });
   await until(() => subscribed);
 
-  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const db = testDocumentClient();
   const fanOut = new FanOut({
     connections: new ConnectionStore(db, stack.tableNames.connections),
     repo: new DynamoShopRepository(db, stack.tableNames.shop),
@@ -167,7 +166,7 @@ describe('tokens that expire while connected', () => {
 });
 
 async function connectionIdsOf(tenant: string): Promise<string[]> {
-  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const db = testDocumentClient();
   const store = new ConnectionStore(db, stack.tableNames.connections);
   const { connectionIds } = await store.subscribers(tenant, 'product:lamp');
   db.destroy();

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { ConnectionStore, type ConnectionRecord } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import type { StackUnderTest } from '../support/stack-under-test';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Received } from './realtime-fixtures';
 
 let stack: StackUnderTest;
@@ -16,7 +16,7 @@ const clients: Received[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
-  db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  db = testDocumentClient();
   store = new ConnectionStore(db, stack.tableNames.connections);
   // Warm the WebSocket functions: a short token must not spend its life on cold starts (as
   // deployed, each function's first container starts its own process).

@@ -1,7 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { StackUnderTest } from '../support/stack-under-test';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { rest, startStack, tenantId, token } from './realtime-fixtures';
 
 let stack: StackUnderTest;
@@ -21,7 +20,7 @@ it('invalidates cached reads when a product is changed behind the API (DynamoDB 
   expect((await rest(stack, 'GET', '/api/products', bearer)).body.data[0].name).toBe('Old name');
 
   // A writer that knows nothing of the cache (a script, the console).
-  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const db = testDocumentClient();
   await db.send(
     new UpdateCommand({
       TableName: stack.tableNames.shop,

@@ -14,7 +14,7 @@ import { testMode, type StackUnderTest } from '../support/stack-under-test';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys } from '../../functions/shared/tables';
-import { dynamoDbEndpoint } from '../support';
+import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, mint, tenantId, token } from './realtime-fixtures';
 
 // As deployed each message is a function invocation in its own container: 10 runs, not 25.
@@ -28,7 +28,7 @@ const tenant = tenantId('fuzz');
 
 beforeAll(async () => {
   stack = await startStack();
-  db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  db = testDocumentClient();
   store = new ConnectionStore(db, stack.tableNames.connections);
   // Two products that exist (snapshots), the rest of the channels name nothing (FORBIDDEN).
   const bearer = await token(tenant);

@@ -266,3 +266,25 @@ describe('where the REST token may come from', () => {
     await expectContractError(response, 401);
   });
 });
+
+describe("a token's exp, past the authorizer's cached verdict", () => {
+  // API Gateway keeps an Allow for the authorizer's TTL (5 minutes) per token; the local front does too.
+  it('refuses reads and writes once the token has expired, though its Allow is still cached', async () => {
+    const tenant = tenantId('exp');
+    // Enough life for a write and a read through the stack's containers on a loaded machine.
+    const lifeSeconds = 5;
+    const token = await api.mint({ tenantId: tenant, expiresInSeconds: lifeSeconds });
+    const { exp } = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp: number };
+    const create = (id: string) => api.call('POST', '/api/products', { token, body: { id, name: 'Lamp', price: 100, category: 'misc' } });
+    // While the token lives (the authorizer's Allow is cached from the first call on).
+    expect((await create('before')).status).toBe(201);
+    expect((await api.call('GET', '/api/products/before', { token })).status).toBe(200);
+
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, exp * 1000 - Date.now()) + 50));
+    await expectContractError(await api.call('GET', '/api/products/before', { token }), 401);
+    await expectContractError(await create('after'), 401);
+    await expectContractError(await api.call('GET', '/api/products/before/stock', { token }), 401);
+    // Nothing was written past exp.
+    expect((await api.call('GET', '/api/products/after', { token: await api.token(tenant) })).status).toBe(404);
+  });
+});

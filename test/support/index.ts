@@ -1,4 +1,4 @@
 export { dynamoDbEndpoint, redisClusterNodes, redisSingleUrl } from './env';
 export { uniqueId } from './ids';
-export { testDynamoDbClient, testTables } from './tables';
+export { testDocumentClient, testDynamoDbClient, testTables } from './tables';
 export { frameText } from './ws';

@@ -1,9 +1,16 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { resetConfig } from '../../functions/shared/config';
-import { localDynamoDbClient } from '../../local/services/dynamodb-local';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
+import { LOCAL_DYNAMODB_TIMEOUT_MS, localDynamoDbClient } from '../../local/services/dynamodb-local';
 import { createTables, type TableNames } from '../../local/services/tables';
 import { dynamoDbEndpoint } from './env';
 import { uniqueId } from './ids';
+
+/** A document client for the shared DynamoDB Local, with its timeout (caller destroys it when done). */
+export function testDocumentClient(endpoint = dynamoDbEndpoint()): DynamoDBDocumentClient {
+  return createDocumentClient({ endpoint, timeoutMs: LOCAL_DYNAMODB_TIMEOUT_MS });
+}
 
 /** A DynamoDB client for the shared DynamoDB Local (caller destroys it when done). */
 export function testDynamoDbClient(): DynamoDBClient {
