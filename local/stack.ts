@@ -111,6 +111,8 @@ export interface LocalStack {
   readonly seedError: string | undefined;
   /** Dev tokens with every permission, one per demo tenant. */
   readonly tokens: Readonly<Record<string, string>>;
+  /** Forgets the REST authorizer's cached results (after the token settings changed). */
+  flushAuthorizerCache(): void;
   /** Closes the WebSocket front (its connections get 1001 and $disconnect), as an outage would. */
   stopWebSocketFront(): Promise<void>;
   /** Starts the WebSocket front again, on the same port. */
@@ -312,6 +314,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       seed,
       seedError,
       tokens,
+      flushAuthorizerCache: () => {
+        rest.flushAuthorizerCache();
+      },
       stopWebSocketFront: async () => {
         const running = wsRunning;
         wsRunning = undefined;

@@ -101,6 +101,8 @@ interface ShardState {
    * at its tip, the last record it held at start. Undefined: nothing of the shard is behind us.
    */
   checkpoint: string | undefined;
+  /** When (performance.now()) the last GetRecords that found nothing new was sent. */
+  emptyReadAt?: number;
 }
 
 type Outcome = { readonly ok: true } | { readonly ok: false; readonly from: number; readonly threw: boolean; readonly error: string };
@@ -165,6 +167,25 @@ export class StreamPoller {
     await this.refreshing?.catch(() => undefined);
     await Promise.allSettled([...this.loops]);
     if (this.ownsClient) this.streams.destroy();
+  }
+
+  /**
+   * Resolves once every shard being read has been read to its end after this call, with every
+   * record found handed to the function and its invocation finished: a record written before the
+   * call has been processed (or given up on). Tests wait on it before they look for what a stream
+   * consumer does, or make sure it does nothing more. Rejects after `timeoutMs`.
+   */
+  async caughtUp(timeoutMs = 15_000): Promise<void> {
+    const since = performance.now();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const behind = [...this.shards.values()].filter((s) => s.status === 'reading' && (s.emptyReadAt ?? -1) < since);
+      if (behind.length === 0 || this.stopped) return;
+      if (Date.now() > deadline) {
+        throw new Error(`${this.functionName}: shard(s) ${behind.map((s) => s.id).join(', ')} not read to the end within ${timeoutMs} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   private get stopped(): boolean {
@@ -291,6 +312,7 @@ export class StreamPoller {
     while (!this.stopped && iterator !== undefined) {
       let records: _Record[];
       let next: string | undefined;
+      const readAt = performance.now();
       try {
         const out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 100 }), {
           abortSignal: this.abort.signal,
@@ -325,6 +347,7 @@ export class StreamPoller {
         state.checkpoint = records[records.length - 1]?.dynamodb?.SequenceNumber ?? state.checkpoint;
       }
       iterator = next;
+      if (records.length === 0) state.emptyReadAt = readAt;
       if (records.length === 0 && iterator !== undefined) await this.sleep(this.options.pollIntervalMs ?? 200);
     }
     if (this.stopped) return;

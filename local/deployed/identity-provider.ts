@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { mintDevToken, type DevTokenOptions } from '../tokens';
 import type { LocalCertificates } from './certificates';
 import type { Route } from './network';
@@ -16,6 +16,12 @@ export interface LocalIdentityProvider {
   readonly issuer: string;
   readonly audience: string;
   readonly routes: readonly Route[];
+  /** The key id of the signing key, as the JWKS publishes it. */
+  readonly kid: string;
+  /** The public half of the signing key (what the JWKS publishes). */
+  readonly publicKey: CryptoKey;
+  /** Any claims, signed as this provider signs (RS256, its kid): tests forge expired, foreign or odd tokens with it. */
+  signClaims(claims: JWTPayload): Promise<string>;
   /** A token this provider signed, with the deployment's issuer and audience. */
   mint(options: Omit<DevTokenOptions, 'secret' | 'issuer' | 'audience' | 'signingKey'>): Promise<string>;
   stop(): Promise<void>;
@@ -51,6 +57,9 @@ export async function startLocalIdentityProvider(settings: {
     issuer: settings.issuer,
     audience: settings.audience,
     routes: [{ host: url.hostname, port: Number(url.port || 443), to: { host: '127.0.0.1', port } }],
+    kid,
+    publicKey,
+    signClaims: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(privateKey),
     mint: (options) =>
       mintDevToken({
         ...options,

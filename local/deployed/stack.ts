@@ -77,7 +77,11 @@ export interface DeployedStackOptions {
   readonly seed?: boolean;
   /** Run the stream event source mappings. @default true */
   readonly streams?: boolean;
-  /** Containers per function at most (Lambda's concurrency). @default 10, or the function's reserved concurrency */
+  /**
+   * Containers per function at most, for a function without reserved concurrency; invocations
+   * beyond wait for a free container (Lambda would scale on). A function's reserved concurrency is
+   * its limit, and beyond it invocations are throttled, as in AWS. @default 10
+   */
   readonly maxContainers?: number;
   /** @default 200 ms */
   readonly pollIntervalMs?: number;
@@ -382,7 +386,10 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
           ],
           routes: network.routes.map((r) => ({ host: r.host, port: r.port, to: r.to })),
         },
-        maxContainers: Math.min(deployed.reservedConcurrency ?? Number.POSITIVE_INFINITY, options.maxContainers ?? 10),
+        // Reserved concurrency is a limit Lambda enforces: beyond it, throttled. Without it, Lambda
+        // scales to the account's limit (1,000): the local bound on processes queues the rest.
+        maxContainers: deployed.reservedConcurrency ?? options.maxContainers ?? 10,
+        overflow: deployed.reservedConcurrency === undefined ? 'wait' : 'throttle',
         logging: { format: deployed.logFormat },
         logSink: (entry) => {
           if (entry.stream !== 'platform' || entry.line.startsWith('network:'))

@@ -41,20 +41,42 @@ export async function synthesizeApp(options: SynthOptions = {}): Promise<SynthRe
   if (options.force !== true && fs.existsSync(path.join(directory, 'manifest.json')) && readIfExists(stampFile) === stamp) {
     return { directory, synthesized: false, durationMs: Date.now() - started };
   }
-  await fs.promises.rm(directory, { recursive: true, force: true });
+  // Synthesize next to the directory and swap it in whole: a process reading the old assembly (a
+  // test worker, a running stack) never sees a half-written one, and two synths at once each write
+  // their own directory (the last swap wins; both are complete).
+  const staging = `${directory}.synth-${process.pid}-${Date.now().toString(36)}`;
+  await fs.promises.mkdir(path.dirname(directory), { recursive: true });
   const cdk = path.join(REPO_ROOT, 'node_modules', '.bin', 'cdk');
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      cdk,
-      ['synth', '--quiet', '--context', `env=${envName}`, '--output', directory, '--no-notices', '--no-version-reporting'],
-      { cwd: REPO_ROOT, timeout: options.timeoutMs ?? 180_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, CI: 'true' } },
-      (error, stdout, stderr) => {
-        if (error) reject(new Error(`cdk synth failed: ${error.message}\n${stderr || stdout}`));
-        else resolve();
-      },
-    );
-  });
-  await fs.promises.writeFile(stampFile, stamp);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        cdk,
+        ['synth', '--quiet', '--context', `env=${envName}`, '--output', staging, '--no-notices', '--no-version-reporting'],
+        { cwd: REPO_ROOT, timeout: options.timeoutMs ?? 180_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, CI: 'true' } },
+        (error, stdout, stderr) => {
+          if (error) reject(new Error(`cdk synth failed: ${error.message}\n${stderr || stdout}`));
+          else resolve();
+        },
+      );
+    });
+    await fs.promises.writeFile(path.join(staging, STAMP), stamp);
+    const retired = `${directory}.old-${process.pid}-${Date.now().toString(36)}`;
+    await fs.promises.rename(directory, retired).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    });
+    try {
+      await fs.promises.rename(staging, directory);
+    } catch (error) {
+      // Another synth swapped its own in between: that one is as complete as this one.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      await fs.promises.rm(staging, { recursive: true, force: true });
+    }
+    await fs.promises.rm(retired, { recursive: true, force: true });
+  } catch (error) {
+    await fs.promises.rm(staging, { recursive: true, force: true });
+    throw error;
+  }
   return { directory, synthesized: true, durationMs: Date.now() - started };
 }
 

@@ -98,8 +98,16 @@ export interface FunctionSpec {
   /** For the invoked function ARN. @default LOCAL_ACCOUNT_ID of dev-defaults.ts */
   readonly accountId?: string;
   readonly network: NetworkPolicy;
-  /** The function's concurrency: containers at most; an invocation beyond is throttled. @default 10 */
+  /** The function's concurrency: containers at most; an invocation beyond is throttled (or waits, see overflow). @default 10 */
   readonly maxContainers?: number;
+  /**
+   * What an invocation finds when every one of maxContainers containers is busy: 'throttle'
+   * (TooManyRequestsException, as Lambda at a function's reserved concurrency), or 'wait' for a
+   * container to be free (maxContainers is then a local bound on processes, not a concurrency
+   * Lambda would enforce: a function without reserved concurrency scales to the account's limit).
+   * At most MAX_WAITING invocations wait; beyond, they are throttled. @default 'throttle'
+   */
+  readonly overflow?: 'throttle' | 'wait';
   /** An idle container is stopped after this long (0: never). @default 300_000 */
   readonly idleTimeoutMs?: number;
   /**
@@ -198,6 +206,12 @@ export interface FunctionPool {
   /** Runs one invocation. Resolves with the outcome, whatever the handler did; rejects only once closed or for an event JSON cannot encode. */
   invoke(event: unknown, options?: InvokeOptions): Promise<InvokeResult>;
   stats(): PoolStats;
+  /**
+   * Starts containers (up to `count`, within maxContainers) and waits for their init, so the next
+   * invocations find them warm (as provisioned concurrency would): tests that measure a function,
+   * not its cold start. Resolves with the number of containers that became ready.
+   */
+  prewarm(count?: number): Promise<number>;
   /** Kills every container (an invocation in flight ends as a crash) and removes the sandbox. */
   close(): Promise<void>;
 }
@@ -225,6 +239,8 @@ export const MAX_PAYLOAD_BYTES = 6 * 1024 * 1024;
 const NETWORK_POLICY_VARIABLE = '_SHOP_EDGE_NETWORK_POLICY';
 /** A line longer than this is cut (CloudWatch's event limit is 256 KB). */
 const MAX_LOG_LINE = 256 * 1024;
+/** Invocations that may wait for a container at once (overflow: wait); beyond, they are throttled. */
+const MAX_WAITING = 1000;
 
 export async function createFunctionPool(spec: FunctionSpec): Promise<FunctionPool> {
   validateSpec(spec);
@@ -313,6 +329,8 @@ class Pool implements FunctionPool {
   private coldStarts = 0;
   private invocations = 0;
   private throttled = 0;
+  /** Invocations waiting for a container (overflow 'wait'), oldest first. */
+  private readonly waiting: (() => void)[] = [];
 
   constructor(
     private readonly spec: FunctionSpec,
@@ -340,6 +358,19 @@ class Pool implements FunctionPool {
     }
 
     let container = this.idle.pop();
+    while (
+      container === undefined &&
+      this.containers.size >= this.maxContainers &&
+      this.spec.overflow === 'wait' &&
+      this.waiting.length < MAX_WAITING &&
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may run while an invocation waits
+      !this.closed
+    ) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      container = this.idle.pop();
+    }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() may have run while it waited
+    if (this.closed) throw new Error(`${this.name}: the function pool is closed`);
     const coldStart = container === undefined;
     if (container === undefined) {
       if (this.containers.size >= this.maxContainers) {
@@ -387,9 +418,26 @@ class Pool implements FunctionPool {
     };
   }
 
+  public async prewarm(count = 1): Promise<number> {
+    if (this.closed) throw new Error(`${this.name}: the function pool is closed`);
+    const wanted = Math.min(count, this.maxContainers) - this.containers.size;
+    const started = Array.from({ length: Math.max(0, wanted) }, () => this.startContainer());
+    const ready = await Promise.all(
+      started.map(async (container) => {
+        const failure = await container.ready;
+        if (failure !== undefined || container.state !== 'starting' || !this.containers.has(container)) return false;
+        container.state = 'busy';
+        this.keepForNext(container);
+        return true;
+      }),
+    );
+    return ready.filter(Boolean).length;
+  }
+
   public async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const wake of this.waiting.splice(0)) wake();
     const exits = [...this.containers].map((container) => {
       this.discard(container, 'the function pool was closed');
       return container.exited;
@@ -599,6 +647,7 @@ class Pool implements FunctionPool {
     if (container.state !== 'busy') return;
     container.state = 'idle';
     this.idle.push(container);
+    this.waiting.shift()?.();
     if (this.spec.freezeWhenIdle === true) {
       container.frozen = true;
       container.child.kill('SIGSTOP');
@@ -630,6 +679,8 @@ class Pool implements FunctionPool {
     if (container.state === 'dead') return;
     container.state = 'dead';
     this.containers.delete(container);
+    // A place for a new container: the oldest waiting invocation starts one.
+    this.waiting.shift()?.();
     const index = this.idle.indexOf(container);
     if (index >= 0) this.idle.splice(index, 1);
     if (container.idleTimer !== undefined) clearTimeout(container.idleTimer);

@@ -1,13 +1,18 @@
+/**
+ * Every REST route end to end, through the stack under test of this project's mode: from source
+ * (the handlers in this process) or as deployed (the synthesized dev app); see
+ * test/support/stack-under-test.ts.
+ */
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
-import { monitorRedis } from '../support/redis-monitor';
-import { countingRepository, json, startApi, tenantId, type Api } from './api-fixtures';
+import { itInSource, startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
+import { json, tenantId } from './api-fixtures';
 
-let api: Api;
+let api: StackUnderTest;
 beforeAll(async () => {
-  api = await startApi();
+  api = await startStackUnderTest({ name: 'api' });
 });
-afterAll(() => api.close());
+afterAll(() => api.stop());
 
 async function createProduct(tenant: string, product: Record<string, unknown>) {
   const response = await api.call('POST', '/api/products', {
@@ -73,7 +78,9 @@ describe('products', () => {
     expect((await json(again)).error.code).toBe('CONFLICT');
   });
 
-  it('shows an update on the very next read, and in lists (write invalidates before it answers)', async () => {
+  // From source the very next read; as deployed, another container's in-process copy may serve
+  // the old one for up to CACHE_L1_TTL_MS (the contract's "read your writes from the write's answer").
+  it('shows an update on the next read, and in lists (write invalidates before it answers)', async () => {
     const tenant = tenantId();
     const token = await api.token(tenant);
     await createProduct(tenant, { id: 'chair', name: 'Chair', price: 5000 });
@@ -83,9 +90,17 @@ describe('products', () => {
     for (const price of [5100, 5200, 5300]) {
       const put = await api.call('PUT', '/api/products/chair', { token, body: { price } });
       expect(put.status).toBe(200);
-      expect((await json(await api.call('GET', '/api/products/chair', { token }))).data.price).toBe(price);
-      const list = (await json(await api.call('GET', '/api/products', { token }))).data;
-      expect(list.find((p: { id: string }) => p.id === 'chair').price).toBe(price);
+      expect((await json(put)).data.price).toBe(price);
+      const read = await api.converged(
+        async () => (await json(await api.call('GET', '/api/products/chair', { token }))).data,
+        (p) => p.price === price,
+      );
+      expect(read.price).toBe(price);
+      const list = await api.converged(
+        async () => (await json(await api.call('GET', '/api/products', { token }))).data as { id: string; price: number }[],
+        (l) => l.find((p) => p.id === 'chair')?.price === price,
+      );
+      expect(list.find((p) => p.id === 'chair')?.price).toBe(price);
     }
   });
 
@@ -98,7 +113,11 @@ describe('products', () => {
     const stale = await api.call('PUT', '/api/products/mug', { token, body: { price: 999 }, headers: { 'If-Match': etag } });
     expect(stale.status).toBe(412);
     expect((await json(stale)).error.code).toBe('PRECONDITION_FAILED');
-    expect((await json(await api.call('GET', '/api/products/mug', { token }))).data).toMatchObject({ price: 950, version: 2 });
+    const read = await api.converged(
+      async () => (await json(await api.call('GET', '/api/products/mug', { token }))).data,
+      (p) => p.version === 2,
+    );
+    expect(read).toMatchObject({ price: 950, version: 2 });
   });
 
   it('compares If-None-Match weakly: a weak form of the current tag, "*" and lists answer 304', async () => {
@@ -131,9 +150,17 @@ describe('products', () => {
     expect(await put(`W/"a", W/${etag}`, 102)).toBe(412);
     expect(await put(`"a", ${etag}`, 103)).toBe(200);
     expect(await put('*', 104)).toBe(200);
-    etag = (await api.call('GET', '/api/products/bowl', { token })).headers.get('etag') as string;
+    const current = await api.converged(
+      () => api.call('GET', '/api/products/bowl', { token }),
+      (r) => r.headers.get('etag') !== etag,
+    );
+    etag = current.headers.get('etag') as string;
     expect(await put(`"x,y", ${etag}`, 105)).toBe(200);
-    expect((await json(await api.call('GET', '/api/products/bowl', { token }))).data).toMatchObject({ price: 105, version: 4 });
+    const read = await api.converged(
+      async () => (await json(await api.call('GET', '/api/products/bowl', { token }))).data,
+      (p) => p.version === 4,
+    );
+    expect(read).toMatchObject({ price: 105, version: 4 });
   });
 
   it('soft-deletes: later reads are 404 and lists leave it out', async () => {
@@ -142,10 +169,17 @@ describe('products', () => {
     await createProduct(tenant, { id: 'gone' });
     await api.call('GET', '/api/products/gone', { token });
     expect((await api.call('DELETE', '/api/products/gone', { token })).status).toBe(204);
-    const read = await api.call('GET', '/api/products/gone', { token });
+    const read = await api.converged(
+      () => api.call('GET', '/api/products/gone', { token }),
+      (r) => r.status === 404,
+    );
     expect(read.status).toBe(404);
     expect(await json(read)).toEqual({ error: { code: 'NOT_FOUND', message: expect.any(String) } });
-    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([]);
+    const list = await api.converged(
+      async () => (await json(await api.call('GET', '/api/products', { token }))).data as unknown[],
+      (l) => l.length === 0,
+    );
+    expect(list).toEqual([]);
     expect((await api.call('DELETE', '/api/products/gone', { token })).status).toBe(404);
   });
 
@@ -158,9 +192,17 @@ describe('products', () => {
     const oldStock = (await json(await api.call('GET', '/api/products/phoenix/stock', { token }))).data;
     expect((await api.call('DELETE', '/api/products/phoenix', { token })).status).toBe(204);
     // Cache the 404s and the list without it.
-    expect((await api.call('GET', '/api/products/phoenix', { token })).status).toBe(404);
+    const gone = await api.converged(
+      () => api.call('GET', '/api/products/phoenix', { token }),
+      (r) => r.status === 404,
+    );
+    expect(gone.status).toBe(404);
     expect((await api.call('GET', '/api/products/phoenix/stock', { token })).status).toBe(404);
-    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([]);
+    const emptied = await api.converged(
+      async () => (await json(await api.call('GET', '/api/products', { token }))).data as unknown[],
+      (l) => l.length === 0,
+    );
+    expect(emptied).toEqual([]);
 
     const again = await api.call('POST', '/api/products', {
       token,
@@ -173,10 +215,17 @@ describe('products', () => {
     expect(reborn).toMatchObject({ id: 'phoenix', name: 'Second life', price: 900, listed: false, version: 4 });
     expect(reborn.version).toBeGreaterThan(Number(first.version) + 2);
 
-    const read = await api.call('GET', '/api/products/phoenix', { token });
+    const read = await api.converged(
+      () => api.call('GET', '/api/products/phoenix', { token }),
+      (r) => r.status === 200,
+    );
     expect(read.status).toBe(200);
     expect((await json(read)).data).toEqual(reborn);
-    expect((await json(await api.call('GET', '/api/products', { token }))).data).toEqual([reborn]);
+    const listed = await api.converged(
+      async () => (await json(await api.call('GET', '/api/products', { token }))).data as unknown[],
+      (l) => l.length === 1,
+    );
+    expect(listed).toEqual([reborn]);
     const stock = (await json(await api.call('GET', '/api/products/phoenix/stock', { token }))).data;
     expect(stock).toMatchObject({ productId: 'phoenix', stock: 0, availability: 'out_of_stock' });
     expect(stock.version).toBeGreaterThan(oldStock.version);
@@ -351,7 +400,7 @@ describe('marketplace', () => {
     };
     expect(await all()).toEqual(['shown']);
     await api.call('PUT', '/api/products/shown', { token: await api.token(tenant), body: { listed: false } });
-    expect(await all()).toEqual([]);
+    expect(await api.converged(all, (ids) => ids.length === 0)).toEqual([]);
   });
 });
 
@@ -405,9 +454,8 @@ describe('bad input', () => {
   it('refuses malformed ids with 400 before any Redis or DynamoDB call', async () => {
     const tenant = tenantId();
     const token = await api.token(tenant);
-    const counting = countingRepository(api.repo);
-    api.rewire({ repo: counting.repo });
-    const monitor = await monitorRedis(api.redis.options.host ?? '127.0.0.1', api.redis.options.port ?? 6379);
+    const since = Date.now();
+    const watch = await api.watchCache();
     try {
       const bad = ['a}b', '{x}', 'a*b', 'a:b', 'x'.repeat(65), 'ünï', 'a%20b'];
       for (const id of bad) {
@@ -426,13 +474,12 @@ describe('bad input', () => {
       expect(badBody.status).toBe(400);
       const badCategory = await api.call('GET', '/api/products?category=%7Bx%7D', { token });
       expect(badCategory.status).toBe(400);
-      await new Promise((r) => setTimeout(r, 100));
-      expect(counting.calls()).toBe(0);
+      await watch.settle();
+      expect(api.dataCallsNaming(tenant, since)).toEqual([]);
       // Only the rate limiter's counter touches Redis; no key carries the bad id.
-      expect(monitor.lines().filter((line) => line.includes(tenant) && !line.includes('{rl:'))).toEqual([]);
+      expect(watch.tenantLines(tenant)).toEqual([]);
     } finally {
-      monitor.stop();
-      api.restore();
+      watch.stop();
     }
   });
 
@@ -466,30 +513,61 @@ describe('bad input', () => {
 });
 
 describe('limits and outages', () => {
-  it('rate-limits a user with 429 and Retry-After', async () => {
-    api.rewire({ rateLimitPerMinute: 3 });
-    try {
-      const token = await api.token(tenantId());
-      const statuses: number[] = [];
-      let retryAfter: string | null = null;
-      for (let i = 0; i < 5; i++) {
-        const response = await api.call('GET', '/api/products', { token });
-        statuses.push(response.status);
-        if (response.status === 429) {
-          retryAfter = response.headers.get('retry-after');
-          expect((await json(response)).error.code).toBe('RATE_LIMITED');
-        }
-      }
-      expect(statuses).toEqual([200, 200, 200, 429, 429]);
-      expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
-    } finally {
-      api.restore();
+  /** One user's limit+2 requests to `path` in one window: the limit's worth answered, then 429 with Retry-After. */
+  async function expectRateLimited(path: (tenant: string) => Promise<string>): Promise<void> {
+    // The limit the functions run with (RATE_LIMIT_PER_MINUTE, 100 by default) per user and
+    // minute-aligned window: start in a window with time to spare, so the count fits in one.
+    const limit = api.userRateLimitPerMinute;
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 12_000) await new Promise((resolve) => setTimeout(resolve, left + 50));
+    const tenant = tenantId();
+    const token = await api.token(tenant);
+    const target = await path(tenant);
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    // Every increment of the user's counter, as the cache runs them: one per request.
+    const watch = await api.watchCache();
+    for (let i = 0; i < limit + 2; i++) {
+      const response = await api.call('GET', target, { token });
+      statuses.push(response.status);
+      if (response.status === 429) {
+        retryAfter = response.headers.get('retry-after');
+        expect((await json(response)).error.code).toBe('RATE_LIMITED');
+      } else await response.arrayBuffer();
     }
+    await watch.settle();
+    const increments = watch.lines().filter((l) => /^(evalsha|eval) /i.test(l) && l.includes('{rl:') && l.includes(tenant)).length;
+    watch.stop();
+    expect({ statuses, increments }).toEqual({ statuses: [...Array.from({ length: limit }, () => 200), 429, 429], increments: limit + 2 });
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+  }
+
+  it('rate-limits a user with 429 and Retry-After', async () => {
+    await expectRateLimited(() => Promise.resolve('/api/products'));
   });
 
-  it('answers 503 UNAVAILABLE with Retry-After when DynamoDB cannot be reached', async () => {
+  // Was a defect as deployed: the functions outside the VPC (GetProductStock, AdjustStock,
+  // CreateOrder, GetOrder, UpdateOrder) had no Redis, so the per-user limit, kept in Redis and open
+  // while Redis is unavailable, let all their requests through; fixed in 3bb0116 (they reach the
+  // cache). This case failed as deployed before it and passes from source and as deployed since.
+  it('rate-limits a user on live stock too (a route that ran outside the VPC as deployed)', async () => {
+    await expectRateLimited(async (tenant) => {
+      // Created by a colleague: the counted user's window starts with the counted requests.
+      const colleague = await api.mint({ tenantId: tenant, userId: 'colleague' });
+      const created = await api.call('POST', '/api/products', {
+        token: colleague,
+        body: { id: 'counted', name: 'x', price: 1, category: 'c' },
+      });
+      expect(created.status).toBe(201);
+      return '/api/products/counted/stock';
+    });
+  });
+
+  // A deployment has no switch to take DynamoDB away from a function: from source only.
+  itInSource('answers 503 UNAVAILABLE with Retry-After when DynamoDB cannot be reached', async () => {
     const down = new DynamoShopRepository(createDocumentClient({ endpoint: 'http://127.0.0.1:9', timeoutMs: 300 }), 'nowhere');
-    api.rewire({ repo: down });
+    const source = api.source as NonNullable<StackUnderTest['source']>;
+    source.rewire({ repo: down });
     try {
       const response = await api.call('POST', '/api/orders', {
         token: await api.token(tenantId()),
@@ -502,7 +580,7 @@ describe('limits and outages', () => {
       expect(health.status).toBe(503);
       expect((await json(health)).error.message).toContain('dynamodb');
     } finally {
-      api.restore();
+      source.restore();
     }
   });
 

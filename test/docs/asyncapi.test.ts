@@ -13,7 +13,7 @@ import { mintDevToken } from '../../local/tokens';
 import type { LocalStack } from '../../local/stack';
 import { asyncApiDocument } from '../../asyncapi/document';
 import { ASYNCAPI_FILE, renderAsyncApi } from '../../asyncapi/write';
-import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from '../realtime/realtime-fixtures';
+import { openSocket, rest, startSourceStack, subscribe, tenantId, token, type Received } from '../realtime/realtime-fixtures';
 import { messageValidator, type Json } from './message-validator';
 
 const doc = asyncApiDocument() as Json & {
@@ -166,7 +166,7 @@ describe('the document and what the server sends', () => {
   const sockets: Received[] = [];
 
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startSourceStack();
   }, 60_000);
   afterAll(async () => {
     for (const socket of sockets) await socket.close();

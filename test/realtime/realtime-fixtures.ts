@@ -1,9 +1,14 @@
-/** The whole local stack (REST, WebSocket, @connections, stream pollers) on free ports, for real-time tests. */
+/**
+ * The whole stack (REST, WebSocket, @connections, stream consumers) on free ports, for real-time
+ * tests: the stack under test of this project's mode (test/support/stack-under-test.ts), or, for
+ * the suites that drive parts of it from the test's process, the local stack from source.
+ */
 import WebSocket from 'ws';
 import { resetConfig } from '../../functions/shared/config';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
 import { dynamoDbEndpoint, frameText, redisSingleUrl, testTables, uniqueId } from '../support';
+import { startStackUnderTest, type StackUnderTest, type TokenOptions } from '../support/stack-under-test';
 
 export interface Received {
   readonly socket: WebSocket;
@@ -20,7 +25,17 @@ export function tenantId(prefix = 't'): string {
     .slice(0, 64);
 }
 
-export async function startStack(options: { managementLatencyMs?: number } = {}): Promise<LocalStack> {
+/** The stack under test of this project's mode; token() and mint() sign for it from now on. */
+export async function startStack(): Promise<StackUnderTest> {
+  const stack = await startStackUnderTest({ name: 'rt' });
+  current = stack;
+  return stack;
+}
+
+let current: StackUnderTest | undefined;
+
+/** The local stack from source, whatever the project (suites that run parts of it in this process). */
+export async function startSourceStack(options: { managementLatencyMs?: number } = {}): Promise<LocalStack> {
   const tableNames = await testTables('rt');
   const stack = await startLocalStack({
     port: 0,
@@ -36,7 +51,7 @@ export async function startStack(options: { managementLatencyMs?: number } = {})
   return stack;
 }
 
-export async function openSocket(stack: LocalStack, token: string): Promise<Received> {
+export async function openSocket(stack: { readonly wsUrl: string }, token: string): Promise<Received> {
   const socket = new WebSocket(`${stack.wsUrl}?token=${encodeURIComponent(token)}`);
   const messages: Record<string, any>[] = [];
   const waiters: { match: (m: Record<string, any>) => boolean; resolve: (m: Record<string, any>) => void }[] = [];
@@ -88,17 +103,28 @@ export async function openSocket(stack: LocalStack, token: string): Promise<Rece
   };
 }
 
-export async function subscribe(client: Received, channel: string): Promise<Record<string, any>> {
+export async function subscribe(client: Received, channel: string, timeoutMs = 5000): Promise<Record<string, any>> {
   const from = client.messages.length;
   client.send({ action: 'subscribe', channel });
-  return client.next((m) => (m.type === 'subscribed' && m.channel === channel) || m.type === 'error', 5000, from);
+  return client.next((m) => (m.type === 'subscribed' && m.channel === channel) || m.type === 'error', timeoutMs, from);
 }
 
+/** A token the current stack accepts (HS256 with the test secret when no stack under test runs). */
 export function token(tenant: string, permissions?: string[]): Promise<string> {
-  return mintDevToken({ tenantId: tenant, ...(permissions ? { permissions } : {}) });
+  return mint({ tenantId: tenant, ...(permissions ? { permissions } : {}) });
 }
 
-export async function rest(stack: LocalStack, method: string, path: string, bearer: string, body?: unknown): Promise<any> {
+export function mint(options: TokenOptions): Promise<string> {
+  return current ? current.mint(options) : mintDevToken(options);
+}
+
+export async function rest(
+  stack: { readonly restUrl: string },
+  method: string,
+  path: string,
+  bearer: string,
+  body?: unknown,
+): Promise<any> {
   const response = await fetch(`${stack.restUrl}${path}`, {
     method,
     headers: { Authorization: `Bearer ${bearer}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },

@@ -9,13 +9,13 @@ import { ManagementApiNotifier } from '../../functions/realtime/notifier';
 import type { LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
 import { testDocumentClient } from '../support';
-import { rest, startStack, tenantId, token } from './realtime-fixtures';
+import { rest, startSourceStack, tenantId, token } from './realtime-fixtures';
 
 let stack: LocalStack;
 const clients: ShopEdgeClient[] = [];
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startSourceStack();
 });
 afterAll(async () => {
   for (const c of clients) c.close();

@@ -5,12 +5,11 @@
 import WebSocket from 'ws';
 import { ConnectionStore, type ConnectionRecord } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
-import type { LocalStack } from '../../local/stack';
-import { mintDevToken } from '../../local/tokens';
+import type { StackUnderTest } from '../support/stack-under-test';
 import { testDocumentClient } from '../support';
-import { openSocket, rest, startStack, subscribe, tenantId, token, type Received } from './realtime-fixtures';
+import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Received } from './realtime-fixtures';
 
-let stack: LocalStack;
+let stack: StackUnderTest;
 let db: ReturnType<typeof createDocumentClient>;
 let store: ConnectionStore;
 const clients: Received[] = [];
@@ -19,6 +18,13 @@ beforeAll(async () => {
   stack = await startStack();
   db = testDocumentClient();
   store = new ConnectionStore(db, stack.tableNames.connections);
+  // Warm the WebSocket functions: a short token must not spend its life on cold starts (as
+  // deployed, each function's first container starts its own process).
+  const warm = await openSocket(stack, await token(tenantId('warm')));
+  await subscribe(warm, 'dashboard', 20_000);
+  warm.send({ action: 'ping' });
+  await warm.next((m) => m.type === 'pong', 20_000);
+  await warm.close();
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
@@ -36,6 +42,9 @@ async function product(tenant: string, id: string, stock: number) {
   const bearer = await token(tenant);
   expect((await rest(stack, 'POST', '/api/products', bearer, { id, name: id, price: 500, category: 'demo' })).status).toBe(201);
   await rest(stack, 'POST', `/api/products/${id}/stock-adjustments`, bearer, { delta: stock, reason: 'seed' });
+  // The setup's own updates reach the fan-out now, not after the test's subscriptions (they would
+  // look like updates sent past a token).
+  await stack.streamsCaughtUp();
 }
 
 /** The `exp` of a JWT (epoch seconds). */
@@ -89,7 +98,7 @@ describe('a session ends with its token', () => {
   it('answers a message after the token expired with UNAUTHORIZED, then closes the connection', async () => {
     const tenant = tenantId();
     await product(tenant, 'clock', 3);
-    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
+    const short = await mint({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
     const c = await client(short);
     expect((await subscribe(c, 'product:clock')).type).toBe('subscribed');
 
@@ -111,7 +120,7 @@ describe('a session ends with its token', () => {
   it('sends no update past the token: the fan-out ends the session instead', async () => {
     const tenant = tenantId();
     await product(tenant, 'late', 5);
-    const short = await mintDevToken({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
+    const short = await mint({ tenantId: tenant, expiresInSeconds: 3 }); // more than 2 s of life: exp counts whole seconds
     const expiring = await client(short);
     const lasting = await client(await token(tenant));
     await subscribe(expiring, 'product:late');
@@ -128,7 +137,7 @@ describe('a session ends with its token', () => {
   });
 
   it('refuses a token that expired by the handshake with 401', async () => {
-    const expired = await mintDevToken({ tenantId: tenantId(), expiresInSeconds: -1 }); // within the clock tolerance
+    const expired = await mint({ tenantId: tenantId(), expiresInSeconds: -1 }); // within the clock tolerance
     expect(await handshake(expired)).toBe(401);
   });
 });
@@ -136,11 +145,11 @@ describe('a session ends with its token', () => {
 describe('connections per user', () => {
   it('refuses the 11th connection of one user with 429 at the handshake, and takes it once one closed', async () => {
     const tenant = tenantId();
-    const user = await mintDevToken({ tenantId: tenant, userId: 'many-tabs' });
+    const user = await mint({ tenantId: tenant, userId: 'many-tabs' });
     const open = await Promise.all(Array.from({ length: 10 }, () => client(user)));
 
     expect(await handshake(user)).toBe(429);
-    expect(await handshake(await mintDevToken({ tenantId: tenant, userId: 'colleague' }))).toBe(101);
+    expect(await handshake(await mint({ tenantId: tenant, userId: 'colleague' }))).toBe(101);
 
     await open[0]?.close();
     // Once $disconnect has run.
@@ -150,7 +159,7 @@ describe('connections per user', () => {
   });
 
   it('counts concurrent handshakes of one user exactly', async () => {
-    const user = await mintDevToken({ tenantId: tenantId(), userId: 'burst' });
+    const user = await mint({ tenantId: tenantId(), userId: 'burst' });
     const sockets: WebSocket[] = [];
     const statuses = await Promise.all(
       Array.from(
@@ -194,7 +203,7 @@ describe('connections per user', () => {
     }
     expect(await store.acquireSlot(record(20, now - 30 * 60_000), 10)).toBe(true); // never recorded
 
-    const user = await mintDevToken({ tenantId: tenant, userId: 'forgetful' });
+    const user = await mint({ tenantId: tenant, userId: 'forgetful' });
     const open = await Promise.all(Array.from({ length: 10 }, () => client(user)));
     expect(open).toHaveLength(10);
     expect(await handshake(user)).toBe(429); // the 10 live ones count
@@ -218,6 +227,6 @@ describe('connections per user', () => {
       await store.countMessage(connection.connectionId, now - (now % 60_000));
       expect(await store.acquireSlot(connection, 10)).toBe(true);
     }
-    expect(await handshake(await mintDevToken({ tenantId: tenant, userId: 'busy' }))).toBe(429);
+    expect(await handshake(await mint({ tenantId: tenant, userId: 'busy' }))).toBe(429);
   });
 });

@@ -1,9 +1,9 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { LocalStack } from '../../local/stack';
+import type { StackUnderTest } from '../support/stack-under-test';
 import { testDocumentClient } from '../support';
 import { rest, startStack, tenantId, token } from './realtime-fixtures';
 
-let stack: LocalStack;
+let stack: StackUnderTest;
 beforeAll(async () => {
   stack = await startStack();
 });

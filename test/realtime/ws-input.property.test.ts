@@ -10,18 +10,18 @@
  */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
-import type { LocalStack } from '../../local/stack';
+import { testMode, type StackUnderTest } from '../support/stack-under-test';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
-import { mintDevToken } from '../../local/tokens';
 import { connectionKeys } from '../../functions/shared/tables';
 import { testDocumentClient } from '../support';
-import { openSocket, rest, startStack, tenantId, token } from './realtime-fixtures';
+import { openSocket, rest, startStack, mint, tenantId, token } from './realtime-fixtures';
 
-const RUNS = Number(process.env.FC_RUNS ?? 150);
+// As deployed each message is a function invocation in its own container: 10 runs, not 25.
+const RUNS = Number(process.env.FC_RUNS ?? (testMode() === 'as-deployed' ? 60 : 150));
 const numRuns = Math.max(1, Math.round((25 * RUNS) / 150));
 
-let stack: LocalStack;
+let stack: StackUnderTest;
 let db: ReturnType<typeof createDocumentClient>;
 let store: ConnectionStore;
 const tenant = tenantId('fuzz');
@@ -76,7 +76,7 @@ it('answers every schema-valid message once, never with a server failure', async
     fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 12 }), firstSeq, async (messages, first) => {
       // One user per run: the runs stay under the 10 connections of a user.
       const userId = `fuzzer-${run++}`;
-      const c = await openSocket(stack, await mintDevToken({ tenantId: tenant, userId }));
+      const c = await openSocket(stack, await mint({ tenantId: tenant, userId }));
       try {
         // seq is the client's to give; when it is given, it grows, as the contract asks.
         let next = first;

@@ -4,8 +4,10 @@
  * and nothing of the tenant they name is read or written (no repository call, no Redis key of the
  * tenant: MONITOR on the server; the rate limiter's {rl:...} keys excepted).
  *
- * Both verification modes run: the local stack's HS256 shared secret, and production's JWKS
- * (RS256) served from a local HTTP server, where algorithm confusion matters most.
+ * Through the stack under test of this project's mode, each attack is made against the stack's own
+ * issuer: HS256 with the shared secret from source, RS256 from the deployment's identity provider
+ * (its JWKS URL, issuer and audience from the template) as deployed. From source, production's
+ * JWKS verification (RS256) also runs against a local JWKS server, switched on in this process.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,9 +16,9 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type J
 import { resetTokenVerifier } from '../../functions/auth/verify-token';
 import { PERMISSIONS } from '../../functions/routes';
 import { resetConfig } from '../../functions/shared/config';
-import { mintDevToken } from '../../local/tokens';
-import { countingRepository, startApi, tenantId, type Api } from '../api/api-fixtures';
-import { authenticatedRequests, expectContractError, settle, watchRedis, type RedisWatch } from './security-fixtures';
+import { tenantId } from '../api/api-fixtures';
+import { startStackUnderTest, testMode, type CacheWatch, type StackUnderTest } from '../support/stack-under-test';
+import { authenticatedRequests, expectContractError } from './security-fixtures';
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
@@ -27,8 +29,8 @@ function claimsFor(tenant: string, overrides: Record<string, unknown> = {}): JWT
     sub: `user-${tenant}`,
     tenantId: tenant,
     permissions: [...PERMISSIONS],
-    iss: process.env.JWT_ISSUER,
-    aud: process.env.JWT_AUDIENCE,
+    iss: api.issuer.issuer,
+    aud: api.issuer.audience,
     iat: t,
     exp: t + 600,
     ...overrides,
@@ -43,24 +45,18 @@ interface Mode {
   /** A PEM public key an attacker could know (the JWKS is public). */
   publicPem: string;
   kid: string;
-  setUp(api: Api): void;
-  tearDown(api: Api): void;
+  setUp(api: StackUnderTest): void;
+  tearDown(api: StackUnderTest): void;
 }
 
-const secretBytes = () => {
-  const secret = process.env.JWT_SECRET;
-  if (!secret) throw new Error('JWT_SECRET is not set (startApi sets it)');
-  return new TextEncoder().encode(secret);
-};
-
-let api: Api;
+let api: StackUnderTest;
 let rsa: { publicKey: CryptoKey; privateKey: CryptoKey };
 let attackerRsa: { publicKey: CryptoKey; privateKey: CryptoKey };
 let jwksServer: Server;
 let jwksUrl: string;
 
 beforeAll(async () => {
-  api = await startApi();
+  api = await startStackUnderTest({ name: 'auth' });
   rsa = await generateKeyPair('RS256', { extractable: true });
   attackerRsa = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(rsa.publicKey)), kid: 'prod-key-1', alg: 'RS256', use: 'sig' };
@@ -73,33 +69,34 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await api.close();
+  await api.stop();
   await new Promise<void>((resolve) => jwksServer.close(() => resolve()));
 });
 
-function useVerifier(api: Api): void {
+/** From source: the authorizer (in this process) reads the token settings again. */
+function useVerifier(api: StackUnderTest): void {
   resetConfig();
   resetTokenVerifier();
-  api.front.flushAuthorizerCache();
+  api.source?.stack.flushAuthorizerCache();
 }
 
 const MODES: [string, () => Promise<Mode>][] = [
   [
-    'HS256 shared secret (local stack)',
+    testMode() === 'source' ? "the stack's own issuer (HS256 shared secret)" : "the stack's own issuer (RS256, the deployment's JWKS)",
     async () => ({
-      name: 'HS256 shared secret (local stack)',
-      sign: (claims) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(secretBytes()),
-      publicPem: await exportSPKI(rsa.publicKey),
-      kid: 'prod-key-1',
-      setUp: (a) => {
-        useVerifier(a);
-      },
-      tearDown: (a) => {
-        useVerifier(a);
-      },
+      name: api.issuer.name,
+      sign: (claims) => api.issuer.sign(claims),
+      // An HS256 stack has no public key: the confusion attack then uses the production-like one.
+      publicPem: await exportSPKI(api.issuer.publicKey ?? rsa.publicKey),
+      kid: api.issuer.kid ?? 'prod-key-1',
+      setUp: () => undefined,
+      tearDown: () => undefined,
     }),
   ],
-  [
+];
+// Production's JWKS verification switched on in the handlers' process: from source only.
+if (testMode() === 'source') {
+  MODES.push([
     'RS256 against a JWKS URL (production)',
     async () => ({
       name: 'RS256 against a JWKS URL (production)',
@@ -115,8 +112,8 @@ const MODES: [string, () => Promise<Mode>][] = [
         useVerifier(a);
       },
     }),
-  ],
-];
+  ]);
+}
 
 type Attack = (
   tenant: string,
@@ -206,40 +203,35 @@ const ATTACKS: [string, Attack][] = [
 
 describe.each(MODES)('tokens, verified with %s', (_label, makeMode) => {
   let mode: Mode;
-  let watch: RedisWatch;
-  let calls: () => number;
+  let watch: CacheWatch;
 
   beforeAll(async () => {
     mode = await makeMode();
     mode.setUp(api);
-    const counting = countingRepository(api.repo);
-    calls = counting.calls;
-    api.rewire({ repo: counting.repo });
-    watch = await watchRedis(api.redis);
+    watch = await api.watchCache();
   });
   afterAll(() => {
     watch.stop();
-    api.restore();
     mode.tearDown(api);
   });
 
   it('accepts a token its issuer signed (control: the checks below can see reads and keys)', async () => {
     const tenant = tenantId('ok');
     const token = await mode.sign(claimsFor(tenant));
-    const before = calls();
+    const since = Date.now();
     const response = await api.call('GET', '/api/products/p1', { token });
     await expectContractError(response, 404);
     const list = await api.call('GET', '/api/products', { token });
     expect(list.status).toBe(200);
-    await settle(api.redis, watch);
-    expect(calls()).toBeGreaterThan(before);
+    await watch.settle();
+    expect(api.dataCallsNaming(tenant, since).length).toBeGreaterThan(0);
     expect(watch.tenantLines(tenant).some((l) => l.includes(`{t:${tenant}}`))).toBe(true);
   });
 
   it.each(ATTACKS)('refuses %s with 401 on every authenticated route, reading and writing nothing', async (_name, attack) => {
     const tenant = tenantId('atk');
     const { authorization } = await attack(tenant, mode);
-    const before = calls();
+    const since = Date.now();
     for (const request of authenticatedRequests({ productId: 'p1', orderId: 'o1' })) {
       const response = await api.call(request.method, request.path, {
         headers: { Authorization: authorization },
@@ -247,8 +239,8 @@ describe.each(MODES)('tokens, verified with %s', (_label, makeMode) => {
       });
       await expectContractError(response, 401, `${request.method} ${request.path}`);
     }
-    await settle(api.redis, watch);
-    expect(calls() - before).toBe(0);
+    await watch.settle();
+    expect(api.dataCallsNaming(tenant, since)).toEqual([]);
     expect(watch.tenantLines(tenant)).toEqual([]);
   });
 });
@@ -279,8 +271,9 @@ describe("a token's exp, past the authorizer's cached verdict", () => {
   // API Gateway keeps an Allow for the authorizer's TTL (5 minutes) per token; the local front does too.
   it('refuses reads and writes once the token has expired, though its Allow is still cached', async () => {
     const tenant = tenantId('exp');
-    const lifeSeconds = 3;
-    const token = await mintDevToken({ tenantId: tenant, expiresInSeconds: lifeSeconds });
+    // Enough life for a write and a read through the stack's containers on a loaded machine.
+    const lifeSeconds = 5;
+    const token = await api.mint({ tenantId: tenant, expiresInSeconds: lifeSeconds });
     const { exp } = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp: number };
     const create = (id: string) => api.call('POST', '/api/products', { token, body: { id, name: 'Lamp', price: 100, category: 'misc' } });
     // While the token lives (the authorizer's Allow is cached from the first call on).

@@ -11,22 +11,19 @@
  * bad-input.test.ts (a known defect of the local REST front); here invalid UTF-8 always also breaks
  * the JSON or the schema.
  *
+ * Through the stack under test of this project's mode. As deployed, every request goes through
+ * a function's container, the IAM-checking endpoints and the stage throttle: the runs are a fifth
+ * of the source mode's (30 for 150), so the suite stays within the test budget.
+ *
  * FC_SEED=<n> replays a failing run; FC_RUNS=<n> scales the number of runs.
  */
 import fc from 'fast-check';
 import { ORDER_STATUSES } from '../../functions/catalog/model';
-import { countingRepository, json, startApi, tenantId, type Api } from '../api/api-fixtures';
-import {
-  authenticatedRequests,
-  encodePathSegment,
-  expectContractError,
-  ID_PATTERN,
-  settle,
-  watchRedis,
-  type RedisWatch,
-} from './security-fixtures';
+import { json, tenantId } from '../api/api-fixtures';
+import { startStackUnderTest, testMode, type CacheWatch, type StackUnderTest } from '../support/stack-under-test';
+import { authenticatedRequests, encodePathSegment, expectContractError, ID_PATTERN } from './security-fixtures';
 
-const RUNS = Number(process.env.FC_RUNS ?? 150);
+const RUNS = Number(process.env.FC_RUNS ?? (testMode() === 'as-deployed' ? 30 : 150));
 const fcOptions = (numRuns: number) => ({
   numRuns: Math.max(1, Math.round((numRuns * RUNS) / 150)),
   ...(process.env.FC_SEED ? { seed: Number(process.env.FC_SEED) } : {}),
@@ -44,12 +41,15 @@ interface BadRequest {
   readonly label: string;
 }
 
-let api: Api;
+let api: StackUnderTest;
 let tenant: string;
 let token: string;
 let orderId: string;
-let calls: () => number;
-let watch: RedisWatch;
+let watch: CacheWatch;
+/** Requests sent with the current token; a new user every USER_REQUESTS (the per-user rate limit is 100 a minute). */
+let sentWithToken = 0;
+let users = 0;
+const USER_REQUESTS = 50;
 let initial: unknown;
 
 const snapshot = async () => {
@@ -63,7 +63,7 @@ const snapshot = async () => {
 };
 
 beforeAll(async () => {
-  api = await startApi();
+  api = await startStackUnderTest({ name: 'fuzz' });
   tenant = tenantId('fuzz');
   token = await api.token(tenant);
   const created = await api.call('POST', '/api/products', {
@@ -81,23 +81,29 @@ beforeAll(async () => {
   await api.call('GET', '/api/products/fixed', { token });
   await api.call('GET', '/api/products', { token });
   initial = await snapshot();
-  const counting = countingRepository(api.repo);
-  calls = counting.calls;
-  api.rewire({ repo: counting.repo, rateLimitPerMinute: 1_000_000 });
-  watch = await watchRedis(api.redis);
+  // The setup's writes have gone through the stream consumers: from now on nothing may touch the tenant.
+  await api.streamsCaughtUp();
+  watch = await api.watchCache();
 });
 
 afterAll(async () => {
   // undefined when beforeAll failed
-  (watch as RedisWatch | undefined)?.stop();
-  await (api as Api | undefined)?.close();
+  (watch as CacheWatch | undefined)?.stop();
+  await (api as StackUnderTest | undefined)?.stop();
 });
 
 async function send(request: BadRequest): Promise<Response> {
   const headers: Record<string, string> = {};
-  if (!request.anonymous) headers.Authorization = `Bearer ${token}`;
+  if (!request.anonymous) {
+    if (++sentWithToken > USER_REQUESTS) {
+      token = await api.mint({ tenantId: tenant, userId: `fuzzer-${++users}` });
+      sentWithToken = 1;
+    }
+    headers.Authorization = `Bearer ${token}`;
+  }
+  await api.pace();
   if (request.contentType !== undefined) headers['Content-Type'] = request.contentType;
-  return fetch(`${api.front.url}${request.path}`, {
+  return fetch(`${api.restUrl}${request.path}`, {
     method: request.method,
     headers,
     ...(request.body !== undefined ? { body: new Uint8Array(request.body) } : {}),
@@ -106,21 +112,21 @@ async function send(request: BadRequest): Promise<Response> {
 
 /** The property every generated request must satisfy. */
 async function refusedWithoutEffect(request: BadRequest): Promise<void> {
-  const before = calls();
+  const since = Date.now();
   const response = await send(request);
   const context = `${request.label}: ${request.method} ${request.path.slice(0, 200)}`;
   if (response.status >= 500) throw new Error(`${context} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
   await expectContractError(response, request.expect, context);
-  expect({ context, repositoryCalls: calls() - before }).toEqual({ context, repositoryCalls: 0 });
+  expect({ context, dynamoDbCalls: api.dataCallsNaming(tenant, since) }).toEqual({ context, dynamoDbCalls: [] });
   expect(await snapshot()).toEqual(initial);
 }
 
 afterEach(async () => {
   // No command named a key of the tenant: the rate limiter's counter is all that reached Redis.
-  await settle(api.redis, watch);
+  await watch.settle();
   expect(watch.tenantLines(tenant)).toEqual([]);
   watch.stop();
-  watch = await watchRedis(api.redis);
+  watch = await api.watchCache();
 });
 
 // ---------------------------------------------------------------------------------------------

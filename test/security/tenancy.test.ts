@@ -1,23 +1,27 @@
 /**
- * Tenancy end to end (REST front, real handlers, Redis and DynamoDB Local):
+ * Tenancy end to end, through the stack under test of this project's mode (from source, or the
+ * synthesized dev app as deployed, where the cache is a cluster and MONITOR watches every node):
  *  - another tenant's ids answer 404 on every route, and no Redis key of that tenant is read or
  *    written (MONITOR on the single node: no command names {t:<B>});
  *  - ids that could break out of a key ({ } * ? [ ] : and the like, 65+ characters, non-ASCII) are
  *    400 before any Redis or DynamoDB call;
  *  - invalidating tenant A leaves tenants whose ids merely start with A (A2, A_) cached.
  */
+import { Redis } from 'ioredis';
 import { generationKeys } from '../../functions/cache/keys';
 import { RedisL2Store } from '../../functions/cache/l2-store';
 import { TwoTierCache } from '../../functions/cache/two-tier-cache';
 import { testSettings } from '../cache/cache-fixtures';
-import { countingRepository, json, startApi, tenantId, type Api } from '../api/api-fixtures';
-import { authenticatedRequests, encodePathSegment, expectContractError, settle, watchRedis } from './security-fixtures';
+import { redisSingleUrl } from '../support';
+import { countingRepository, json, tenantId } from '../api/api-fixtures';
+import { itInSource, startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
+import { authenticatedRequests, encodePathSegment, expectContractError } from './security-fixtures';
 
-let api: Api;
+let api: StackUnderTest;
 beforeAll(async () => {
-  api = await startApi();
+  api = await startStackUnderTest({ name: 'tenancy' });
 });
-afterAll(() => api.close());
+afterAll(() => api.stop());
 
 async function createProduct(tenant: string, product: Record<string, unknown>) {
   const response = await api.call('POST', '/api/products', {
@@ -54,8 +58,10 @@ describe("another tenant's resources", () => {
     const etag = (await api.call('GET', '/api/products/secret', { token: ownerToken })).headers.get('etag') as string;
     await api.call('GET', '/api/products', { token: ownerToken });
     const before = await stateOf(owner, 'secret', order.id);
+    // B's writes have gone through the stream consumers (their invalidations name B's keys too).
+    await api.streamsCaughtUp();
 
-    const watch = await watchRedis(api.redis);
+    const watch = await api.watchCache();
     try {
       const requests = authenticatedRequests({ productId: 'secret', orderId: order.id });
       const byName = (name: string) => requests.filter((r) => r.name === name);
@@ -81,12 +87,12 @@ describe("another tenant's resources", () => {
         expect(created.status).toBe(201);
         expect((await json(created)).data).toMatchObject({ id: 'secret', tenantId: intruder });
       }
-      await settle(api.redis, watch);
+      await watch.settle();
       expect(watch.lines().filter((l) => l.includes(`{t:${owner}}`))).toEqual([]);
 
       // Control: B's own read of something not yet in L1 names B's keys, so the check above could see them.
       expect((await api.call('GET', '/api/products?limit=7', { token: ownerToken })).status).toBe(200);
-      await settle(api.redis, watch);
+      await watch.settle();
       expect(watch.lines().some((l) => l.includes(`{t:${owner}}`))).toBe(true);
     } finally {
       watch.stop();
@@ -133,14 +139,14 @@ describe('ids that could escape a key', () => {
 
   it('are refused with 400 on every id-taking route, before any Redis or DynamoDB call', async () => {
     const tenant = tenantId('ids');
-    const token = await api.token(tenant);
-    const counting = countingRepository(api.repo);
-    api.rewire({ repo: counting.repo, rateLimitPerMinute: 1_000_000 });
-    const watch = await watchRedis(api.redis);
+    const since = Date.now();
+    const watch = await api.watchCache();
     try {
       const idRoutes = authenticatedRequests({ productId: '@@ID@@', orderId: '@@ID@@' }).filter((r) => r.path.includes('@@ID@@'));
       expect(idRoutes.length).toBeGreaterThanOrEqual(8);
-      for (const bad of BAD_IDS) {
+      for (const [i, bad] of BAD_IDS.entries()) {
+        // A user per id: the ~16 requests of one id stay well under the per-user rate limit.
+        const token = await api.mint({ tenantId: tenant, userId: `ids-${i}` });
         const segment = encodePathSegment(bad);
         for (const request of idRoutes) {
           const path = request.path.replace('@@ID@@', segment);
@@ -174,48 +180,53 @@ describe('ids that could escape a key', () => {
           `category=${JSON.stringify(bad)}`,
         );
       }
-      await settle(api.redis, watch);
-      expect(counting.calls()).toBe(0);
+      await watch.settle();
+      expect(api.dataCallsNaming(tenant, since)).toEqual([]);
       expect(watch.tenantLines(tenant)).toEqual([]);
 
       // Control: a well-formed id does reach DynamoDB and Redis.
-      expect((await api.call('GET', '/api/products/fine', { token })).status).toBe(404);
-      await settle(api.redis, watch);
-      expect(counting.calls()).toBeGreaterThan(0);
+      expect((await api.call('GET', '/api/products/fine', { token: await api.token(tenant) })).status).toBe(404);
+      await watch.settle();
+      expect(api.dataCallsNaming(tenant, since).length).toBeGreaterThan(0);
       expect(watch.tenantLines(tenant).length).toBeGreaterThan(0);
     } finally {
       watch.stop();
-      api.restore();
     }
   });
 });
 
 describe('invalidation stays within the tenant', () => {
-  it('updating and dropping tenant A leaves the cached entries of tenants A2 and A_ hitting in L2', async () => {
+  // Drives the cache's invalidation and a fresh set of services in this process: from source only.
+  itInSource('updating and dropping tenant A leaves the cached entries of tenants A2 and A_ hitting in L2', async () => {
     const a = tenantId('pfx');
     const tenants = [a, `${a}2`, `${a}_`];
+    for (const t of tenants) await createProduct(t, { id: 'p', name: `Lamp of ${t.slice(-8)}`, price: 500 });
+    // The creations' own invalidations (the stream consumer) are done before the cache is filled.
+    await api.streamsCaughtUp();
     for (const t of tenants) {
-      await createProduct(t, { id: 'p', name: `Lamp of ${t.slice(-8)}`, price: 500 });
       // Fill L2 (product and list) through the API.
       expect((await api.call('GET', '/api/products/p', { token: await api.token(t) })).status).toBe(200);
       expect((await api.call('GET', '/api/products', { token: await api.token(t) })).status).toBe(200);
     }
-    const watch = await watchRedis(api.redis);
+    const source = api.source as NonNullable<StackUnderTest['source']>;
+    const redis = new Redis(redisSingleUrl());
+    const watch = await api.watchCache();
     try {
       // A write of A through the API, then a tenant-wide drop of A (every generation of A).
       expect((await api.call('PUT', '/api/products/p', { token: await api.token(a), body: { price: 777 } })).status).toBe(200);
-      const cache = new TwoTierCache({ settings: testSettings, l2: new RedisL2Store(api.redis) });
+      const cache = new TwoTierCache({ settings: testSettings, l2: new RedisL2Store(redis) });
       expect(await cache.invalidate([generationKeys.tenant(a), generationKeys.productLists(a)])).toBe(true);
-      await settle(api.redis, watch);
+      await watch.settle();
       for (const other of tenants.slice(1)) expect(watch.lines().filter((l) => l.includes(`{t:${other}}`))).toEqual([]);
       expect(watch.lines().some((l) => l.includes(`{t:${a}}`))).toBe(true);
     } finally {
       watch.stop();
+      await redis.quit();
     }
 
     // Fresh services (an empty L1, as in a new container): what still hits comes from L2.
     const counting = countingRepository(api.repo);
-    api.rewire({ repo: counting.repo });
+    source.rewire({ repo: counting.repo });
     try {
       for (const other of tenants.slice(1)) {
         const token = await api.token(other);
@@ -230,7 +241,7 @@ describe('invalidation stays within the tenant', () => {
       expect((await json(mine)).data).toMatchObject({ tenantId: a, price: 777 });
       expect(counting.calls()).toBeGreaterThan(0);
     } finally {
-      api.restore();
+      source.restore();
     }
   });
 });

@@ -19,19 +19,24 @@ function argumentsOf(line: string): string[] {
   return [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => (m[1] ?? '').replace(/\\(["\\])/g, '$1'));
 }
 
-/** Resolves once the server has answered MONITOR: every command it runs from then on is recorded. */
-export function monitorRedis(host: string, port: number, timeoutMs = 2000): Promise<RedisMonitor> {
+/**
+ * Resolves once the server has answered MONITOR: every command it runs from then on is recorded.
+ * With a password, AUTH is sent first (a cache node as deployed, on its plain admin port).
+ */
+export function monitorRedis(host: string, port: number, timeoutMs = 2000, password?: string): Promise<RedisMonitor> {
   return new Promise((resolve, reject) => {
     const seen: string[] = [];
     let buffered = '';
     let attached = false;
+    let okToWait = password === undefined ? 1 : 2;
     const socket = net.createConnection({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`MONITOR on ${host}:${port} not answered within ${timeoutMs} ms`));
     }, timeoutMs);
     socket.setEncoding('utf8');
-    socket.once('connect', () => socket.write('MONITOR\r\n'));
+    const bulk = (args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+    socket.once('connect', () => socket.write(`${password === undefined ? '' : bulk(['AUTH', password])}MONITOR\r\n`));
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       let end: number;
@@ -45,6 +50,8 @@ export function monitorRedis(host: string, port: number, timeoutMs = 2000): Prom
             reject(new Error(`MONITOR answered ${line}`));
             return;
           }
+          okToWait -= 1;
+          if (okToWait > 0) continue;
           attached = true;
           clearTimeout(timer);
           resolve({ lines: () => [...seen], stop: () => socket.destroy() });
