@@ -91,7 +91,9 @@ describe('log lines of interleaved invocations', () => {
 
   it('name the function that wrote them, whichever function set its context last', async () => {
     // The cache of the stream consumer cannot invalidate: it warns that the batch will be retried.
-    setAppServices({ cache: { invalidate: () => Promise.resolve(false) } } as unknown as AppServices);
+    setAppServices({
+      cache: { invalidate: () => Promise.resolve(false), invalidateWithOutcome: () => Promise.resolve('failed') },
+    } as unknown as AppServices);
     let started!: () => void;
     let release!: () => void;
     const running = new Promise<void>((resolve) => (started = resolve));

