@@ -45,7 +45,10 @@ export class CursorSigner {
     if (!CURSOR_PATTERN.test(cursor)) throw refused;
     const [payload = '', mac = ''] = cursor.split('.');
     const given = Buffer.from(mac, 'base64url');
-    if (given.length !== MAC_BYTES || !timingSafeEqual(given, this.mac(scope, payload))) throw refused;
+    // Only the canonical spelling: the last character of 22 carries 2 bits, so 16 spellings decode
+    // to the same MAC, and each would be another "cursor" (another cache key) for one position.
+    if (given.length !== MAC_BYTES || given.toString('base64url') !== mac) throw refused;
+    if (!timingSafeEqual(given, this.mac(scope, payload))) throw refused;
     // Only a holder of the key could have made one that fails here; still, no other shape goes on.
     const position = Buffer.from(payload, 'base64url').toString('utf8').split('/');
     if (position.length !== scope.parts || !position.every((id) => ID_PATTERN.test(id))) throw refused;
