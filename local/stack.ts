@@ -388,5 +388,8 @@ export function setHandlerEnvironment(settings: {
   // command's timeout fails the command though Redis answered in time (the timer runs first).
   env.REDIS_COMMAND_TIMEOUT_MS ??= String(LOCAL_REDIS_COMMAND_TIMEOUT_MS);
   env.DYNAMODB_TIMEOUT_MS ??= String(LOCAL_DYNAMODB_TIMEOUT_MS);
+  // A burst of concurrent calls (100 WebSocket messages at once) opens tens of sockets in this one
+  // process, where a Lambda container would open one: a stall outlasts the 500 ms connect bound.
+  env.DYNAMODB_CONNECT_TIMEOUT_MS ??= String(LOCAL_DYNAMODB_TIMEOUT_MS);
   resetConfig();
 }

@@ -156,8 +156,8 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     domainName: string,
     ip: string,
     userAgent: string | undefined,
+    now = Date.now(),
   ) => {
-    const now = Date.now();
     const requestId = shortId();
     return {
       routeKey,
@@ -327,6 +327,11 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
       if (ws.readyState === ws.OPEN) ws.close(1001, why);
     };
     let idleTimer = setTimeout(goAway('Idle timeout'), idleTimeoutMs);
+    // The gateway stamps each frame as it reads it off the connection. This process may read
+    // several frames of one connection in one turn after a stall (a loaded machine), frames a
+    // gateway would have stamped milliseconds apart: they keep distinct, increasing times, in the
+    // order they came, so the routes order them as the gateway would (message-order.ts).
+    let lastReceivedAt = 0;
     const maxTimer = setTimeout(goAway('Maximum connection duration'), maxConnectionMs);
     idleTimer.unref();
     maxTimer.unref();
@@ -341,7 +346,9 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
       clearTimeout(idleTimer);
       idleTimer = setTimeout(goAway('Idle timeout'), idleTimeoutMs);
       idleTimer.unref();
-      void track(onMessage(connection, payload, isBinary, domainName, authorizerContext));
+      const receivedAt = Math.max(Date.now(), lastReceivedAt + 1);
+      lastReceivedAt = receivedAt;
+      void track(onMessage(connection, payload, isBinary, domainName, authorizerContext, receivedAt));
     });
     ws.on('close', (code: number, reason: Buffer) => {
       clearTimeout(idleTimer);
@@ -369,6 +376,7 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     isBinary: boolean,
     domainName: string,
     authorizerContext: Record<string, unknown> | undefined,
+    receivedAt: number,
   ): Promise<void> => {
     const text = isBinary ? undefined : payload.toString('utf8');
     const routeKey = selectRoute(text, routes, api.routeSelectionField);
@@ -382,6 +390,7 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
         domainName,
         connection.sourceIp,
         connection.userAgent || undefined,
+        receivedAt,
       ),
       messageId: shortId(),
       ...(authorizerContext ? { authorizer: authorizerContext } : {}),

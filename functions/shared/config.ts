@@ -38,6 +38,8 @@ export const tablesConfig = section(
     endpoint: z.url().optional(),
     region: z.string().default('us-east-1'),
     timeoutMs: int(1000, 50, 30000),
+    /** Opening a connection to the endpoint (a new container, or a burst beyond its open sockets). */
+    connectTimeoutMs: int(500, 50, 30000),
   }),
   (env) => ({
     shopTableName: env.SHOP_TABLE_NAME,
@@ -45,6 +47,7 @@ export const tablesConfig = section(
     endpoint: env.DYNAMODB_ENDPOINT,
     region: env.AWS_REGION,
     timeoutMs: env.DYNAMODB_TIMEOUT_MS,
+    connectTimeoutMs: env.DYNAMODB_CONNECT_TIMEOUT_MS,
   }),
 );
 

@@ -7,13 +7,12 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { MAX_ORDER_TOTAL, MAX_PRICE, MAX_STOCK } from '../../functions/catalog/model';
 import { today } from '../../functions/catalog/shop-repository';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { shopKeys } from '../../functions/shared/tables';
-import { dynamoDbEndpoint, testDynamoDbClient } from '../support';
+import { testDocumentClient, testDynamoDbClient } from '../support';
 import { json, startApi, tenantId, type Api } from './api-fixtures';
 
 let api: Api;
-const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+const db = testDocumentClient();
 const raw = testDynamoDbClient();
 let tableName: string;
 

@@ -51,6 +51,7 @@ export default async function globalSetup(): Promise<void> {
   env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS = dynamo.value.endpoint;
   // The functions under test talk to DynamoDB Local, slower than DynamoDB by far when the machine is loaded.
   env.DYNAMODB_TIMEOUT_MS = String(LOCAL_DYNAMODB_TIMEOUT_MS);
+  env.DYNAMODB_CONNECT_TIMEOUT_MS = String(LOCAL_DYNAMODB_TIMEOUT_MS);
   env.AWS_REGION = 'us-east-1';
   env.AWS_DEFAULT_REGION = 'us-east-1';
   env.AWS_ACCESS_KEY_ID = 'local';

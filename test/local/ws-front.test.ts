@@ -157,6 +157,20 @@ describe('messages', () => {
     expect(await client.nextJson()).toMatchObject({ route: '$default', body: text });
   });
 
+  it("stamps a connection's frames with increasing receive times, in the order sent, however many arrive at once", async () => {
+    events.length = 0;
+    const client = await open();
+    // 50 frames in one burst: this process reads them in a few turns of its loop, within a millisecond or two.
+    for (let i = 0; i < 50; i++) client.send({ action: 'silent', i });
+    await waitFor(() => events.filter((e) => e.requestContext.routeKey === 'silent').length === 50, 10_000);
+    const stamps = events
+      .filter((e) => e.requestContext.routeKey === 'silent')
+      .map((e) => ({ i: (JSON.parse(e.body as string) as { i: number }).i, at: e.requestContext.requestTimeEpoch as number }))
+      .sort((a, b) => a.i - b.i)
+      .map((e) => e.at);
+    for (let i = 1; i < stamps.length; i++) expect(stamps[i]).toBeGreaterThan(stamps[i - 1] as number);
+  });
+
   it('sends nothing back when the route answers nothing', async () => {
     const client = await open();
     client.send({ action: 'silent' });

@@ -15,7 +15,7 @@ import type { ConnectionNotifier } from '../../functions/realtime/notifier';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { shopKeys } from '../../functions/shared/tables';
 import { StreamPoller, type StreamBatchFailure } from '../../local/stream-poller';
-import { dynamoDbEndpoint, testDynamoDbClient, testTables } from '../support';
+import { dynamoDbEndpoint, testDocumentClient, testDynamoDbClient, testTables } from '../support';
 
 export interface StreamConsumer {
   readonly repo: DynamoShopRepository;
@@ -38,7 +38,7 @@ const MARKER = 'X#settled-';
 
 export async function startStreamConsumer(prefix: string): Promise<StreamConsumer> {
   const tables = await testTables(prefix);
-  const db = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const db = testDocumentClient();
   const control = testDynamoDbClient();
   const repo = new DynamoShopRepository(db, tables.shop);
   const fanOut = new FanOut({ connections: new ConnectionStore(db, tables.connections), repo, notifier });

@@ -21,7 +21,6 @@ import { SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { buildAppServices, setAppServices } from '../../functions/app';
 import { RedisL2Store } from '../../functions/cache/l2-store';
 import { DynamoShopRepository, type ShopRepository } from '../../functions/catalog/shop-repository';
-import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { resetConfig } from '../../functions/shared/config';
 import { startDeployedStack, type DeployedStack } from '../../local/deployed/stack';
 import { synthesizeApp } from '../../local/deployed/synth';
@@ -34,6 +33,7 @@ import { TokenBucket } from '../../local/token-bucket';
 import { mintDevToken, type DevTokenOptions } from '../../local/tokens';
 import { startDynamoDbRecorder, type DynamoDbRecorder } from './dynamodb-recorder';
 import { dynamoDbEndpoint, redisSingleUrl } from './env';
+import { testDocumentClient } from './tables';
 import { uniqueId } from './ids';
 import { monitorRedis, type RedisMonitor } from './redis-monitor';
 
@@ -351,7 +351,7 @@ interface Parts {
 
 /** What both modes build the same way from their parts. */
 function common(parts: Parts): StackUnderTest {
-  const documents = createDocumentClient({ endpoint: dynamoDbEndpoint() });
+  const documents = testDocumentClient();
   const repo = new DynamoShopRepository(documents, parts.tableNames.shop);
   const tokens = new Map<string, Promise<string>>();
   // The client's own bucket, below the stage's: 80% of its rate, half its burst.

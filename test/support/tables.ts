@@ -9,7 +9,7 @@ import { uniqueId } from './ids';
 
 /** A document client for the shared DynamoDB Local, with its timeout (caller destroys it when done). */
 export function testDocumentClient(endpoint = dynamoDbEndpoint()): DynamoDBDocumentClient {
-  return createDocumentClient({ endpoint, timeoutMs: LOCAL_DYNAMODB_TIMEOUT_MS });
+  return createDocumentClient({ endpoint, timeoutMs: LOCAL_DYNAMODB_TIMEOUT_MS, connectTimeoutMs: LOCAL_DYNAMODB_TIMEOUT_MS });
 }
 
 /** A DynamoDB client for the shared DynamoDB Local (caller destroys it when done). */

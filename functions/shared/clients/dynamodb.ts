@@ -4,14 +4,16 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { tablesConfig } from '../config';
 
-export function createDocumentClient(options: { endpoint?: string; region?: string; timeoutMs?: number } = {}): DynamoDBDocumentClient {
+export function createDocumentClient(
+  options: { endpoint?: string; region?: string; timeoutMs?: number; connectTimeoutMs?: number } = {},
+): DynamoDBDocumentClient {
   const timeout = options.timeoutMs ?? 1000;
   const client = new DynamoDBClient({
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     region: options.region ?? 'us-east-1',
     maxAttempts: 3,
     requestHandler: new NodeHttpHandler({
-      connectionTimeout: Math.min(timeout, 500),
+      connectionTimeout: Math.min(timeout, options.connectTimeoutMs ?? 500),
       requestTimeout: timeout,
       throwOnRequestTimeout: true,
     }),
@@ -28,6 +30,7 @@ export function sharedDocumentClient(): DynamoDBDocumentClient {
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       region: config.region,
       timeoutMs: config.timeoutMs,
+      connectTimeoutMs: config.connectTimeoutMs,
     });
   }
   return shared;
