@@ -157,10 +157,9 @@ interface Socket {
   close(): void;
 }
 
+/** A frame's text: with ws's default binaryType ('nodebuffer') every frame, fragmented or not, is one Buffer. */
 function frameText(data: RawData): string {
-  if (Buffer.isBuffer(data)) return data.toString('utf8');
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data).toString('utf8');
+  return (data as Buffer).toString('utf8');
 }
 
 function wsUrl(options: Options, token: string): string {
