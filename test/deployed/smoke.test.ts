@@ -4,13 +4,12 @@
  * and `npm start -- --as-deployed`, as a developer runs it, prints its one `ready` line and stops
  * on Ctrl-C.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { startDeployedStack, type DeployedStack } from '../../local/deployed/stack';
 import { synthesizeApp } from '../../local/deployed/synth';
-import { REPO_ROOT } from '../../local/handlers';
 import { freePorts } from '../../local/services/free-port';
 import { openSocket, subscribe } from '../realtime/realtime-fixtures';
 import { dynamoDbEndpoint, uniqueId } from '../support';
+import { startNpmStart, type NpmStart } from '../support/npm-start';
 
 describe('startDeployedStack on the synthesized dev app', () => {
   let stack: DeployedStack;
@@ -54,63 +53,21 @@ describe('startDeployedStack on the synthesized dev app', () => {
   });
 });
 
-/** The environment of a developer's shell: none of the variables the test harness set. */
-function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const harness = new Set([
-    'DYNAMODB_ENDPOINT',
-    'AWS_ENDPOINT_URL_DYNAMODB',
-    'AWS_ENDPOINT_URL_DYNAMODB_STREAMS',
-    'REDIS_URL',
-    'SHOP_TABLE_NAME',
-    'CONNECTIONS_TABLE_NAME',
-    'WS_MANAGEMENT_ENDPOINT',
-    'JWT_SECRET',
-    'JWT_ISSUER',
-    'JWT_AUDIENCE',
-    'CURSOR_KEY',
-    'PORT',
-    'WS_PORT',
-  ]);
-  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !harness.has(name))), ...extra };
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('npm start -- --as-deployed', () => {
-  let child: ChildProcess | undefined;
+  let started: NpmStart | undefined;
 
   afterEach(() => {
     // Never leave a stack running if an assertion failed half-way.
-    if (child?.pid !== undefined && groupAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
+    started?.kill();
   });
 
   it('prints one ready line naming both fronts, serves the API, and stops on Ctrl-C', async () => {
     const [port, wsPort] = (await freePorts(2)) as [number, number];
-    let output = '';
-    child = spawn('npm', ['start', '--', '--as-deployed', '--no-seed', '--quiet', '--port', String(port), '--ws-port', String(wsPort)], {
-      cwd: REPO_ROOT,
-      env: userEnv({}),
-      detached: true, // its own process group, like a terminal's foreground job
-      stdio: ['ignore', 'pipe', 'pipe'],
+    started = await startNpmStart({
+      args: ['--', '--as-deployed', '--no-seed', '--quiet', '--port', String(port), '--ws-port', String(wsPort)],
+      readyTimeoutMs: 150_000,
     });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child?.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-
-    const deadline = Date.now() + 150_000;
-    while (!/ready/.test(output)) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start -- --as-deployed did not get ready:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const output = started.output();
     const readyLines = output.split('\n').filter((line) => line.includes('ready'));
     expect(readyLines).toEqual([
       `shop-edge local stack ready (as deployed): REST http://127.0.0.1:${port}, WebSocket ws://127.0.0.1:${wsPort}`,
@@ -120,15 +77,12 @@ describe('npm start -- --as-deployed', () => {
     const list = await fetch(`http://127.0.0.1:${port}/api/products`, { headers: { Authorization: `Bearer ${token}` } });
     expect(list.status).toBe(200);
 
-    process.kill(-(child.pid as number), 'SIGINT');
-    const { code, signal } = await exited;
+    // The stack's own process stops asynchronously after npm: interrupt() waits for its last line.
+    const { code, signal, gone } = await started.interrupt(40_000);
     // The stack's process exits 0; npm reports the interrupt of its `sh -c` (which dies of SIGINT itself).
     expect(code === 0 || signal === 'SIGINT').toBe(true);
-    // The stack's own process stops asynchronously after npm: wait for its last line.
-    for (let i = 0; i < 300 && !output.includes('[stack] stopped'); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(output).toContain('[stack] stopped');
+    expect(started.output()).toContain('[stack] stopped');
     // Nothing of it is left behind (its DynamoDB Local, cache nodes and containers end with it).
-    for (let i = 0; i < 100 && groupAlive(child.pid as number); i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(groupAlive(child.pid as number)).toBe(false);
-  }, 200_000);
+    expect(gone).toBe(true);
+  }, 240_000);
 });

@@ -4,10 +4,10 @@
  * and redis-server, as a developer starts it), with only ports, timings and tokens left open; and
  * Ctrl-C ends it as the README says: npm by SIGINT, the stack stopped, no process left behind.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePorts } from '../../local/services/free-port';
+import { startNpmStart, type NpmStart } from '../support/npm-start';
 
 const ROOT = path.join(__dirname, '..', '..');
 const README = fs.readFileSync(path.join(ROOT, 'local', 'README.md'), 'utf8');
@@ -57,34 +57,6 @@ function mismatches(readme: readonly string[], printed: readonly string[], ports
   ];
 }
 
-/** What the test harness sets for the tests, and a developer's shell does not. */
-const HARNESS_VARIABLES = new Set([
-  'DYNAMODB_ENDPOINT',
-  'AWS_ENDPOINT_URL_DYNAMODB',
-  'AWS_ENDPOINT_URL_DYNAMODB_STREAMS',
-  'REDIS_URL',
-  'SHOP_TABLE_NAME',
-  'CONNECTIONS_TABLE_NAME',
-  'WS_MANAGEMENT_ENDPOINT',
-  'JWT_SECRET',
-  'JWT_ISSUER',
-  'JWT_AUDIENCE',
-]);
-
-/** The environment of a developer's shell. */
-function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !HARNESS_VARIABLES.has(name))), ...extra };
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('the matching finds a line the README shows that is not printed, and one printed that it does not show', () => {
   const ports = { rest: 3000, ws: 3001 };
   const readme = ['REST       http://127.0.0.1:3000   (12 routes)', '...', 'ready'];
@@ -96,55 +68,34 @@ test('the matching finds a line the README shows that is not printed, and one pr
 });
 
 describe('npm start, as local/README.md shows it', () => {
-  let pgid: number | undefined;
+  let npmStart: NpmStart | undefined;
 
   afterEach(() => {
     // Never leave a stack running if an assertion failed half-way.
-    if (pgid !== undefined && groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+    npmStart?.kill();
   });
 
   it('prints the lines of "What it prints", and on Ctrl-C those of "Stopping it", then leaves nothing running', async () => {
     // Prepare
     const [rest, ws] = (await freePorts(2)) as [number, number];
-    const child = spawn('npm', ['start'], {
-      cwd: ROOT,
-      env: userEnv({ PORT: String(rest), WS_PORT: String(ws) }),
-      detached: true, // its own process group, like a terminal's foreground job
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    pgid = child.pid;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-    const closed = new Promise<void>((resolve) => child.stdout.on('close', () => resolve()));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const deadline = Date.now() + 90_000;
-    while (!stdout.includes(' ready: ')) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not get ready:\n${stdout}\n${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const started = stdout.split('\n');
+    npmStart = await startNpmStart({ env: { PORT: String(rest), WS_PORT: String(ws) }, readyTimeoutMs: 120_000 });
+    const started = npmStart.stdout().split('\n');
     const first = started.findIndex((line) => line.startsWith('shop-edge local stack: starting'));
     const ready = started.findIndex((line) => line.includes(' ready: '));
 
     // Act: Ctrl-C, as a terminal sends it, to the whole job.
-    process.kill(-(pgid as number), 'SIGINT');
-    const { signal } = await exited;
-    await closed; // every process that shares the output has ended
-    const stopped = stdout.split('\n').slice(ready + 1);
+    const { signal, gone } = await npmStart.interrupt(); // every process that shares the output has ended
+    const stopped = npmStart
+      .stdout()
+      .split('\n')
+      .slice(ready + 1);
 
     // Assess
     expect(mismatches(blockAfter('What it prints'), started.slice(first, ready + 1), { rest, ws })).toEqual([]);
     expect(mismatches(blockAfter('Stopping it'), stopped.slice(0, stopped.at(-1) === '' ? -1 : undefined), { rest, ws })).toEqual([]);
     expect(signal).toBe('SIGINT'); // npm ends by the signal: a shell shows 130
     expect(README).toMatch(/exit status 130/);
-    const gone = Date.now() + 5000;
-    while (groupAlive(pgid as number) && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(groupAlive(pgid as number)).toBe(false);
+    expect(gone).toBe(true);
     await expect(fetch(`http://127.0.0.1:${rest}/health`)).rejects.toThrow();
-  }, 120_000);
+  }, 200_000);
 });

@@ -3,70 +3,29 @@
  * and examples, one `ready` line, a working API, and Ctrl-C (SIGINT to the process group, as a
  * terminal sends it) that exits 0 and leaves no process behind. And `npm run token`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { jwtVerify } from 'jose';
 import { DEV_JWT_SECRET } from '../../local/dev-defaults';
 import { REPO_ROOT } from '../../local/handlers';
 import { freePorts } from '../../local/services/free-port';
-
-/** The environment of a developer's shell: none of the variables the test harness set. */
-function userEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const harness = new Set([
-    'DYNAMODB_ENDPOINT',
-    'AWS_ENDPOINT_URL_DYNAMODB',
-    'AWS_ENDPOINT_URL_DYNAMODB_STREAMS',
-    'REDIS_URL',
-    'SHOP_TABLE_NAME',
-    'CONNECTIONS_TABLE_NAME',
-    'WS_MANAGEMENT_ENDPOINT',
-    'JWT_SECRET',
-    'JWT_ISSUER',
-    'JWT_AUDIENCE',
-    'PORT',
-    'WS_PORT',
-  ]);
-  return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !harness.has(name))), ...extra };
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { startNpmStart, userEnv, type NpmStart } from '../support/npm-start';
 
 describe('npm start', () => {
-  let child: ChildProcess | undefined;
-  let output = '';
+  let started: NpmStart | undefined;
 
   afterEach(() => {
     // Never leave a stack running if an assertion failed half-way.
-    if (child?.pid !== undefined && groupAlive(child.pid)) process.kill(-child.pid, 'SIGKILL');
+    started?.kill();
   });
 
   it('starts everything, prints tokens, examples and one ready line, serves the API, and stops cleanly on Ctrl-C', async () => {
     const [port, wsPort] = (await freePorts(2)) as [number, number];
-    child = spawn('npm', ['start', '--', '--no-seed'], {
-      cwd: REPO_ROOT,
-      env: userEnv({ PORT: String(port), WS_PORT: String(wsPort) }),
-      detached: true, // its own process group, like a terminal's foreground job
-      stdio: ['ignore', 'pipe', 'pipe'],
+    started = await startNpmStart({
+      args: ['--', '--no-seed'],
+      env: { PORT: String(port), WS_PORT: String(wsPort) },
+      readyTimeoutMs: 120_000,
     });
-    const pgid = child.pid as number;
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child?.on('exit', (code, signal) => resolve({ code, signal })),
-    );
-    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-
-    const deadline = Date.now() + 90_000;
-    while (!/ready/.test(output)) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not get ready:\n${output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const output = started.output();
 
     // One ready line, naming both fronts.
     const readyLines = output.split('\n').filter((line) => line.includes('ready'));
@@ -101,17 +60,14 @@ describe('npm start', () => {
     expect(unknown.status).toBe(410);
 
     // Ctrl-C
-    process.kill(-pgid, 'SIGINT');
-    const { code, signal } = await exited;
+    const { code, signal, gone } = await started.interrupt();
     // Our process exits 0; npm reports the interrupt of its `sh -c` (which dies of SIGINT itself).
     expect(code === 0 || signal === 'SIGINT').toBe(true);
-    expect(output).toContain('[stack] SIGINT: stopping');
-    expect(output).toContain('[stack] stopped');
-    const gone = Date.now() + 5000;
-    while (groupAlive(pgid) && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(groupAlive(pgid)).toBe(false);
+    expect(started.output()).toContain('[stack] SIGINT: stopping');
+    expect(started.output()).toContain('[stack] stopped');
+    expect(gone).toBe(true);
     await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow();
-  }, 120_000);
+  }, 200_000);
 });
 
 describe('npm run token', () => {
