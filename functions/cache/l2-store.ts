@@ -71,6 +71,12 @@ export interface L2Store {
   bump(generationKeys: readonly string[]): Promise<BumpResult>;
   /** Fixed-window counter: increments and returns the count, setting the TTL on first use. */
   incrementWindow(key: string, windowMs: number): Promise<number>;
+  /**
+   * Resolves once the store has a connection to send commands on, or once its connect timeout is
+   * over (what follows then fails as a command would): a container's first connect (TCP, TLS,
+   * AUTH, the token's secret read) is not a measure of the server's health. Never rejects.
+   */
+  ready(): Promise<void>;
   ping(): Promise<void>;
 }
 
@@ -271,6 +277,23 @@ export class RedisL2Store implements L2Store {
     return this.scripted.shopEdgeIncrWindow(1, key, String(windowMs));
   }
 
+  ready(): Promise<void> {
+    const redis = this.redis;
+    if (redis.status === 'ready') return Promise.resolve();
+    const options = redis instanceof Cluster ? redis.options.redisOptions : redis.options;
+    const timeoutMs = options?.connectTimeout ?? 10_000;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      redis.once('ready', done);
+    });
+  }
+
   async ping(): Promise<void> {
     await this.redis.ping();
   }
@@ -321,6 +344,12 @@ export class ReconnectingL2Store implements L2Store {
 
   incrementWindow(key: string, windowMs: number): Promise<number> {
     return this.run((store) => store.incrementWindow(key, windowMs));
+  }
+
+  async ready(): Promise<void> {
+    // Getting the connection waits for its first connect, within the connect timeout; a failed
+    // attempt (the secret unreadable, the connect refused) fails fast until its backoff is over.
+    await this.run((store) => store.ready()).catch(() => undefined);
   }
 
   ping(): Promise<void> {
