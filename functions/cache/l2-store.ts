@@ -164,6 +164,17 @@ function commandTimeoutOf(redis: RedisClient): number {
   return options?.commandTimeout ?? 0;
 }
 
+/** Connections that have been ready at least once (their first connect is over). */
+const connectedOnce = new WeakSet<RedisClient>();
+const watched = new WeakSet<RedisClient>();
+
+function watchFirstConnect(redis: RedisClient): void {
+  if (watched.has(redis)) return;
+  watched.add(redis);
+  if (redis.status === 'ready') connectedOnce.add(redis);
+  else redis.once('ready', () => connectedOnce.add(redis));
+}
+
 export class RedisL2Store implements L2Store {
   private readonly scripted: ScriptedClient;
 
@@ -174,6 +185,7 @@ export class RedisL2Store implements L2Store {
     options: RedisL2StoreOptions = {},
   ) {
     this.replicaAckMs = options.replicaAckMs ?? 0;
+    watchFirstConnect(redis);
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       // defineCommand is idempotent per name; EVALSHA with EVAL fallback.
       if (!(name in redis)) redis.defineCommand(name, { lua });
@@ -279,7 +291,8 @@ export class RedisL2Store implements L2Store {
 
   ready(): Promise<void> {
     const redis = this.redis;
-    if (redis.status === 'ready') return Promise.resolve();
+    // Once connected, a lost connection is the server's health, for the caller's own bound to judge.
+    if (redis.status === 'ready' || connectedOnce.has(redis)) return Promise.resolve();
     const options = redis instanceof Cluster ? redis.options.redisOptions : redis.options;
     const timeoutMs = options?.connectTimeout ?? 10_000;
     return new Promise((resolve) => {

@@ -29,13 +29,16 @@ const CONNECT_HOLD_MS = 1500;
 interface HoldingProxy {
   readonly url: string;
   readonly connections: () => number;
+  /** From now on, new connections are held for ever and the open ones are cut (Redis gone). */
+  blackhole(): void;
   close(): Promise<void>;
 }
 
 /** Accepts at once; forwards each connection's bytes after `holdMs` (never, for Infinity). */
-async function holdingProxy(target: URL, holdMs: number): Promise<HoldingProxy> {
+async function holdingProxy(target: URL, initialHoldMs: number): Promise<HoldingProxy> {
   const sockets = new Set<Socket>();
   let accepted = 0;
+  let holdMs = initialHoldMs;
   const server: Server = createServer((client) => {
     accepted++;
     sockets.add(client);
@@ -62,6 +65,10 @@ async function holdingProxy(target: URL, holdMs: number): Promise<HoldingProxy> 
   return {
     url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
     connections: () => accepted,
+    blackhole: () => {
+      holdMs = Number.POSITIVE_INFINITY;
+      for (const socket of sockets) socket.destroy();
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -129,6 +136,25 @@ describe('/health in a cold container', () => {
     expect(proxy.connections()).toBeGreaterThan(0);
     // Warm: the same container answers from its connection.
     expect(await health()).toEqual({ status: 200, body: { data: { status: 'ok', redis: 'ok', dynamodb: 'ok' } } });
+  });
+
+  it('after the first connect, a lost Redis is down within the probe budget, not after another connect timeout', async () => {
+    proxy = await holdingProxy(new URL(redisSingleUrl()), 0);
+    await coldContainer(proxy.url, { connectMs: 10_000 });
+    expect(await health()).toEqual({ status: 200, body: { data: { status: 'ok', redis: 'ok', dynamodb: 'ok' } } });
+    const seen = proxy.connections();
+    proxy.blackhole();
+    // The container's client has noticed: it is reconnecting (a new connection reached the proxy).
+    for (let waited = 0; waited < 5000 && proxy.connections() === seen; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(proxy.connections()).toBeGreaterThan(seen);
+    const started = Date.now();
+    const answer = await health();
+    // Half the connect timeout: waiting for a reconnect would take all of it.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(answer).toMatchObject({
+      status: 503,
+      body: { error: { code: 'UNAVAILABLE', message: expect.stringContaining('redis unavailable') } },
+    });
   });
 
   it('says Redis is down, and answers, when the connection never becomes ready within the connect timeout', async () => {
