@@ -19,7 +19,6 @@ import type { AddressInfo } from 'node:net';
 import { closeAppServices } from '../../functions/app';
 import { handler } from '../../functions/handlers/health';
 import { resetConfig } from '../../functions/shared/config';
-import type { LoadedHandler } from '../../local/handlers';
 import { invoke } from '../../local/lambda-context';
 import { redisSingleUrl, testTables } from '../support';
 
@@ -92,7 +91,7 @@ const event = {
 } as unknown as APIGatewayProxyEvent;
 
 const health = async () => {
-  const result = await invoke<APIGatewayProxyEvent, APIGatewayProxyResult>(handler as unknown as LoadedHandler, event, {
+  const result = await invoke<APIGatewayProxyEvent, APIGatewayProxyResult>(handler, event, {
     functionName: 'Health',
     timeoutMs: 20_000,
   });

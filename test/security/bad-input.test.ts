@@ -12,7 +12,6 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { handler as createProduct } from '../../functions/handlers/products/create';
 import { handler as listProducts } from '../../functions/handlers/products/list';
 import { invoke } from '../../local/lambda-context';
-import type { LoadedHandler } from '../../local/handlers';
 import { json, tenantId } from '../api/api-fixtures';
 import { startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
 import { expectContractError, routeFunction } from './security-fixtures';
@@ -53,7 +52,7 @@ function eventFor(tenant: string, parts: Partial<APIGatewayProxyEvent>): APIGate
 async function run(route: keyof typeof HANDLERS, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   const deployed = api.deployed;
   if (deployed === undefined) {
-    return invoke<APIGatewayProxyEvent, APIGatewayProxyResult>(HANDLERS[route] as unknown as LoadedHandler, event, {
+    return invoke<APIGatewayProxyEvent, APIGatewayProxyResult>(HANDLERS[route], event, {
       functionName: 'Direct',
       timeoutMs: 10_000,
     });

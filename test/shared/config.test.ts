@@ -21,7 +21,7 @@ const VARIABLES = [
 ];
 
 function withEnvironment(values: Record<string, string>): void {
-  for (const name of VARIABLES) delete process.env[name];
+  process.env = Object.fromEntries(Object.entries(saved).filter(([name]) => !VARIABLES.includes(name)));
   Object.assign(process.env, values);
   resetConfig();
 }
