@@ -24,11 +24,8 @@ import { startSecretsManager, type LocalSecretsManager } from '../../local/aws/s
 import { DEV_CURSOR_KEY } from '../../local/dev-defaults';
 import { json, tenantId } from '../api/api-fixtures';
 import { ACCOUNT, REGION, principal } from '../aws/support';
-import { itInSource, startStackUnderTest, testMode, type StackUnderTest } from '../support/stack-under-test';
+import { itAsDeployed, itInSource, startStackUnderTest, testMode, type StackUnderTest } from '../support/stack-under-test';
 import { expectContractError, routeFunction } from './security-fixtures';
-
-/** A case about what only a deployment has (its template, its roles, its containers): skipped from source. */
-const itAsDeployed: jest.It = testMode() === 'as-deployed' ? it : it.skip;
 
 const SOURCE_KEY_ARN = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:shop-edge/cursor-key-AbCdEf`;
 
