@@ -27,6 +27,9 @@ const END_TO_END = [
   '<rootDir>/test/security/tenancy.test.ts',
   '<rootDir>/test/security/public-rate-limit.test.ts',
   '<rootDir>/test/security/bad-input.property.test.ts',
+  '<rootDir>/test/security/bad-input.test.ts',
+  '<rootDir>/test/security/cursors.test.ts',
+  '<rootDir>/test/security/cursor-key.test.ts',
 ];
 
 const common = {

@@ -71,6 +71,12 @@ export interface L2Store {
   bump(generationKeys: readonly string[]): Promise<BumpResult>;
   /** Fixed-window counter: increments and returns the count, setting the TTL on first use. */
   incrementWindow(key: string, windowMs: number): Promise<number>;
+  /**
+   * Resolves once the store has a connection to send commands on, or once its connect timeout is
+   * over (what follows then fails as a command would): a container's first connect (TCP, TLS,
+   * AUTH, the token's secret read) is not a measure of the server's health. Never rejects.
+   */
+  ready(): Promise<void>;
   ping(): Promise<void>;
 }
 
@@ -158,6 +164,17 @@ function commandTimeoutOf(redis: RedisClient): number {
   return options?.commandTimeout ?? 0;
 }
 
+/** Connections that have been ready at least once (their first connect is over). */
+const connectedOnce = new WeakSet<RedisClient>();
+const watched = new WeakSet<RedisClient>();
+
+function watchFirstConnect(redis: RedisClient): void {
+  if (watched.has(redis)) return;
+  watched.add(redis);
+  if (redis.status === 'ready') connectedOnce.add(redis);
+  else redis.once('ready', () => connectedOnce.add(redis));
+}
+
 export class RedisL2Store implements L2Store {
   private readonly scripted: ScriptedClient;
 
@@ -168,6 +185,7 @@ export class RedisL2Store implements L2Store {
     options: RedisL2StoreOptions = {},
   ) {
     this.replicaAckMs = options.replicaAckMs ?? 0;
+    watchFirstConnect(redis);
     for (const [name, lua] of Object.entries(SCRIPTS)) {
       // defineCommand is idempotent per name; EVALSHA with EVAL fallback.
       if (!(name in redis)) redis.defineCommand(name, { lua });
@@ -271,6 +289,24 @@ export class RedisL2Store implements L2Store {
     return this.scripted.shopEdgeIncrWindow(1, key, String(windowMs));
   }
 
+  ready(): Promise<void> {
+    const redis = this.redis;
+    // Once connected, a lost connection is the server's health, for the caller's own bound to judge.
+    if (redis.status === 'ready' || connectedOnce.has(redis)) return Promise.resolve();
+    const options = redis instanceof Cluster ? redis.options.redisOptions : redis.options;
+    const timeoutMs = options?.connectTimeout ?? 10_000;
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      timer.unref();
+      redis.once('ready', done);
+    });
+  }
+
   async ping(): Promise<void> {
     await this.redis.ping();
   }
@@ -321,6 +357,12 @@ export class ReconnectingL2Store implements L2Store {
 
   incrementWindow(key: string, windowMs: number): Promise<number> {
     return this.run((store) => store.incrementWindow(key, windowMs));
+  }
+
+  async ready(): Promise<void> {
+    // Getting the connection waits for its first connect, within the connect timeout; a failed
+    // attempt (the secret unreadable, the connect refused) fails fast until its backoff is over.
+    await this.run((store) => store.ready()).catch(() => undefined);
   }
 
   ping(): Promise<void> {

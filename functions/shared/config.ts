@@ -9,14 +9,24 @@ import { z } from 'zod';
 const bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 
-function section<T extends z.ZodType>(name: string, schema: T, pick: (env: NodeJS.ProcessEnv) => Record<string, unknown>) {
+/**
+ * One section: its schema, and the environment variable each of its keys is read from. A failure
+ * names the variables the operator must set or fix (`SHOP_TABLE_NAME is required`), never the
+ * schema's keys, which are nowhere in the template or the README.
+ */
+function section<T extends z.ZodType>(name: string, schema: T, variables: Readonly<Record<string, string>>) {
   let cached: z.infer<T> | undefined;
   const read = (): z.infer<T> => {
     if (cached === undefined) {
-      const raw = Object.fromEntries(Object.entries(pick(process.env)).filter(([, v]) => v !== undefined && v !== ''));
+      const raw = Object.fromEntries(
+        Object.entries(variables).flatMap(([key, variable]) => {
+          const value = process.env[variable];
+          return value === undefined || value === '' ? [] : [[key, value]];
+        }),
+      );
       const parsed = schema.safeParse(raw);
       if (!parsed.success) {
-        const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+        const detail = parsed.error.issues.map((issue) => describeIssue(issue, raw, variables)).join('; ');
         throw new Error(`Invalid ${name} configuration: ${detail}`);
       }
       cached = parsed.data;
@@ -30,6 +40,20 @@ function section<T extends z.ZodType>(name: string, schema: T, pick: (env: NodeJ
   return read;
 }
 
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  raw: Readonly<Record<string, unknown>>,
+  variables: Readonly<Record<string, string>>,
+): string {
+  const key = issue.path[0];
+  const variable = typeof key === 'string' ? variables[key] : undefined;
+  // A rule over several variables (set one of two) names them in its own message.
+  if (variable === undefined) return issue.message;
+  if (raw[key as string] === undefined) return `${variable} is required`;
+  // Messages that already name their variable ('JWT_SECRET must be at least 32 characters') stay as they are.
+  return issue.message.includes(variable) ? issue.message : `${variable}: ${issue.message}`;
+}
+
 export const tablesConfig = section(
   'tables',
   z.object({
@@ -41,14 +65,14 @@ export const tablesConfig = section(
     /** Opening a connection to the endpoint (a new container, or a burst beyond its open sockets). */
     connectTimeoutMs: int(500, 50, 30000),
   }),
-  (env) => ({
-    shopTableName: env.SHOP_TABLE_NAME,
-    connectionsTableName: env.CONNECTIONS_TABLE_NAME,
-    endpoint: env.DYNAMODB_ENDPOINT,
-    region: env.AWS_REGION,
-    timeoutMs: env.DYNAMODB_TIMEOUT_MS,
-    connectTimeoutMs: env.DYNAMODB_CONNECT_TIMEOUT_MS,
-  }),
+  {
+    shopTableName: 'SHOP_TABLE_NAME',
+    connectionsTableName: 'CONNECTIONS_TABLE_NAME',
+    endpoint: 'DYNAMODB_ENDPOINT',
+    region: 'AWS_REGION',
+    timeoutMs: 'DYNAMODB_TIMEOUT_MS',
+    connectTimeoutMs: 'DYNAMODB_CONNECT_TIMEOUT_MS',
+  },
 );
 
 export const redisConfig = section(
@@ -70,16 +94,16 @@ export const redisConfig = section(
     /** The bound of `WAIT 1 <ms>` after a generation bump (only with replicas). */
     replicaAckMs: int(50, 1, 1000),
   }),
-  (env) => ({
-    url: env.REDIS_URL,
-    cluster: env.REDIS_CLUSTER,
-    authToken: env.REDIS_AUTH_TOKEN,
-    authSecretArn: env.REDIS_AUTH_SECRET_ARN,
-    commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
-    connectTimeoutMs: env.REDIS_CONNECT_TIMEOUT_MS,
-    replicas: env.REDIS_REPLICAS,
-    replicaAckMs: env.REDIS_REPLICA_ACK_MS,
-  }),
+  {
+    url: 'REDIS_URL',
+    cluster: 'REDIS_CLUSTER',
+    authToken: 'REDIS_AUTH_TOKEN',
+    authSecretArn: 'REDIS_AUTH_SECRET_ARN',
+    commandTimeoutMs: 'REDIS_COMMAND_TIMEOUT_MS',
+    connectTimeoutMs: 'REDIS_CONNECT_TIMEOUT_MS',
+    replicas: 'REDIS_REPLICAS',
+    replicaAckMs: 'REDIS_REPLICA_ACK_MS',
+  },
 );
 
 export const cacheConfig = section(
@@ -98,19 +122,19 @@ export const cacheConfig = section(
     leaseWaitMs: int(500, 0, 10_000),
     revalidateBudgetMs: int(150, 0, 10_000),
   }),
-  (env) => ({
-    l1MaxEntries: env.CACHE_L1_MAX_ENTRIES,
-    l1TtlMs: env.CACHE_L1_TTL_MS,
-    ttlShortSeconds: env.CACHE_TTL_SHORT,
-    ttlMediumSeconds: env.CACHE_TTL_MEDIUM,
-    ttlLongSeconds: env.CACHE_TTL_LONG,
-    staleSeconds: env.CACHE_STALE_SECONDS,
-    negativeTtlSeconds: env.CACHE_NEGATIVE_TTL,
-    compressAboveBytes: env.CACHE_COMPRESS_ABOVE_BYTES,
-    leaseMs: env.CACHE_LEASE_MS,
-    leaseWaitMs: env.CACHE_LEASE_WAIT_MS,
-    revalidateBudgetMs: env.CACHE_REVALIDATE_BUDGET_MS,
-  }),
+  {
+    l1MaxEntries: 'CACHE_L1_MAX_ENTRIES',
+    l1TtlMs: 'CACHE_L1_TTL_MS',
+    ttlShortSeconds: 'CACHE_TTL_SHORT',
+    ttlMediumSeconds: 'CACHE_TTL_MEDIUM',
+    ttlLongSeconds: 'CACHE_TTL_LONG',
+    staleSeconds: 'CACHE_STALE_SECONDS',
+    negativeTtlSeconds: 'CACHE_NEGATIVE_TTL',
+    compressAboveBytes: 'CACHE_COMPRESS_ABOVE_BYTES',
+    leaseMs: 'CACHE_LEASE_MS',
+    leaseWaitMs: 'CACHE_LEASE_WAIT_MS',
+    revalidateBudgetMs: 'CACHE_REVALIDATE_BUDGET_MS',
+  },
 );
 
 export const authConfig = section(
@@ -124,13 +148,13 @@ export const authConfig = section(
       clockToleranceSeconds: int(5, 0, 300),
     })
     .refine((c) => c.secret !== undefined || c.jwksUrl !== undefined, 'set JWT_SECRET (HS256) or JWT_JWKS_URL'),
-  (env) => ({
-    secret: env.JWT_SECRET,
-    jwksUrl: env.JWT_JWKS_URL,
-    issuer: env.JWT_ISSUER,
-    audience: env.JWT_AUDIENCE,
-    clockToleranceSeconds: env.JWT_CLOCK_TOLERANCE_SECONDS,
-  }),
+  {
+    secret: 'JWT_SECRET',
+    jwksUrl: 'JWT_JWKS_URL',
+    issuer: 'JWT_ISSUER',
+    audience: 'JWT_AUDIENCE',
+    clockToleranceSeconds: 'JWT_CLOCK_TOLERANCE_SECONDS',
+  },
 );
 
 export const appConfig = section(
@@ -148,14 +172,14 @@ export const appConfig = section(
     wsMaxConnectionsPerUser: int(10, 1, 100),
     cdnDistributionId: z.string().optional(),
   }),
-  (env) => ({
-    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
-    lowStockThreshold: env.LOW_STOCK_THRESHOLD,
-    currency: env.DEFAULT_CURRENCY,
-    wsManagementEndpoint: env.WS_MANAGEMENT_ENDPOINT,
-    wsMaxConnectionsPerUser: env.WS_MAX_CONNECTIONS_PER_USER,
-    cdnDistributionId: env.CDN_DISTRIBUTION_ID,
-  }),
+  {
+    rateLimitPerMinute: 'RATE_LIMIT_PER_MINUTE',
+    lowStockThreshold: 'LOW_STOCK_THRESHOLD',
+    currency: 'DEFAULT_CURRENCY',
+    wsManagementEndpoint: 'WS_MANAGEMENT_ENDPOINT',
+    wsMaxConnectionsPerUser: 'WS_MAX_CONNECTIONS_PER_USER',
+    cdnDistributionId: 'CDN_DISTRIBUTION_ID',
+  },
 );
 
 /** The key page cursors are signed with (functions/http/cursors.ts): only the list functions read it. */
@@ -169,7 +193,7 @@ export const cursorConfig = section(
       keySecretArn: z.string().min(1).optional(),
     })
     .refine((c) => c.key !== undefined || c.keySecretArn !== undefined, 'set CURSOR_KEY_SECRET_ARN (AWS) or CURSOR_KEY (local)'),
-  (env) => ({ key: env.CURSOR_KEY, keySecretArn: env.CURSOR_KEY_SECRET_ARN }),
+  { key: 'CURSOR_KEY', keySecretArn: 'CURSOR_KEY_SECRET_ARN' },
 );
 
 export function resetConfig(): void {

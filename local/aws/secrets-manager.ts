@@ -75,6 +75,11 @@ export interface LocalSecretsManager extends LocalEndpoint {
   addSecret(seed: SecretSeed): SecretView;
   /** The secret by name or ARN, as stored now (inspection for tests). */
   secret(secretId: string): SecretView | undefined;
+  /**
+   * A new version as the secret's AWSCURRENT (the one before becomes AWSPREVIOUS), as an operator's
+   * PutSecretValue makes it in a rotation: from outside the deployment, so without its IAM.
+   */
+  putValue(secretId: string, value: string | Uint8Array): SecretView;
   /** The next `count` calls (of `operations`, default all) answer the fault instead. */
   failNext(count: number, fault: SecretsManagerFault, operations?: readonly string[]): void;
   clearFaults(): void;
@@ -470,6 +475,12 @@ export async function startSecretsManager(options: SecretsManagerOptions): Promi
     secret: (secretId) => {
       const secret = find(secretId);
       return secret === undefined ? undefined : view(secret);
+    },
+    putValue: (secretId, value) => {
+      const secret = find(secretId);
+      if (secret === undefined) throw new Error(`no secret ${secretId}`);
+      addVersion(secret, value, randomUUID(), [CURRENT]);
+      return view(secret);
     },
     failNext: (count, fault, ops) => {
       if (count > 0) faults.push({ remaining: count, fault, operations: ops });

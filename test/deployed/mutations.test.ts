@@ -117,9 +117,9 @@ it('(b) a function without an environment variable it needs: the invocation fail
   const from = logs.length;
   const response = await get('/api/products/lamp', token);
   expect(response).toEqual({ status: 500, body: { error: { code: 'INTERNAL', message: expect.any(String) } } });
-  // What the function's logs say: the table setting is missing, named.
+  // What the function's logs say: the variable the operator must set, by its name.
   const said = logs.slice(from).filter((l) => l.includes('GetProduct'));
-  expect(said.some((l) => l.includes('Invalid tables configuration') && l.includes('shopTableName'))).toBe(true);
+  expect(said.some((l) => l.includes('Invalid tables configuration') && l.includes('SHOP_TABLE_NAME is required'))).toBe(true);
   // It never made a DynamoDB request against some other table.
   expect(stack.dynamoDbCalls().filter((c) => c.principal?.sessionName === getProduct?.name)).toEqual([]);
 });

@@ -4,21 +4,26 @@
  * the contract's shape before any Redis command or DynamoDB read; one the API issued goes on.
  * Was a defect: any cursor decoding to ids was taken, so forged marketplace cursors (unauthenticated)
  * each filled a cache entry and ran a DynamoDB query.
+ *
+ * Through the stack under test of this project's mode. "Before any Redis command or DynamoDB
+ * read" is observed where the functions' requests arrive (the DynamoDB endpoint, MONITOR on every
+ * cache node), so it holds as deployed too, where the functions run in containers of their own.
  */
-import { buildAppServices, setAppServices } from '../../functions/app';
-import type { L2Store } from '../../functions/cache/l2-store';
-import { RedisL2Store } from '../../functions/cache/l2-store';
 import { CursorSigner, type CursorScope } from '../../functions/http/cursors';
 import { CURSOR_PATTERN } from '../../functions/shared/ids';
-import { countingRepository, json, startApi, tenantId, type Api } from '../api/api-fixtures';
-import { expectContractError, settle, watchRedis } from './security-fixtures';
+import { json, tenantId } from '../api/api-fixtures';
+import { startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
+import { expectContractError } from './security-fixtures';
 
-let api: Api;
+let api: StackUnderTest;
 beforeAll(async () => {
-  api = await startApi();
-  api.rewire({ rateLimitPerMinute: 1_000_000 });
+  api = await startStackUnderTest({ name: 'cursors' });
 });
-afterAll(() => api.close());
+afterAll(() => api.stop());
+
+/** A user per request sequence: the suite's requests stay under the per-user rate limit of the deployment. */
+let users = 0;
+const tokenOf = (tenant: string) => api.mint({ tenantId: tenant, userId: `cursors-${++users}` });
 
 async function create(tenant: string, id: string, listed = true): Promise<void> {
   const response = await api.call('POST', '/api/products', {
@@ -34,41 +39,45 @@ async function page(path: string, token?: string): Promise<{ data: { id: string;
   return json(response);
 }
 
-/** Wraps an L2 store and counts every call that reaches it, the per-user rate-limit counter aside. */
-function countingL2(inner: L2Store): { l2: L2Store; calls: () => number } {
-  let calls = 0;
-  const l2 = new Proxy(inner, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function' || property === 'incrementWindow') return value;
-      return (...args: unknown[]) => {
-        calls++;
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
-  return { l2, calls: () => calls };
-}
+/** Cache commands of the API's reads (rate-limit counters, the watch's own markers and the cluster client's housekeeping aside). */
+const isReadOfData = (line: string) =>
+  !line.includes('{rl:') && !line.includes('settle-') && !/^(cluster|info|ping|echo|auth|hello|readonly)\b/i.test(line);
 
-/** Runs `work` with the handlers' repository and Redis counted; restores the fixture's services after. */
-async function counted(work: () => Promise<void>): Promise<{ repositoryCalls: number; redisCalls: number }> {
-  const repo = countingRepository(api.repo);
-  const l2 = countingL2(new RedisL2Store(api.redis));
-  setAppServices(buildAppServices({ repo: repo.repo, l2: l2.l2 }));
+/**
+ * Runs `work` and says what it made the functions send: DynamoDB requests (streams aside) and
+ * cache commands naming one of `needles` (a tenant id, the marketplace's {m} tag), as the
+ * endpoints saw them, in both modes.
+ */
+async function effectOf(work: () => Promise<void>, needles: readonly string[]): Promise<{ dynamodb: string[]; redis: string[] }> {
+  // The fixtures' own writes have gone through the stream consumers first.
+  await api.streamsCaughtUp();
+  const since = Date.now();
+  const watch = await api.watchCache();
   try {
     await work();
+    await watch.settle();
+    const names = (line: string) => needles.some((needle) => line.includes(needle));
+    return {
+      dynamodb: api
+        .dataCalls()
+        .filter((c) => c.api === 'dynamodb' && c.at >= since)
+        .map((c) => `${c.operation} ${c.text.slice(0, 200)}`),
+      redis: watch.lines().filter((line) => isReadOfData(line) && names(line)),
+    };
   } finally {
-    api.rewire({ rateLimitPerMinute: 1_000_000 });
+    watch.stop();
   }
-  return { repositoryCalls: repo.calls(), redisCalls: l2.calls() };
 }
+
+/** The hash tag of the marketplace's cache keys (functions/cache/keys.ts). */
+const MARKETPLACE_KEYS = '{m}';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
 
 describe('cursors the API issued', () => {
   it('carry a signature and continue their own listing', async () => {
     const tenant = tenantId('sig');
-    const token = await api.token(tenant);
+    const token = await tokenOf(tenant);
     for (const id of ['a1', 'a2', 'a3']) await create(tenant, id);
     const first = await page('/api/products?limit=2', token);
     expect(first.nextCursor).toMatch(CURSOR_PATTERN);
@@ -88,13 +97,18 @@ describe('a cursor the API did not issue for this listing', () => {
       // The signed shape with a made-up MAC.
       ...Array.from({ length: 40 }, (_, i) => `${b64(`${tenant}/forged-${i}`)}.${'A'.repeat(21)}${'ABCDEFGHIJ'[i % 10] as string}`),
     ];
-    const effect = await counted(async () => {
+    const effect = await effectOf(async () => {
       for (const cursor of forged) {
         const path = `/api/marketplace/products?cursor=${cursor}`;
         await expectContractError(await api.call('GET', path), 400, path);
       }
-    });
-    expect(effect).toEqual({ repositoryCalls: 0, redisCalls: 0 });
+    }, [MARKETPLACE_KEYS, tenant]);
+    expect(effect).toEqual({ dynamodb: [], redis: [] });
+    // Control: the marketplace's first page, not read before in this stack, shows in both places.
+    const control = await effectOf(async () => {
+      await page('/api/marketplace/products?limit=3');
+    }, [MARKETPLACE_KEYS]);
+    expect([control.dynamodb.length > 0, control.redis.length > 0]).toEqual([true, true]);
   });
 
   it("another tenant's cursor is 400, and reads nothing of either tenant", async () => {
@@ -102,34 +116,24 @@ describe('a cursor the API did not issue for this listing', () => {
     const other = tenantId('oth');
     for (const id of ['b1', 'b2', 'b3']) await create(owner, id);
     await create(other, 'b1');
-    const { nextCursor } = await page('/api/products?limit=1', await api.token(owner));
+    const { nextCursor } = await page('/api/products?limit=1', await tokenOf(owner));
     expect(nextCursor).not.toBeNull();
-    const otherToken = await api.token(other);
-    const watch = await watchRedis(api.redis);
-    try {
-      const effect = await counted(async () => {
-        for (const path of [`/api/products?cursor=${nextCursor}`, `/api/products?limit=1&category=misc&cursor=${nextCursor}`]) {
-          await expectContractError(await api.call('GET', path, { token: otherToken }), 400, path);
-        }
-      });
-      await settle(api.redis, watch);
-      expect({ ...effect, redis: [...watch.tenantLines(other), ...watch.tenantLines(owner)] }).toEqual({
-        repositoryCalls: 0,
-        redisCalls: 0,
-        redis: [],
-      });
-    } finally {
-      watch.stop();
-    }
+    const otherToken = await tokenOf(other);
+    const effect = await effectOf(async () => {
+      for (const path of [`/api/products?cursor=${nextCursor}`, `/api/products?limit=1&category=misc&cursor=${nextCursor}`]) {
+        await expectContractError(await api.call('GET', path, { token: otherToken }), 400, path);
+      }
+    }, [owner, other]);
+    expect(effect).toEqual({ dynamodb: [], redis: [] });
     // The owner's own cursor still works.
-    expect((await page(`/api/products?limit=1&cursor=${nextCursor}`, await api.token(owner))).data).toEqual([
+    expect((await page(`/api/products?limit=1&cursor=${nextCursor}`, await tokenOf(owner))).data).toEqual([
       expect.objectContaining({ id: 'b2' }),
     ]);
   });
 
   it('a tampered cursor is 400: another position under the same signature, a changed, respelled or cut signature', async () => {
     const tenant = tenantId('tamp');
-    const token = await api.token(tenant);
+    const token = await tokenOf(tenant);
     for (const id of ['c1', 'c2', 'c3']) await create(tenant, id);
     const { nextCursor } = await page('/api/products?limit=1', token);
     const [payload, mac] = (nextCursor as string).split('.') as [string, string];
@@ -146,28 +150,28 @@ describe('a cursor the API did not issue for this listing', () => {
       `${payload}.${mac.slice(1)}`,
       payload,
     ];
-    const effect = await counted(async () => {
+    const effect = await effectOf(async () => {
       for (const cursor of tampered) {
         const path = `/api/products?cursor=${cursor}`;
         await expectContractError(await api.call('GET', path, { token }), 400, path);
       }
-    });
-    expect(effect).toEqual({ repositoryCalls: 0, redisCalls: 0 });
+    }, [tenant]);
+    expect(effect).toEqual({ dynamodb: [], redis: [] });
   });
 
   it("a cursor of one route is 400 on the other (a tenant's list and the marketplace)", async () => {
     // A tenant named like the marketplace's owner: only the route tells the two listings apart.
     const tenant = 'marketplace';
-    const token = await api.token(tenant);
+    const token = await tokenOf(tenant);
     for (const id of ['d1', 'd2', 'd3']) await create(tenant, id);
     const tenantCursor = (await page('/api/products?limit=1', token)).nextCursor as string;
     const marketCursor = (await page('/api/marketplace/products?limit=1')).nextCursor as string;
     expect([tenantCursor, marketCursor]).toEqual([expect.stringMatching(CURSOR_PATTERN), expect.stringMatching(CURSOR_PATTERN)]);
-    const effect = await counted(async () => {
+    const effect = await effectOf(async () => {
       await expectContractError(await api.call('GET', `/api/marketplace/products?cursor=${tenantCursor}`), 400, 'tenant cursor');
       await expectContractError(await api.call('GET', `/api/products?cursor=${marketCursor}`, { token }), 400, 'marketplace cursor');
-    });
-    expect(effect).toEqual({ repositoryCalls: 0, redisCalls: 0 });
+    }, [MARKETPLACE_KEYS, tenant]);
+    expect(effect).toEqual({ dynamodb: [], redis: [] });
   });
 });
 

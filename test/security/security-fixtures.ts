@@ -5,6 +5,8 @@
  */
 import type { Redis } from 'ioredis';
 import { REST_ROUTES } from '../../functions/routes';
+import type { DeployedStack } from '../../local/deployed/stack';
+import type { DeployedFunction } from '../../local/deployed/model';
 import { monitorRedis } from '../support/redis-monitor';
 
 export const CONTRACT_ERROR_CODES: Readonly<Record<number, string>> = {
@@ -112,3 +114,13 @@ export function encodePathSegment(value: string): string {
 }
 
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The deployed function of a route of the route table (its logical id: the route's name and the CDK's hash). */
+export function routeFunction(deployed: DeployedStack, route: string): DeployedFunction {
+  const found = [...deployed.deployment.functions.values()].filter(
+    (f) => f.logicalId.startsWith(route) && /^[0-9A-F]{8}$/.test(f.logicalId.slice(route.length)),
+  );
+  if (found.length !== 1)
+    throw new Error(`expected one deployed function for route ${route}, found ${found.map((f) => f.logicalId).join(', ') || 'none'}`);
+  return found[0] as DeployedFunction;
+}

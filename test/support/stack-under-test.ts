@@ -53,6 +53,12 @@ export function testMode(): TestMode {
 export const itInSource: jest.It = testMode() === 'source' ? it : it.skip;
 
 /**
+ * A test of what only a deployment has (its template environment, its roles, its containers):
+ * skipped, by name, in the source project, where the suite has a case of its own for the same behaviour.
+ */
+export const itAsDeployed: jest.It = testMode() === 'as-deployed' ? it : it.skip;
+
+/**
  * A test of a known open defect of the deployment that only the as-deployed mode shows: it must
  * fail there (jest's it.failing: it turns red once the defect is fixed, to be made an `it`), and
  * pass from source. The test names the defect.
