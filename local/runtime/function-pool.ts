@@ -212,6 +212,12 @@ export interface FunctionPool {
    * not its cold start. Resolves with the number of containers that became ready.
    */
   prewarm(count?: number): Promise<number>;
+  /**
+   * What a configuration update does to a function (`UpdateFunctionConfiguration`): the containers
+   * of now are not used again (an idle one ends now, a busy one after its invocation), and the
+   * invocations that follow start new ones. A new container reads its secrets afresh.
+   */
+  recycle(): void;
   /** Kills every container (an invocation in flight ends as a crash) and removes the sandbox. */
   close(): Promise<void>;
 }
@@ -302,6 +308,8 @@ interface Container {
   readonly spawnedAt: number;
   readonly exited: Promise<void>;
   state: 'starting' | 'idle' | 'busy' | 'dead';
+  /** The pool's configuration generation it was started in (see recycle()). */
+  readonly generation: number;
   /** Settled once: undefined when the handler is loaded. */
   readonly ready: Promise<InitFailure | undefined>;
   readonly settleInit: (failure: InitFailure | undefined) => void;
@@ -325,6 +333,7 @@ class Pool implements FunctionPool {
   private readonly log: LogSink;
   private readonly invokedFunctionArn: string;
   private nextContainerId = 1;
+  private generation = 0;
   private closed = false;
   private coldStarts = 0;
   private invocations = 0;
@@ -434,6 +443,11 @@ class Pool implements FunctionPool {
     return ready.filter(Boolean).length;
   }
 
+  public recycle(): void {
+    this.generation += 1;
+    for (const container of [...this.idle]) this.discard(container, 'the function configuration was updated');
+  }
+
   public async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -505,6 +519,7 @@ class Pool implements FunctionPool {
       spawnedAt,
       exited,
       state: 'starting',
+      generation: this.generation,
       frozen: false,
       ready,
       // Settles once: later calls (an exit after an init error, say) are no-ops.
@@ -559,8 +574,9 @@ class Pool implements FunctionPool {
         const invocation = container.invocation;
         if (invocation?.requestId !== message.requestId) return;
         container.maxRssKb = message.maxRssKb;
-        this.keepForNext(container);
         this.complete(container, invocation, (report) => resultOf(message, report), undefined);
+        // After the result is handed over: a container of a previous configuration ends here.
+        this.keepForNext(container);
         return;
       }
       case 'crash': {
@@ -645,6 +661,10 @@ class Pool implements FunctionPool {
   /** After an answer (a result or a handler error), the container serves the next invocation. */
   private keepForNext(container: Container): void {
     if (container.state !== 'busy') return;
+    if (container.generation !== this.generation) {
+      this.discard(container, 'the function configuration was updated');
+      return;
+    }
     container.state = 'idle';
     this.idle.push(container);
     this.waiting.shift()?.();

@@ -192,6 +192,23 @@ describe('containers', () => {
     expect(next.invocations).toBe(2);
   });
 
+  it('recycle(), as a configuration update: no container of before takes another invocation, one in flight ends normally', async () => {
+    const { pool } = await startPool('basic');
+    const idleBefore = payloadOf(await pool.invoke({ action: 'state' })) as { pid: number };
+    const inFlight = pool.invoke({ action: 'sleep', ms: 500 }); // a second container, busy during the update
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    pool.recycle();
+    const flown = await inFlight;
+    expect(flown).toMatchObject({ ok: true });
+    const busyBefore = payloadOf(flown) as { pid: number };
+    const after = await Promise.all([1, 2].map(() => pool.invoke({ action: 'sleep', ms: 200 })));
+    expect(after.map((r) => r.report?.coldStart)).toEqual([true, true]);
+    const pids = after.map((r) => (payloadOf(r) as { pid: number }).pid);
+    expect(pids).not.toContain(idleBefore.pid);
+    expect(pids).not.toContain(busyBefore.pid);
+    expect(pool.stats()).toMatchObject({ containers: 2, idle: 2 });
+  });
+
   it('throttles an invocation beyond the concurrency instead of queueing it', async () => {
     const { pool } = await startPool('basic', { maxContainers: 2 });
     const results = await Promise.all([1, 2, 3].map(() => pool.invoke({ action: 'sleep', ms: 300 })));
