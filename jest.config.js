@@ -18,6 +18,7 @@
 /** The end-to-end suites: REST, WebSocket, real-time and security, through the stack's fronts. */
 const END_TO_END = [
   '<rootDir>/test/api/catalog-api.test.ts',
+  '<rootDir>/test/api/cors.test.ts',
   '<rootDir>/test/realtime/realtime.test.ts',
   '<rootDir>/test/realtime/ordering.test.ts',
   '<rootDir>/test/realtime/sessions.test.ts',

@@ -6,6 +6,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { originProblem } from '../functions/http/cors';
 
 /** CloudFront takes its viewer certificates from ACM in this region only. */
 export const CLOUDFRONT_CERTIFICATE_REGION = 'us-east-1';
@@ -31,6 +32,7 @@ export const CONTEXT_KEYS = {
   cacheShards: 'cacheShards',
   cacheReplicas: 'cacheReplicas',
   legacyExports: 'legacyExports',
+  corsOrigins: 'corsOrigins',
 } as const;
 
 const throttle = z.strictObject({
@@ -83,6 +85,20 @@ const profileSchema = z.strictObject({
   webAclArn: z.string().startsWith('arn:').optional(),
   domainName: z.string().min(3).optional(),
   certificateArn: z.string().startsWith('arn:').optional(),
+  /**
+   * The origins of the frontends that may call the REST API from a browser (CORS), exactly as a
+   * browser sends them: https://shop.example.com, http://localhost:5173; `http://localhost:*` and
+   * `http://127.0.0.1:*` allow a dev server on any port. Never `*`.
+   */
+  corsOrigins: z
+    .array(
+      z.string().superRefine((entry, context) => {
+        const problem = originProblem(entry);
+        if (problem !== undefined) context.addIssue({ code: 'custom', message: `${JSON.stringify(entry)}: ${problem}` });
+      }),
+    )
+    .max(100)
+    .default([]),
 });
 
 export interface CacheSettings {
@@ -144,6 +160,8 @@ export interface ShopEdgeConfig {
    * (`-c legacyExports=true`, for the one deployment that upgrades such an environment).
    */
   readonly legacyExports: boolean;
+  /** Origins allowed to call the REST API from a browser (functions/http/cors.ts); empty: none. */
+  readonly corsOrigins: readonly string[];
 }
 
 type Profile = z.infer<typeof profileSchema>;
@@ -192,6 +210,14 @@ function applyOverrides(profile: Record<string, unknown>, ctx: (key: string) => 
   set(top, 'webAclArn', CONTEXT_KEYS.webAclArn);
   set(top, 'domainName', CONTEXT_KEYS.domainName);
   set(top, 'certificateArn', CONTEXT_KEYS.certificateArn);
+  // `-c corsOrigins=https://a.example.com,https://b.example.com` gives a string.
+  const cors = ctx(CONTEXT_KEYS.corsOrigins);
+  if (typeof cors === 'string')
+    top.corsOrigins = cors
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== '');
+  else if (cors !== undefined) top.corsOrigins = cors;
   return top;
 }
 
@@ -264,5 +290,6 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
         ? { domainName: p.domainName, certificateArn: p.certificateArn }
         : undefined,
     legacyExports: legacyExports === true || legacyExports === 'true',
+    corsOrigins: [...new Set(p.corsOrigins)],
   };
 }

@@ -79,6 +79,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     throttle: config.api,
     jwt: config.jwt,
     legacyExports,
+    corsOrigins: config.corsOrigins,
   });
   const realtime = new RealtimeStack(app, id('Realtime'), {
     ...common('WebSocket API and its functions'),
@@ -92,6 +93,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
   const cdn = new CdnStack(app, id('Cdn'), {
     ...common('CloudFront distribution and assets'),
     restApi: api.origin,
+    corsOrigins: config.corsOrigins,
     clientAddress: {
       viewerAddressHeader: PublicClientLimit.VIEWER_ADDRESS_HEADER,
       originHeader: { name: PublicClientLimit.ORIGIN_HEADER, value: api.publicClientLimit.originSecret.secretValue.unsafeUnwrap() },

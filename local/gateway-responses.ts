@@ -21,6 +21,8 @@ export interface GatewayAnswer {
 
 export interface GatewayContext {
   readonly requestId: string;
+  /** The request's headers (lower-case names), for the headers mapped from them. @default none */
+  readonly requestHeaders?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export type GatewayResponder = (type: GatewayResponseType, context: GatewayContext) => GatewayAnswer;
@@ -62,9 +64,15 @@ export function createGatewayResponder(responses: ReadonlyMap<string, Partial<Ga
       .replaceAll('$context.error.messageString', JSON.stringify(message))
       .replaceAll('$context.error.message', message ?? '')
       .replaceAll('$context.requestId', context.requestId);
+    const fromRequest: Record<string, string> = {};
+    for (const [name, source] of Object.entries(response?.fromRequest ?? {})) {
+      const value = context.requestHeaders?.[source.toLowerCase()];
+      // API Gateway leaves out a header mapped from a request header the request does not carry.
+      if (typeof value === 'string' && value !== '') fromRequest[name] = value;
+    }
     return {
       statusCode: response?.statusCode ?? fallback.status,
-      headers: { 'Content-Type': 'application/json', ...(response?.headers ?? {}) },
+      headers: { 'Content-Type': 'application/json', ...(response?.headers ?? {}), ...fromRequest },
       body,
       errorType: fallback.errorType,
     };

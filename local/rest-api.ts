@@ -5,6 +5,7 @@
  * template (deployed/apis.ts). The front (rest-front.ts) only knows this shape.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { CORS_ORIGINS_ENV, corsPaths, originsFromEnvironment, preflightHeaders } from '../functions/http/cors';
 import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../functions/routes';
 import { gatewayResponses } from '../functions/shared/gateway-errors';
 import { DEFAULT_STAGE, LOCAL_API_ID } from './dev-defaults';
@@ -55,7 +56,16 @@ export interface ClientLimitDefinition {
 
 export type RestIntegration =
   | { readonly kind: 'lambda'; readonly fn: LocalFunction }
-  | { readonly kind: 'mock'; readonly statusCode: number; readonly headers: Readonly<Record<string, string>> };
+  | {
+      readonly kind: 'mock';
+      readonly statusCode: number;
+      readonly headers: Readonly<Record<string, string>>;
+      /**
+       * A CORS preflight's integration response template (functions/http/cors.ts): the answer's
+       * Access-Control-Allow-Origin is the request's Origin when this list allows it.
+       */
+      readonly allowedOrigins?: readonly string[];
+    };
 
 export interface RestMethodDefinition {
   /** What logs call it (the route name, or the operation). */
@@ -105,6 +115,8 @@ export interface RouteTableApiOptions {
   readonly timeoutMs?: number;
   /** The per-client limit of the public routes (tests choose a small one). @default PUBLIC_CLIENT_LIMIT of the route table */
   readonly publicClientLimit?: { readonly requests: number; readonly windowSeconds: number };
+  /** Origins the preflights allow. @default CORS_ORIGINS, as the functions read it (unset: any localhost or 127.0.0.1 port) */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** The source mode: every route's handler in this process, the project's gateway responses. */
@@ -113,6 +125,8 @@ export function restApiFromRouteTable(options: RouteTableApiOptions = {}): RestA
   const settings = options.authorizer ?? AUTHORIZER;
   const timeoutMs = options.timeoutMs ?? 29_000;
   const routes = options.routes ?? REST_ROUTES;
+  // The functions in this process read CORS_ORIGINS too: one setting for both.
+  const corsOrigins = options.corsOrigins ?? originsFromEnvironment(process.env[CORS_ORIGINS_ENV]);
   // As in AWS: the routes without a permission are counted per client, by path (any method).
   const publicPaths = new Set(routes.filter((route) => route.permission === undefined).map((route) => route.path));
   const publicLimit: ClientLimitDefinition = {
@@ -131,13 +145,27 @@ export function restApiFromRouteTable(options: RouteTableApiOptions = {}): RestA
   return {
     apiId: LOCAL_API_ID,
     stage: options.stage ?? DEFAULT_STAGE,
-    methods: routes.map((route) => ({
-      name: route.name,
-      httpMethod: route.method,
-      resourcePath: route.path,
-      ...(route.permission !== undefined ? { authorizer } : {}),
-      integration: { kind: 'lambda', fn: inProcessFunction(route.name, () => loadHandler(route.entry), timeoutMs) },
-    })),
+    methods: [
+      ...routes.map((route): RestMethodDefinition => ({
+        name: route.name,
+        httpMethod: route.method,
+        resourcePath: route.path,
+        ...(route.permission !== undefined ? { authorizer } : {}),
+        integration: { kind: 'lambda', fn: inProcessFunction(route.name, () => loadHandler(route.entry), timeoutMs) },
+      })),
+      // As the API stack deploys them: a preflight per path, from a mock integration.
+      ...[...corsPaths(routes)].map(([path, methods]): RestMethodDefinition => ({
+        name: `Preflight ${path}`,
+        httpMethod: 'OPTIONS',
+        resourcePath: path,
+        integration: {
+          kind: 'mock',
+          statusCode: 204,
+          headers: preflightHeaders(methods),
+          allowedOrigins: corsOrigins,
+        },
+      })),
+    ],
     gatewayResponses: createGatewayResponder(gatewayResponses()),
     clientLimits: [publicLimit],
   };

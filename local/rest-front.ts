@@ -12,6 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
+import { originAllowed } from '../functions/http/cors';
 import { matchPath, type RestRoute } from '../functions/routes';
 import { headerValue, methodArn, parseHeaders, parseQuery, requestTime, shortId, sourceIp } from './api-gateway';
 import { LocalAuthorizer } from './authorizer';
@@ -113,7 +114,7 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
     const url = new URL(req.url ?? '/', 'http://localhost');
     let label = '-';
     const fail = (type: GatewayResponseType, extraHeaders: Record<string, string> = {}) => {
-      const answer = api.gatewayResponses(type, { requestId });
+      const answer = api.gatewayResponses(type, { requestId, requestHeaders: req.headers });
       res.writeHead(answer.statusCode, {
         ...answer.headers,
         'Content-Length': Buffer.byteLength(answer.body),
@@ -286,7 +287,18 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
 
     const integration = method.integration;
     if (integration.kind === 'mock') {
-      res.writeHead(integration.statusCode, { ...integration.headers, 'Content-Length': 0, 'x-amzn-RequestId': requestId });
+      // The integration response template's override: the request's Origin, when the list allows it.
+      const origin = headerValue(headers, 'origin');
+      const allowOrigin =
+        integration.allowedOrigins !== undefined && originAllowed(integration.allowedOrigins, origin)
+          ? { 'Access-Control-Allow-Origin': origin }
+          : {};
+      res.writeHead(integration.statusCode, {
+        ...integration.headers,
+        ...allowOrigin,
+        'Content-Length': 0,
+        'x-amzn-RequestId': requestId,
+      });
       res.end();
       if (options.logRequests)
         logger.info(`${verb} ${url.pathname} ${integration.statusCode} (${label}, mock, ${Date.now() - started} ms)`);
@@ -349,7 +361,7 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
         res.destroy();
         return;
       }
-      const answer = api.gatewayResponses('DEFAULT_5XX', { requestId: randomUUID() });
+      const answer = api.gatewayResponses('DEFAULT_5XX', { requestId: randomUUID(), requestHeaders: req.headers });
       res.writeHead(answer.statusCode, answer.headers);
       res.end(answer.body);
     });

@@ -340,7 +340,8 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
       description:
         'Generated from functions/routes.ts and the zod schemas of functions/catalog/model.ts (`npm run openapi`). ' +
         'Every success body is `{"data": ...}` (pages add `nextCursor`); every error is `{"error": {"code", "message"}}`. ' +
-        'Prices and totals are integer minor units. Headers, caching rules and versions: docs/contract.md. The WebSocket protocol (live stock, orders, dashboard): asyncapi.json.',
+        'Prices and totals are integer minor units. Headers, caching rules and versions: docs/contract.md. The WebSocket protocol (live stock, orders, dashboard): asyncapi.json. ' +
+        "Browsers on the deployment's corsOrigins may call every route (CORS, with preflights on every path): docs/contract.md, CORS.",
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [

@@ -8,6 +8,7 @@ import type { Permission } from '../routes';
 import { ForbiddenError, HttpError, RateLimitedError, UnauthorizedError } from '../shared/errors';
 import { isValidId } from '../shared/ids';
 import { logger } from '../shared/observability';
+import { corsHeaders, CORS_ORIGINS_ENV, originsFromEnvironment, varyWithOrigin } from './cors';
 import type { RateLimiter } from './rate-limiter';
 
 export interface Caller {
@@ -113,4 +114,30 @@ export function cacheHeaders(headers: Readonly<Record<string, string>>): Middlew
       response.headers = { ...headers, ...response.headers };
     },
   };
+}
+
+/**
+ * CORS on every answer of the function, errors included: the request's Origin echoed when the
+ * deployment allows it (CORS_ORIGINS), and `Vary: Origin` always (a browser cache must not hand
+ * one origin's answer to another). Registered first, so it sees the final answer.
+ */
+export function cors(origins: () => readonly string[] = allowedOrigins): MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> {
+  const apply = (request: { event: APIGatewayProxyEvent; response: APIGatewayProxyResult | null | undefined }): void => {
+    const response = request.response;
+    if (!response) return;
+    const headers = (request.event.headers as APIGatewayProxyEvent['headers'] | null) ?? {};
+    const name = Object.keys(headers).find((n) => n.toLowerCase() === 'origin');
+    const { Vary, ...allow } = corsHeaders(origins(), name === undefined ? undefined : headers[name]);
+    const existing = response.headers ?? {};
+    const varyName = Object.keys(existing).find((n) => n.toLowerCase() === 'vary') ?? 'Vary';
+    const vary = existing[varyName];
+    response.headers = { ...existing, ...allow, [varyName]: varyWithOrigin(typeof vary === 'string' ? vary : Vary) };
+  };
+  return { after: apply, onError: apply };
+}
+
+let origins: readonly string[] | undefined;
+function allowedOrigins(): readonly string[] {
+  origins ??= originsFromEnvironment(process.env[CORS_ORIGINS_ENV]);
+  return origins;
 }

@@ -16,7 +16,7 @@ import { logger, metrics, metricsEnabled } from '../shared/observability';
 import { ifNoneMatchHolds } from '../shared/etags';
 import { CACHE_HEADERS } from './cache-control';
 import { pageCursors, type PageCursors } from './cursors';
-import { callerOf, cacheHeaders, errorResponses, JSON_HEADERS, rateLimit, requirePermission, type Caller } from './middlewares';
+import { callerOf, cacheHeaders, cors, errorResponses, JSON_HEADERS, rateLimit, requirePermission, type Caller } from './middlewares';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -131,7 +131,8 @@ export function restRoute(name: string, action: RestAction) {
     const request = requestOf(route, event, await appServices());
     return toResult(request, await action(request));
   };
-  const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>().use(injectLambdaContext(logger));
+  // cors first: its after and onError run last, on the answer every other middleware shaped.
+  const handler = middy<APIGatewayProxyEvent, APIGatewayProxyResult>().use(cors()).use(injectLambdaContext(logger));
   if (metricsEnabled) handler.use(logMetrics(metrics, { captureColdStartMetric: true }));
   handler.use(errorResponses()).use(cacheHeaders(CACHE_HEADERS[route.cacheClass]));
   if (route.permission) {

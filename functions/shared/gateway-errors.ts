@@ -5,6 +5,7 @@
  * answers them: the CDK renders it as the REST API's gateway responses, the local front answers
  * from it. Imports nothing from aws-cdk-lib.
  */
+import { CORS_EXPOSE_HEADERS } from '../http/cors';
 import type { ErrorCode } from './errors';
 
 /** The error codes API Gateway can answer with (a function's own INTERNAL never comes from it). */
@@ -89,6 +90,11 @@ export function errorBody(code: GatewayErrorCode, message: string): string {
 export interface GatewayResponseDefinition {
   readonly statusCode: number;
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * Headers whose value is a request header's (answer header -> request header name): API
+   * Gateway's `method.request.header.<name>` mapping; left out when the request has none.
+   */
+  readonly fromRequest?: Readonly<Record<string, string>>;
   readonly templates: Readonly<Record<string, string>>;
 }
 
@@ -103,7 +109,14 @@ export function gatewayResponses(): ReadonlyMap<GatewayResponseType, GatewayResp
           'Content-Type': 'application/json',
           'Cache-Control': 'no-store',
           ...(e.retryAfterSeconds !== undefined ? { 'Retry-After': String(e.retryAfterSeconds) } : {}),
+          'Access-Control-Expose-Headers': CORS_EXPOSE_HEADERS.join(', '),
+          Vary: 'Origin',
         },
+        // A page on another origin must be able to read a 401 or a 429 (to refresh its token, to
+        // wait). A gateway response's values are static or copied from the request: API Gateway
+        // cannot check the Origin against a list here, so it echoes it. These bodies are the fixed
+        // texts above, never data; the functions' answers and the preflights check the list.
+        fromRequest: { 'Access-Control-Allow-Origin': 'Origin' },
         templates: { 'application/json': errorBody(e.code, e.message) },
       },
     ]),

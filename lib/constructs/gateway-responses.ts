@@ -11,7 +11,12 @@ export function addGatewayErrors(api: RestApiBase): void {
       type: ResponseType.of(type),
       statusCode: String(response.statusCode),
       // Static values are single-quoted in API Gateway's mapping syntax.
-      responseHeaders: Object.fromEntries(Object.entries(response.headers).map(([name, value]) => [name, `'${value}'`])),
+      responseHeaders: {
+        ...Object.fromEntries(Object.entries(response.headers).map(([name, value]) => [name, `'${value}'`])),
+        ...Object.fromEntries(
+          Object.entries(response.fromRequest ?? {}).map(([name, source]) => [name, `method.request.header.${source}`]),
+        ),
+      },
       templates: { ...response.templates },
     });
   }

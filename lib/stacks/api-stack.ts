@@ -10,6 +10,7 @@ import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { CORS_ORIGINS_ENV, corsPaths, preflightHeaders, preflightResponseTemplate } from '../../functions/http/cors';
 import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../../functions/routes';
 import type { JwtSettings, ThrottleSettings } from '../config';
 import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
@@ -26,6 +27,8 @@ export interface ApiStackProps extends StackProps {
   readonly jwt: JwtSettings;
   /** Also export the shared values as an earlier version did (see SharedValueProps.legacyExport). */
   readonly legacyExports?: boolean;
+  /** Origins allowed to call the API from a browser (functions/http/cors.ts). @default none */
+  readonly corsOrigins?: readonly string[];
 }
 
 /** Environment of an authorizer function (functions/shared/config.ts, authConfig). */
@@ -152,6 +155,7 @@ export class ApiStack extends Stack {
         'A new cursor key makes every cursor issued before it a 400 (clients start again from the first page), and the list functions read it once per cold start; rotating it is a planned runbook step, not a scheduled Lambda.',
     });
 
+    const corsOrigins = props.corsOrigins ?? [];
     const functions = new Map<string, ShopFunction>();
     for (const route of REST_ROUTES) {
       const fn = createRouteFunction(
@@ -165,6 +169,7 @@ export class ApiStack extends Stack {
         },
         props.resources,
       );
+      fn.addEnvironment(CORS_ORIGINS_ENV, JSON.stringify(corsOrigins));
       if (route.needs.cursorKey === true) {
         fn.addEnvironment('CURSOR_KEY_SECRET_ARN', this.cursorKey.secretArn);
         this.cursorKey.grantRead(fn);
@@ -189,6 +194,44 @@ export class ApiStack extends Stack {
       }
     }
     this.routeFunctions = functions;
+
+    // CORS preflights, answered by API Gateway itself (no function, no authorizer: a browser sends
+    // no Authorization on a preflight), one per path with the path's methods of the route table.
+    for (const [path, methods] of corsPaths(REST_ROUTES)) {
+      const headers = preflightHeaders(methods);
+      const responseHeaders = Object.fromEntries(
+        Object.entries(headers).map(([name, value]) => [`method.response.header.${name}`, `'${value}'`]),
+      );
+      const preflight = this.api.root.resourceForPath(path).addMethod(
+        'OPTIONS',
+        new apigateway.MockIntegration({
+          requestTemplates: { 'application/json': '{"statusCode": 204}' },
+          integrationResponses: [
+            {
+              statusCode: '204',
+              responseParameters: responseHeaders,
+              responseTemplates: { 'application/json': preflightResponseTemplate(corsOrigins) },
+            },
+          ],
+        }),
+        {
+          operationName: `Preflight ${path}`,
+          authorizationType: apigateway.AuthorizationType.NONE,
+          methodResponses: [
+            {
+              statusCode: '204',
+              responseParameters: Object.fromEntries(
+                [...Object.keys(responseHeaders), 'method.response.header.Access-Control-Allow-Origin'].map((name) => [name, true]),
+              ),
+            },
+          ],
+        },
+      );
+      acknowledge(preflight, {
+        id: 'AwsSolutions-APIG4',
+        reason: `OPTIONS ${path} is a CORS preflight: browsers send it without the Authorization header; it answers from a mock integration and reaches no function.`,
+      });
+    }
 
     addGatewayErrors(this.api);
   }

@@ -30,6 +30,7 @@ import { HttpOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, LOOPBACK_ANY_PORT } from '../../functions/http/cors';
 import { REST_ROUTES } from '../../functions/routes';
 import { WEB_ROOT, writePage } from '../../web/build';
 import { ASSETS_PREFIX, ENTRY_FILES, type PageConfig } from '../../web/config';
@@ -45,6 +46,13 @@ export interface CdnStackProps extends StackProps {
    * the API construct itself (ordinary references).
    */
   readonly restApi: RestApiBase | { readonly restApiId: DeployTimeValue; readonly stageName: DeployTimeValue };
+  /**
+   * Origins allowed to call the API from a browser (functions/http/cors.ts). The API's response
+   * headers policy sets the CORS headers per viewer, after the cache, so a cached answer serves
+   * every allowed origin and Origin stays out of the cache key.
+   * @default - none: the policy sets no CORS headers
+   */
+  readonly corsOrigins?: readonly string[];
   /**
    * How the API tells clients apart behind the distribution (ApiStack.publicClientLimit): a
    * viewer-request function writes the viewer's address into `viewerAddressHeader` on every API
@@ -128,9 +136,28 @@ export class CdnStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    // CloudFront matches origins exactly: the loopback any-port entries stay with API Gateway and
+    // the functions (a dev server reaching a deployed API through the distribution gets their
+    // headers on uncached answers only).
+    const cdnOrigins = (props.corsOrigins ?? []).filter((o) => !(LOOPBACK_ANY_PORT as readonly string[]).includes(o));
     const apiHeaders = new cloudfront.ResponseHeadersPolicy(this, 'ApiHeaders', {
-      comment: 'shop-edge API: security headers',
+      comment: cdnOrigins.length > 0 ? 'shop-edge API: security headers, CORS' : 'shop-edge API: security headers',
       securityHeadersBehavior: securityHeaders("default-src 'none'; frame-ancestors 'none'"),
+      ...(cdnOrigins.length > 0
+        ? {
+            corsBehavior: {
+              accessControlAllowOrigins: cdnOrigins,
+              accessControlAllowMethods: [...new Set([...REST_ROUTES.map((r) => r.method), 'OPTIONS'])],
+              accessControlAllowHeaders: [...CORS_ALLOW_HEADERS],
+              accessControlExposeHeaders: [...CORS_EXPOSE_HEADERS],
+              accessControlAllowCredentials: false,
+              accessControlMaxAge: Duration.seconds(CORS_MAX_AGE_SECONDS),
+              // A cached answer carries the Allow-Origin of whoever filled the cache: CloudFront
+              // sets each viewer's own instead.
+              originOverride: true,
+            },
+          }
+        : {}),
     });
     const assetHeaders = new cloudfront.ResponseHeadersPolicy(this, 'AssetHeaders', {
       comment: 'shop-edge assets: security headers, immutable for a year',

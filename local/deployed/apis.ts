@@ -58,7 +58,12 @@ export function restApiFromDeployment(api: DeployedRestApi, functionFor: Functio
       integration:
         m.integration.type === 'AWS_PROXY'
           ? { kind: 'lambda', fn: functionFor(m.integration.functionArn).fn }
-          : { kind: 'mock', statusCode: m.integration.statusCode, headers: m.integration.headers },
+          : {
+              kind: 'mock',
+              statusCode: m.integration.statusCode,
+              headers: m.integration.headers,
+              ...(m.integration.allowedOrigins !== undefined ? { allowedOrigins: m.integration.allowedOrigins } : {}),
+            },
       ...(required.length > 0 || validators.size > 0
         ? {
             validation: {

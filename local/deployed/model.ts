@@ -9,6 +9,7 @@
  * evaluate stops the mode with a TemplateError naming the resource and the property.
  */
 import type { CreateTableCommandInput, StreamViewType } from '@aws-sdk/client-dynamodb';
+import { originsOfPreflightTemplate } from '../../functions/http/cors';
 import type { CloudAssembly, ResourceRef } from './assembly';
 import { TemplateError, type IntrinsicResolver, type Where } from './intrinsics';
 import type { LocalPhysicalValues } from './physical';
@@ -135,6 +136,8 @@ export type DeployedIntegration =
       /** The status code of the integration response, and its header values (already unquoted). */
       readonly statusCode: number;
       readonly headers: Readonly<Record<string, string>>;
+      /** A CORS preflight's response template: Access-Control-Allow-Origin echoes an Origin of this list. */
+      readonly allowedOrigins?: readonly string[];
     };
 
 export interface DeployedMethod {
@@ -156,6 +159,8 @@ export interface DeployedGatewayResponse {
   readonly statusCode?: number;
   /** Header name → value (unquoted static values; $context references kept for the front to render). */
   readonly headers: Readonly<Record<string, string>>;
+  /** Header name → the request header it is mapped from (method.request.header.<name>). */
+  readonly fromRequest: Readonly<Record<string, string>>;
   /** Content type → template. */
   readonly templates: Readonly<Record<string, string>>;
 }
@@ -757,14 +762,18 @@ function readRestApi(assembly: CloudAssembly, resolver: IntrinsicResolver, apiRe
     const at = where(ref);
     const p = props(ref);
     const headers: Record<string, string> = {};
+    const fromRequest: Record<string, string> = {};
     for (const [key, value] of Object.entries(resolver.stringMap({ ...at, path: 'ResponseParameters' }, p.ResponseParameters))) {
       const header = /^gatewayresponse\.header\.(.+)$/.exec(key)?.[1];
       if (header === undefined) throw new TemplateError({ ...at, path: `ResponseParameters.${key}` }, 'only header mappings are supported');
-      headers[header] = unquote({ ...at, path: `ResponseParameters.${key}` }, value);
+      const source = /^method\.request\.header\.(.+)$/.exec(value)?.[1];
+      if (source !== undefined) fromRequest[header] = source;
+      else headers[header] = unquote({ ...at, path: `ResponseParameters.${key}` }, value);
     }
     gatewayResponses.set(resolver.string({ ...at, path: 'ResponseType' }, p.ResponseType), {
       ...(p.StatusCode !== undefined ? { statusCode: resolver.number({ ...at, path: 'StatusCode' }, p.StatusCode) } : {}),
       headers,
+      fromRequest,
       templates: resolver.stringMap({ ...at, path: 'ResponseTemplates' }, p.ResponseTemplates),
     });
   }
@@ -827,6 +836,7 @@ function readIntegration(resolver: IntrinsicResolver, at: Where, value: unknown)
     const responses = (resolver.resolve({ ...at, path: `${at.path}.IntegrationResponses` }, integration.IntegrationResponses) ?? []) as {
       StatusCode?: string;
       ResponseParameters?: Record<string, string>;
+      ResponseTemplates?: Record<string, string>;
     }[];
     const response = responses[0] ?? {};
     const headers: Record<string, string> = {};
@@ -834,7 +844,20 @@ function readIntegration(resolver: IntrinsicResolver, at: Where, value: unknown)
       const header = /^method\.response\.header\.(.+)$/.exec(key)?.[1];
       if (header !== undefined) headers[header] = unquote(at, v);
     }
-    return { type, statusCode: Number(response.StatusCode ?? 200), headers };
+    // A response template can only be the CORS preflight's (functions/http/cors.ts): anything
+    // else would change the answer in a way this mode does not render.
+    let allowedOrigins: string[] | undefined;
+    for (const [contentType, template] of Object.entries(response.ResponseTemplates ?? {})) {
+      const origins = originsOfPreflightTemplate(template);
+      if (origins === undefined) {
+        throw new TemplateError(
+          { ...at, path: `${at.path}.IntegrationResponses.0.ResponseTemplates.${contentType}` },
+          'only the CORS preflight template of functions/http/cors.ts is supported',
+        );
+      }
+      allowedOrigins = origins;
+    }
+    return { type, statusCode: Number(response.StatusCode ?? 200), headers, ...(allowedOrigins !== undefined ? { allowedOrigins } : {}) };
   }
   throw new TemplateError({ ...at, path: `${at.path}.Type` }, `integration type ${type} is not supported`);
 }

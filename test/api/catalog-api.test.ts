@@ -53,7 +53,7 @@ describe('products', () => {
     const read = await api.call('GET', '/api/products/lamp-1', { token });
     expect(read.status).toBe(200);
     expect(read.headers.get('cache-control')).toBe('public, max-age=0, s-maxage=600, stale-while-revalidate=60');
-    expect(read.headers.get('vary')).toBe('Authorization, Accept-Encoding');
+    expect(read.headers.get('vary')).toBe('Authorization, Accept-Encoding, Origin');
     const etag = read.headers.get('etag');
     expect(etag).toMatch(/^"[^"]+"$/);
     const body = await json(read);
@@ -360,7 +360,7 @@ describe('orders', () => {
 
     const read = await api.call('GET', `/api/orders/${order.id}`, { token });
     expect(read.headers.get('cache-control')).toBe('private, no-cache');
-    expect(read.headers.get('vary')).toBe('Authorization');
+    expect(read.headers.get('vary')).toBe('Authorization, Origin');
     const etag = read.headers.get('etag') as string;
     expect((await api.call('GET', `/api/orders/${order.id}`, { token, headers: { 'If-None-Match': etag } })).status).toBe(304);
 

@@ -87,6 +87,12 @@ const CHANGES: readonly SettingChange[] = [
   },
   { setting: 'alarmEmail', base: PROD, changed: { ...PROD, alarmEmail: 'ops@example.com' }, replaces: [] },
   {
+    setting: 'corsOrigins',
+    base: PROD,
+    changed: { ...PROD, corsOrigins: 'https://shop.example.com,https://admin.example.com' },
+    replaces: [],
+  },
+  {
     setting: 'jwtIssuer, jwtAudience, jwtJwksUrl',
     base: PROD,
     changed: {
