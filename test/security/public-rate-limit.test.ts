@@ -57,12 +57,12 @@ describe('the public routes, per client', () => {
         }
       }),
     );
-    // Every one reached its function. A /health of a container whose first cache connect took
-    // longer than the health probe's 500 ms says so (503, "redis unavailable"): seen as deployed,
-    // on a loaded machine, where each new container connects to the TLS cluster.
-    const coldHealth = (u: { path: string; status: number; body: string }) =>
-      u.path === '/health' && u.status === 503 && u.body.includes('redis unavailable');
-    expect(unexpected.filter((u) => !coldHealth(u))).toEqual([]);
+    // Every one reached its function. /health is the function's own report of its probes: on a
+    // loaded machine one may outlast its budget and say so (503 UNAVAILABLE, "... unavailable"),
+    // which is the health route at work, not the limit (that would be a 429 before the function).
+    const healthReport = (u: { path: string; status: number; body: string }) =>
+      u.path === '/health' && u.status === 503 && /"code":"UNAVAILABLE".*unavailable \(redis: /.test(u.body);
+    expect(unexpected.filter((u) => !healthReport(u))).toEqual([]);
     expect([...statuses.values()].reduce((a, b) => a + b, 0)).toBe(PUBLIC_CLIENT_LIMIT.requests);
 
     const since = Date.now();
