@@ -1,4 +1,4 @@
-import { itInSource, type StackUnderTest } from '../support/stack-under-test';
+import type { StackUnderTest } from '../support/stack-under-test';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { messageOrder } from '../../functions/realtime/message-order';
 import { testDocumentClient } from '../support';
@@ -76,19 +76,25 @@ describe('subscriptions', () => {
     await c.next((m) => m.type === 'unsubscribed' && m.channel === 'dashboard');
   });
 
-  // A load test of this 2-core machine as deployed (every message or handshake a function
-  // invocation in containers of their own, while the other test worker runs its own stack): in
-  // the full run the authorizer's JWKS fetch and function timeouts lapsed (502, lost replies),
-  // which AWS, with a machine per container, would not show. From source only.
-  itInSource('limits a connection to 100 messages a minute', async () => {
+  // In waves of a few messages at once: the limit is what is under test, not how this 2-core
+  // machine copes with 101 concurrent invocations counting on one DynamoDB item (in the full run,
+  // under load, a quarter of such a burst's replies had not come 25 s later).
+  it('limits a connection to 100 messages a minute', async () => {
     const c = await client(tenantId());
-    for (let i = 0; i < 101; i++) c.send({ action: 'ping' });
-    await c.next((m) => m.type === 'error' && m.code === 'RATE_LIMITED', 15_000);
-    // Replies may arrive in any order: wait for all 101, then count.
-    for (let waited = 0; c.messages.length < 101 && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    // The count is per minute of the clock: all 101 go within one, or the limit rightly starts over.
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 40_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 100));
+    const WAVE = 5;
+    for (let sent = 0; sent < 101;) {
+      const wave = Math.min(WAVE, 101 - sent);
+      for (let i = 0; i < wave; i++) c.send({ action: 'ping' });
+      sent += wave;
+      for (let waited = 0; c.messages.length < sent && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+      expect(c.messages).toHaveLength(sent);
+    }
     expect(c.messages.filter((m) => m.type === 'pong')).toHaveLength(100);
     expect(c.messages.filter((m) => m.type === 'error')).toEqual([expect.objectContaining({ code: 'RATE_LIMITED' })]);
-  });
+  }, 90_000);
 });
 
 describe('fan-out', () => {
@@ -179,25 +185,27 @@ describe('fan-out', () => {
     db.destroy();
   });
 
-  // A load test of this 2-core machine as deployed (every message or handshake a function
-  // invocation in containers of their own, while the other test worker runs its own stack): in
-  // the full run the authorizer's JWKS fetch and function timeouts lapsed (502, lost replies),
-  // which AWS, with a machine per container, would not show. From source only.
-  itInSource('delivers exactly one update to each of 100 connections on one product', async () => {
+  // The connections open and subscribe ten at a time: the fan-out to 100 is under test, not how
+  // this 2-core machine copes with 100 concurrent handshakes (from source: all in this process;
+  // in a loaded full run, 502s and timeouts that AWS, with a machine per container, would not show).
+  it('delivers exactly one update to each of 100 connections on one product', async () => {
     const tenant = tenantId();
     await product(tenant, 'popular', 100);
     const bearer = await token(tenant);
     // 100 users of the shop (one user may hold 10 connections).
     const users = await Promise.all(Array.from({ length: 100 }, (_, i) => mint({ tenantId: tenant, userId: `watcher-${i}` })));
-    const many = await Promise.all(users.map((user) => openSocket(stack, user)));
-    clients.push(...many);
-    // 100 subscribes at once: as deployed they queue for the function's containers.
-    await Promise.all(many.map((c) => subscribe(c, 'product:popular', 30_000)));
+    const many: Received[] = [];
+    for (let i = 0; i < users.length; i += 10) {
+      const wave = await Promise.all(users.slice(i, i + 10).map((user) => openSocket(stack, user)));
+      clients.push(...wave);
+      await Promise.all(wave.map((c) => subscribe(c, 'product:popular', 30_000)));
+      many.push(...wave);
+    }
     await rest(stack, 'POST', '/api/products/popular/stock-adjustments', bearer, { delta: -1, reason: 'sale' });
     await Promise.all(many.map((c) => c.next(stockUpdate('popular', 99), 10_000)));
     await new Promise((r) => setTimeout(r, 500));
     for (const c of many) expect(c.messages.filter((m) => m.type === 'stock:update')).toHaveLength(1);
-  });
+  }, 120_000);
 });
 
 describe('message timestamps', () => {
