@@ -51,14 +51,22 @@ async function until(condition: () => Promise<boolean> | boolean, timeoutMs = 10
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Every message is answered within a cold start's init (at most 10 s) plus the route's timeout
+ * (10 s), the gateway's error otherwise: a reply not there by then will not come.
+ */
+const REPLY_BOUND_MS = 25_000;
+
 /** Waits until each channel has had `count` replies (subscribed, unsubscribed or error). */
 async function replies(c: Received, channels: readonly string[], count: number, from: number): Promise<void> {
-  await until(() =>
-    channels.every(
-      (channel) =>
-        c.messages.slice(from).filter((m) => ['subscribed', 'unsubscribed', 'error'].includes(String(m.type)) && m.channel === channel)
-          .length >= count,
-    ),
+  await until(
+    () =>
+      channels.every(
+        (channel) =>
+          c.messages.slice(from).filter((m) => ['subscribed', 'unsubscribed', 'error'].includes(String(m.type)) && m.channel === channel)
+            .length >= count,
+      ),
+    REPLY_BOUND_MS,
   );
 }
 
