@@ -25,7 +25,7 @@ import { describeError, silentLogger, type Logger } from '../log';
 import { startRestFront } from '../rest-front';
 import { createFunctionPool, type FunctionPool } from '../runtime/function-pool';
 import { DEMO_TENANTS, seedDemoData, type SeedSummary } from '../seed';
-import { localDynamoDbClient, startDynamoDbLocal } from '../services/dynamodb-local';
+import { LOCAL_DYNAMODB_TIMEOUT_MS, localDynamoDbClient, startDynamoDbLocal } from '../services/dynamodb-local';
 import { freePort } from '../services/free-port';
 import { StreamPoller } from '../stream-poller';
 import type { DevTokenOptions } from '../tokens';
@@ -83,6 +83,12 @@ export interface DeployedStackOptions {
    * its limit, and beyond it invocations are throttled, as in AWS. @default 10
    */
   readonly maxContainers?: number;
+  /**
+   * Give each function EMULATOR_TIMEOUTS where its template sets none of its own (the one
+   * deliberate difference from the template's environment). false: the code's defaults, sized
+   * for AWS. @default true
+   */
+  readonly emulatorTimeouts?: boolean;
   /** @default 200 ms */
   readonly pollIntervalMs?: number;
   readonly logRequests?: boolean;
@@ -123,6 +129,19 @@ export interface DeployedStack {
 }
 
 const MAX_CALLS_KEPT = 20_000;
+
+/**
+ * Client timeouts sized for AWS (DynamoDB 1 s, connect 500 ms; the cache 50 ms) meet emulators
+ * here that share one machine with every container's process (DynamoDB Local, redis-server): on
+ * a loaded machine they answer in seconds where AWS answers in milliseconds, and the timeouts
+ * would report outages AWS would not have (seeding 503s, invalidations left to the stream). A
+ * function whose template sets one of these keeps its own value.
+ */
+export const EMULATOR_TIMEOUTS: Readonly<Record<string, string>> = {
+  DYNAMODB_TIMEOUT_MS: String(LOCAL_DYNAMODB_TIMEOUT_MS),
+  DYNAMODB_CONNECT_TIMEOUT_MS: String(LOCAL_DYNAMODB_TIMEOUT_MS),
+  REDIS_COMMAND_TIMEOUT_MS: '1000',
+};
 
 export async function startDeployedStack(options: DeployedStackOptions = {}): Promise<DeployedStack> {
   const log = options.logger ?? (() => silentLogger);
@@ -368,7 +387,7 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
         runtime: deployed.runtime,
         timeoutMs: deployed.timeoutMs,
         memoryMb: deployed.memoryMb,
-        environment: deployed.environment,
+        environment: options.emulatorTimeouts === false ? deployed.environment : { ...EMULATOR_TIMEOUTS, ...deployed.environment },
         // The runtime's trust store: Lambda's trusts Amazon's authority, this one the local one.
         serviceEndpoints: { NODE_EXTRA_CA_CERTS: certificates.caFile },
         credentials: keys,
