@@ -80,6 +80,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     jwt: config.jwt,
     legacyExports,
     corsOrigins: config.corsOrigins,
+    cdnOnly: config.cdnOnly,
   });
   const realtime = new RealtimeStack(app, id('Realtime'), {
     ...common('WebSocket API and its functions'),

@@ -37,6 +37,7 @@ import { ASSETS_PREFIX, ENTRY_FILES, type PageConfig } from '../../web/config';
 import { pageCsp } from '../../web/csp';
 import { deriveCdnBehaviours, type CdnCaching } from '../constructs/cdn-behaviours';
 import type { DeployTimeValue } from '../constructs/shared-value';
+import { expiredTokenFunctionCode } from '../edge/edge-functions';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag';
 
 export interface CdnStackProps extends StackProps {
@@ -234,21 +235,39 @@ export class CdnStack extends Stack {
           ].join('\n'),
         ),
       });
-    const apiBehaviour = (caching: CdnCaching): cloudfront.BehaviorOptions => ({
-      origin: apiOrigin,
-      ...(viewerAddress
-        ? { functionAssociations: [{ function: viewerAddress, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }] }
-        : {}),
-      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
-      cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD,
-      cachePolicy: policies[caching],
-      // Everything but Host (API Gateway routes on its own host name). With caching disabled this
-      // also forwards Authorization; cached behaviours forward it through the cache key.
-      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-      responseHeadersPolicy: apiHeaders,
-      compress: true,
+    // Cached tenant answers are served without the authorizer: an expired token is refused before
+    // the cache lookup (lib/edge/expired-token.js). A behaviour takes one viewer-request function,
+    // so this one also writes the viewer address.
+    const expiredToken = new cloudfront.Function(this, 'ExpiredToken', {
+      comment: 'shop-edge API: 401 for an expired bearer token on the cached tenant routes',
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      code: cloudfront.FunctionCode.fromInline(
+        expiredTokenFunctionCode({ viewerAddressHeader: props.clientAddress?.viewerAddressHeader, allowedOrigins: cdnOrigins }),
+      ),
     });
+    const viewerRequest: Record<CdnCaching, cloudfront.IFunction | undefined> = {
+      tenant: expiredToken,
+      public: viewerAddress,
+      none: viewerAddress,
+    };
+    const apiBehaviour = (caching: CdnCaching): cloudfront.BehaviorOptions => {
+      const viewerFunction = viewerRequest[caching];
+      return {
+        origin: apiOrigin,
+        ...(viewerFunction
+          ? { functionAssociations: [{ function: viewerFunction, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }] }
+          : {}),
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+        cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD,
+        cachePolicy: policies[caching],
+        // Everything but Host (API Gateway routes on its own host name). With caching disabled this
+        // also forwards Authorization; cached behaviours forward it through the cache key.
+        originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        responseHeadersPolicy: apiHeaders,
+        compress: true,
+      };
+    };
 
     // Viewer-response functions run after the response headers policy (which sets the immutable
     // Cache-Control): the entry files, whose names never change, are revalidated instead (S3

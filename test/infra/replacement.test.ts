@@ -78,7 +78,9 @@ const CHANGES: readonly SettingChange[] = [
     replaces: [],
   },
   { setting: 'natGateways 0 -> 1', base: DEV, changed: { natGateways: '1' }, replaces: [] },
-  { setting: 'webAclArn', base: PROD, changed: { ...PROD, webAclArn: WEB_ACL }, replaces: [] },
+  { setting: 'webAclArn (another web ACL)', base: PROD, changed: { ...PROD, webAclArn: WEB_ACL }, replaces: [] },
+  // Origin protection switched on for an environment deployed without it.
+  { setting: 'cdnOnly false -> true', base: { ...PROD, ...profilePatch('prod', { cdnOnly: false }) }, changed: PROD, replaces: [] },
   {
     setting: 'domainName + certificateArn',
     base: PROD,
