@@ -33,6 +33,7 @@ export const CONTEXT_KEYS = {
   cacheReplicas: 'cacheReplicas',
   legacyExports: 'legacyExports',
   corsOrigins: 'corsOrigins',
+  originSecretPreviousVersion: 'originSecretPreviousVersion',
 } as const;
 
 const throttle = z.strictObject({
@@ -170,6 +171,11 @@ export interface ShopEdgeConfig {
   readonly legacyExports: boolean;
   /** Origins allowed to call the REST API from a browser (functions/http/cors.ts); empty: none. */
   readonly corsOrigins: readonly string[];
+  /**
+   * During a rotation of the CloudFront origin secret (`-c originSecretPreviousVersion=<version id>`,
+   * docs/deploy.md): the version whose value the stage still accepts besides the current one.
+   */
+  readonly previousOriginSecretVersion?: string;
 }
 
 type Profile = z.infer<typeof profileSchema>;
@@ -281,6 +287,12 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
     problems.push(`${key} must be a string, not ${JSON.stringify(value)}`);
     return undefined;
   };
+  const previousOriginSecretVersion = contextText(CONTEXT_KEYS.originSecretPreviousVersion) || undefined;
+  if (previousOriginSecretVersion !== undefined && !/^[A-Za-z0-9-]{32,64}$/.test(previousOriginSecretVersion)) {
+    problems.push(
+      `${CONTEXT_KEYS.originSecretPreviousVersion} must be a Secrets Manager version id (aws secretsmanager list-secret-version-ids), not ${JSON.stringify(previousOriginSecretVersion)}`,
+    );
+  }
   const account = contextText(CONTEXT_KEYS.account);
   const region = contextText(CONTEXT_KEYS.region);
   if ((account === undefined) !== (region === undefined)) {
@@ -310,5 +322,6 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
         : undefined,
     legacyExports: legacyExports === true || legacyExports === 'true',
     corsOrigins: [...new Set(p.corsOrigins)],
+    previousOriginSecretVersion,
   };
 }

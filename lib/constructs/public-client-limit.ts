@@ -16,7 +16,7 @@
  * own web ACL, caching and expired-token check stand in front of it. WAF runs before API Gateway,
  * so this also covers the public routes and API Gateway's own answers (404s, authorizer 401s).
  */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, SecretValue } from 'aws-cdk-lib';
 import type { Stage } from 'aws-cdk-lib/aws-apigateway';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
@@ -35,6 +35,12 @@ export interface PublicClientLimitProps {
   readonly windowSeconds: number;
   /** Block (403) every request that does not bear the origin secret. @default false */
   readonly cdnOnly?: boolean;
+  /**
+   * During a rotation of the origin secret (docs/deploy.md): the Secrets Manager version id of
+   * the value CloudFront may still be sending, accepted as well as the current one.
+   * @default - the current value only
+   */
+  readonly previousSecretVersion?: string;
   /** @default RemovalPolicy.DESTROY */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -52,6 +58,13 @@ export class PublicClientLimit extends Construct {
   public readonly webAcl: wafv2.CfnWebACL;
   /** The value of ORIGIN_HEADER: proof that a request came through the distribution. */
   public readonly originSecret: secretsmanager.Secret;
+  /**
+   * What the distribution sends in ORIGIN_HEADER: a dynamic reference to the secret's current
+   * value, never the value itself. CloudFormation resolves a dynamic reference only when its text
+   * changes, so during a rotation it names the AWSCURRENT stage explicitly: the distribution then
+   * takes the new value (and again when the rotation ends and the text goes back).
+   */
+  public readonly originHeaderValue: string;
 
   constructor(scope: Construct, id: string, props: PublicClientLimitProps) {
     super(scope, id);
@@ -89,14 +102,33 @@ export class PublicClientLimit extends Construct {
         ],
       },
     };
-    const fromCdn: wafv2.CfnWebACL.StatementProperty = {
+    const previous = props.previousSecretVersion;
+    if (previous !== undefined && !/^[A-Za-z0-9-]{32,64}$/.test(previous))
+      throw new Error(`previousSecretVersion must be a Secrets Manager version id, not ${JSON.stringify(previous)}`);
+    this.originHeaderValue = (
+      previous === undefined
+        ? this.originSecret.secretValue
+        : SecretValue.secretsManager(this.originSecret.secretArn, { versionStage: 'AWSCURRENT' })
+    ).unsafeUnwrap();
+    const bears = (value: SecretValue): wafv2.CfnWebACL.StatementProperty => ({
       byteMatchStatement: {
-        searchString: this.originSecret.secretValue.unsafeUnwrap(),
+        searchString: value.unsafeUnwrap(),
         fieldToMatch: { singleHeader: { Name: PublicClientLimit.ORIGIN_HEADER } },
         positionalConstraint: 'EXACTLY',
         textTransformations: [{ priority: 0, type: 'NONE' }],
       },
-    };
+    });
+    const fromCdn: wafv2.CfnWebACL.StatementProperty =
+      previous === undefined
+        ? bears(this.originSecret.secretValue)
+        : {
+            orStatement: {
+              statements: [
+                bears(this.originSecret.secretValue),
+                bears(SecretValue.secretsManager(this.originSecret.secretArn, { versionId: previous })),
+              ],
+            },
+          };
     const block: wafv2.CfnWebACL.RuleActionProperty = {
       block: {
         customResponse: {

@@ -31,6 +31,8 @@ export interface ApiStackProps extends StackProps {
   readonly corsOrigins?: readonly string[];
   /** Refuse (403) every request that did not come through CloudFront (PublicClientLimit). @default false */
   readonly cdnOnly?: boolean;
+  /** During a rotation of the origin secret: the version CloudFront may still send (PublicClientLimit). */
+  readonly previousOriginSecretVersion?: string;
 }
 
 /** Environment of an authorizer function (functions/shared/config.ts, authConfig). */
@@ -128,6 +130,7 @@ export class ApiStack extends Stack {
       paths: REST_ROUTES.filter((r) => r.permission === undefined).map((r) => r.path),
       ...PUBLIC_CLIENT_LIMIT,
       cdnOnly: props.cdnOnly,
+      previousSecretVersion: props.previousOriginSecretVersion,
     });
 
     const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {

@@ -45,7 +45,9 @@ beforeAll(async () => {
   });
   const [cache] = stack.caches;
   if (cache?.password === undefined) throw new Error('the dev app has no cache with AUTH: nothing to rotate');
-  admins = cache.adminNodes.map((node) => new Redis({ host: node.host, port: node.port, password: cache.password, maxRetriesPerRequest: 1 }));
+  admins = cache.adminNodes.map(
+    (node) => new Redis({ host: node.host, port: node.port, password: cache.password, maxRetriesPerRequest: 1 }),
+  );
   const getProduct = [...stack.deployment.functions.values()].find((f) => f.environment.REDIS_AUTH_SECRET_ARN !== undefined);
   secretArn = getProduct?.environment.REDIS_AUTH_SECRET_ARN ?? '';
   expect(secretArn).toMatch(/^arn:aws:secretsmanager:/);

@@ -126,7 +126,8 @@ describe('the expired-token CloudFront Function (viewer request of the cached te
   });
 
   it('leaves a request without a bearer token to the authorizer (it answers 401 itself, never cached)', () => {
-    for (const headers of [{}, { authorization: { value: 'Basic dXNlcjpwYXNz' } }, { authorization: { value: '' } }]) {
+    const requests: Record<string, Header>[] = [{}, { authorization: { value: 'Basic dXNlcjpwYXNz' } }, { authorization: { value: '' } }];
+    for (const headers of requests) {
       expect(isResponse(handler(eventFor(headers)))).toBe(false);
     }
   });

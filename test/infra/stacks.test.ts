@@ -30,6 +30,7 @@ import { CACHE_METRICS } from '../../lib/stacks/monitoring-stack';
 import {
   PROD_CONTEXT,
   acknowledgements,
+  buildApp,
   resourceNamed,
   resourcesOf,
   synthesize,
@@ -676,6 +677,26 @@ describe('the public routes, per client', () => {
     // The secret's value never appears in a template: only its dynamic reference.
     expect(json(prod.templates.api.toJSON())).not.toMatch(/"SecretString":"/);
     expect(aclOf(dev).Rules.map((r) => r.Name)).not.toContain('OnlyViaCdn');
+  });
+
+  it('during a rotation accepts the previous version as well, and makes the distribution take the current value again', () => {
+    const version = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+    const { stacks } = buildApp({ ...PROD_CONTEXT, originSecretPreviousVersion: version });
+    const limit = stacks.api.publicClientLimit;
+    const acl = stacks.api.resolve(limit.webAcl.rules) as { name: string; statement: Props }[];
+    const reference = (suffix: string) => ({
+      'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: expect.stringMatching(/^PublicClientLimitOriginSecret/) }, suffix]],
+    });
+    const bears = (suffix: string) => ({ byteMatchStatement: expect.objectContaining({ searchString: reference(suffix) }) });
+    expect(acl[0]).toMatchObject({
+      name: 'OnlyViaCdn',
+      statement: {
+        notStatement: { statement: { orStatement: { statements: [bears(':SecretString:::}}'), bears(`:SecretString:::${version}}}`)] } } },
+      },
+    });
+    // Another text than outside a rotation (':SecretString:::}}'), the same current value: CloudFormation resolves it again.
+    expect(stacks.api.resolve(limit.originHeaderValue)).toEqual(reference(':SecretString::AWSCURRENT:}}'));
+    expect(() => buildApp({ ...PROD_CONTEXT, originSecretPreviousVersion: 'AWSPREVIOUS' })).toThrow(/must be a Secrets Manager version id/);
   });
 
   it('counts a request from CloudFront (it bears the origin secret) by the viewer address it carries, any other by its source address', () => {
