@@ -3,7 +3,9 @@
  * Behaviours and cache policies come from REST_ROUTES' cache classes (see cdn-behaviours.ts):
  * tenant data is cached per Authorization header and full query string, the marketplace is a
  * shared public cache, everything else (stock, orders, writes, health, unknown paths) is never
- * cached. HTTPS only, compression, security headers, access logs, WAF opt-in.
+ * cached. HTTPS only, compression, security headers, access logs, a web ACL (required in prod,
+ * whose API answers CloudFront only; opt-in in dev). On the tenant-cached behaviour a viewer-request
+ * function refuses expired tokens before the cache (lib/edge/expired-token.js).
  *
  * With `page`, the live page (web/) is deployed into the bucket under assets/ by a
  * BucketDeployment, with a config.json naming the WebSocket URL, and the assets' CSP lets it
@@ -352,7 +354,7 @@ export class CdnStack extends Stack {
       acknowledge(this.distribution, {
         id: 'AwsSolutions-CFR2',
         reason:
-          'The WAF at the edge is opt-in (-c webAclArn=<CLOUDFRONT-scoped web ACL in us-east-1>); the API stage has its own regional web ACL (the per-client limit of the public routes), API Gateway throttling and the authorizer.',
+          'The WAF at the edge is opt-in outside prod (-c webAclArn=<CLOUDFRONT-scoped web ACL in us-east-1>; prod requires it); the API stage has its own regional web ACL (the per-client limit of the public routes), API Gateway throttling and the authorizer.',
       });
     }
     if (props.customDomain === undefined) {

@@ -154,7 +154,8 @@ describe('the web ACL of a stage that only answers CloudFront (cdnOnly), as the 
 
   it('stops on a plain rule whose action it cannot honour, naming it', () => {
     const properties = webAclProperties({ cdnOnly: true });
-    const [rule] = properties.Rules as { Action: unknown }[];
+    const [rule] = properties.Rules as { Name: string; Action: unknown }[];
+    expect(rule!.Name).toBe('OnlyViaCdn');
     rule!.Action = { Count: {} };
     expect(() => readWebAclLimits(at, properties)).toThrow(/Rules\[0\]\.Action: only Block actions are supported/);
   });
