@@ -33,6 +33,7 @@ export const CONTEXT_KEYS = {
   cacheReplicas: 'cacheReplicas',
   legacyExports: 'legacyExports',
   corsOrigins: 'corsOrigins',
+  originSecretPreviousVersion: 'originSecretPreviousVersion',
 } as const;
 
 const throttle = z.strictObject({
@@ -82,6 +83,12 @@ const profileSchema = z.strictObject({
     })
     .default({}),
   alarmEmail: z.email().optional(),
+  /**
+   * The REST stage refuses every request that does not bear CloudFront's origin secret (its web
+   * ACL, lib/constructs/public-client-limit.ts): the distribution is the only way in, so it must
+   * have a web ACL of its own (webAclArn).
+   */
+  cdnOnly: z.boolean().default(false),
   webAclArn: z.string().startsWith('arn:').optional(),
   domainName: z.string().min(3).optional(),
   certificateArn: z.string().startsWith('arn:').optional(),
@@ -151,7 +158,9 @@ export interface ShopEdgeConfig {
   readonly retainData: boolean;
   readonly jwt: JwtSettings;
   readonly alarmEmail?: string;
-  /** ARN of a CLOUDFRONT-scoped WAFv2 web ACL (created in us-east-1) to attach to the distribution. */
+  /** Refuse REST requests that did not come through the distribution (403 from the stage's web ACL). */
+  readonly cdnOnly: boolean;
+  /** ARN of a CLOUDFRONT-scoped WAFv2 web ACL (created in us-east-1) to attach to the distribution; required with cdnOnly. */
   readonly webAclArn?: string;
   /** Custom domain of the distribution; requires certificateArn (an ACM certificate in us-east-1). */
   readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
@@ -162,6 +171,11 @@ export interface ShopEdgeConfig {
   readonly legacyExports: boolean;
   /** Origins allowed to call the REST API from a browser (functions/http/cors.ts); empty: none. */
   readonly corsOrigins: readonly string[];
+  /**
+   * During a rotation of the CloudFront origin secret (`-c originSecretPreviousVersion=<version id>`,
+   * docs/deploy.md): the version whose value the stage still accepts besides the current one.
+   */
+  readonly previousOriginSecretVersion?: string;
 }
 
 type Profile = z.infer<typeof profileSchema>;
@@ -233,6 +247,16 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
       `JWT settings missing: pass -c ${CONTEXT_KEYS.jwtIssuer}=... -c ${CONTEXT_KEYS.jwtAudience}=... -c ${CONTEXT_KEYS.jwtJwksUrl}=https://...`,
     );
   }
+  if (p.cdnOnly && p.webAclArn === undefined) {
+    problems.push(
+      `${CONTEXT_KEYS.webAclArn} is required: ${envName} only answers requests that come through CloudFront (cdnOnly), so the distribution needs a web ACL; pass -c ${CONTEXT_KEYS.webAclArn}=arn:aws:wafv2:${CLOUDFRONT_CERTIFICATE_REGION}:<account>:global/webacl/<name>/<id> (a web ACL with scope CLOUDFRONT)`,
+    );
+  }
+  if (p.webAclArn !== undefined && !/^arn:aws[a-z-]*:wafv2:us-east-1:\d{12}:global\/webacl\/[^/]+\/[^/]+$/.test(p.webAclArn)) {
+    problems.push(
+      `${CONTEXT_KEYS.webAclArn} must be a CLOUDFRONT-scoped WAFv2 web ACL (arn:aws:wafv2:${CLOUDFRONT_CERTIFICATE_REGION}:<account>:global/webacl/<name>/<id>), not ${p.webAclArn}`,
+    );
+  }
   if ((p.domainName === undefined) !== (p.certificateArn === undefined)) {
     problems.push(`${CONTEXT_KEYS.domainName} and ${CONTEXT_KEYS.certificateArn} go together`);
   }
@@ -263,6 +287,12 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
     problems.push(`${key} must be a string, not ${JSON.stringify(value)}`);
     return undefined;
   };
+  const previousOriginSecretVersion = contextText(CONTEXT_KEYS.originSecretPreviousVersion) || undefined;
+  if (previousOriginSecretVersion !== undefined && !/^[A-Za-z0-9-]{32,64}$/.test(previousOriginSecretVersion)) {
+    problems.push(
+      `${CONTEXT_KEYS.originSecretPreviousVersion} must be a Secrets Manager version id (aws secretsmanager list-secret-version-ids), not ${JSON.stringify(previousOriginSecretVersion)}`,
+    );
+  }
   const account = contextText(CONTEXT_KEYS.account);
   const region = contextText(CONTEXT_KEYS.region);
   if ((account === undefined) !== (region === undefined)) {
@@ -284,6 +314,7 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
     retainData: p.retainData,
     jwt: { issuer: issuer as string, audience: audience as string, jwksUrl: jwksUrl as string },
     alarmEmail: p.alarmEmail,
+    cdnOnly: p.cdnOnly,
     webAclArn: p.webAclArn,
     customDomain:
       p.domainName !== undefined && p.certificateArn !== undefined
@@ -291,5 +322,6 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
         : undefined,
     legacyExports: legacyExports === true || legacyExports === 'true',
     corsOrigins: [...new Set(p.corsOrigins)],
+    previousOriginSecretVersion,
   };
 }

@@ -80,6 +80,8 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     jwt: config.jwt,
     legacyExports,
     corsOrigins: config.corsOrigins,
+    cdnOnly: config.cdnOnly,
+    previousOriginSecretVersion: config.previousOriginSecretVersion,
   });
   const realtime = new RealtimeStack(app, id('Realtime'), {
     ...common('WebSocket API and its functions'),
@@ -96,7 +98,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     corsOrigins: config.corsOrigins,
     clientAddress: {
       viewerAddressHeader: PublicClientLimit.VIEWER_ADDRESS_HEADER,
-      originHeader: { name: PublicClientLimit.ORIGIN_HEADER, value: api.publicClientLimit.originSecret.secretValue.unsafeUnwrap() },
+      originHeader: { name: PublicClientLimit.ORIGIN_HEADER, value: api.publicClientLimit.originHeaderValue },
     },
     // The live dashboard page, deployed under /assets/ with the WebSocket URL in its config.json.
     page: { webSocketUrl: realtime.stage.url },

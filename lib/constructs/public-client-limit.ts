@@ -10,8 +10,13 @@
  * by that header's address (rule PublicClientsViaCdn). Every other request to a public path (the
  * execute-api endpoint called directly) is counted by its own source address (PublicClientsDirect),
  * so sending the header oneself gains nothing.
+ *
+ * With `cdnOnly` (prod), a first rule (OnlyViaCdn) blocks every request without the secret, on
+ * every path, with the WAF_FILTERED answer (403): the stage then only answers CloudFront, whose
+ * own web ACL, caching and expired-token check stand in front of it. WAF runs before API Gateway,
+ * so this also covers the public routes and API Gateway's own answers (404s, authorizer 401s).
  */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, SecretValue } from 'aws-cdk-lib';
 import type { Stage } from 'aws-cdk-lib/aws-apigateway';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
@@ -28,12 +33,21 @@ export interface PublicClientLimitProps {
   readonly requests: number;
   /** One of WAF's evaluation windows: 60, 120, 300 or 600 seconds. */
   readonly windowSeconds: number;
+  /** Block (403) every request that does not bear the origin secret. @default false */
+  readonly cdnOnly?: boolean;
+  /**
+   * During a rotation of the origin secret (docs/deploy.md): the Secrets Manager version id of
+   * the value CloudFront may still be sending, accepted as well as the current one.
+   * @default - the current value only
+   */
+  readonly previousSecretVersion?: string;
   /** @default RemovalPolicy.DESTROY */
   readonly removalPolicy?: RemovalPolicy;
 }
 
 const WINDOWS = [60, 120, 300, 600];
 const BODY_KEY = 'rate-limited';
+const FILTERED_BODY_KEY = 'filtered';
 
 export class PublicClientLimit extends Construct {
   /** Set by CloudFront (a viewer-request function) to the viewer's address. */
@@ -44,6 +58,13 @@ export class PublicClientLimit extends Construct {
   public readonly webAcl: wafv2.CfnWebACL;
   /** The value of ORIGIN_HEADER: proof that a request came through the distribution. */
   public readonly originSecret: secretsmanager.Secret;
+  /**
+   * What the distribution sends in ORIGIN_HEADER: a dynamic reference to the secret's current
+   * value, never the value itself. CloudFormation resolves a dynamic reference only when its text
+   * changes, so during a rotation it names the AWSCURRENT stage explicitly: the distribution then
+   * takes the new value (and again when the rotation ends and the text goes back).
+   */
+  public readonly originHeaderValue: string;
 
   constructor(scope: Construct, id: string, props: PublicClientLimitProps) {
     super(scope, id);
@@ -67,6 +88,8 @@ export class PublicClientLimit extends Construct {
 
     const throttled = GATEWAY_ERRORS.find((e) => e.type === 'THROTTLED');
     if (throttled === undefined) throw new Error('gateway-errors.ts has no THROTTLED answer');
+    const filtered = GATEWAY_ERRORS.find((e) => e.type === 'WAF_FILTERED');
+    if (filtered === undefined) throw new Error('gateway-errors.ts has no WAF_FILTERED answer');
     const stage = props.stage.stageName;
     // The path as API Gateway receives it: /<stage>/api/... on the execute-api endpoint and from CloudFront.
     const publicPath: wafv2.CfnWebACL.StatementProperty = {
@@ -79,14 +102,33 @@ export class PublicClientLimit extends Construct {
         ],
       },
     };
-    const fromCdn: wafv2.CfnWebACL.StatementProperty = {
+    const previous = props.previousSecretVersion;
+    if (previous !== undefined && !/^[A-Za-z0-9-]{32,64}$/.test(previous))
+      throw new Error(`previousSecretVersion must be a Secrets Manager version id, not ${JSON.stringify(previous)}`);
+    this.originHeaderValue = (
+      previous === undefined
+        ? this.originSecret.secretValue
+        : SecretValue.secretsManager(this.originSecret.secretArn, { versionStage: 'AWSCURRENT' })
+    ).unsafeUnwrap();
+    const bears = (value: SecretValue): wafv2.CfnWebACL.StatementProperty => ({
       byteMatchStatement: {
-        searchString: this.originSecret.secretValue.unsafeUnwrap(),
+        searchString: value.unsafeUnwrap(),
         fieldToMatch: { singleHeader: { Name: PublicClientLimit.ORIGIN_HEADER } },
         positionalConstraint: 'EXACTLY',
         textTransformations: [{ priority: 0, type: 'NONE' }],
       },
-    };
+    });
+    const fromCdn: wafv2.CfnWebACL.StatementProperty =
+      previous === undefined
+        ? bears(this.originSecret.secretValue)
+        : {
+            orStatement: {
+              statements: [
+                bears(this.originSecret.secretValue),
+                bears(SecretValue.secretsManager(this.originSecret.secretArn, { versionId: previous })),
+              ],
+            },
+          };
     const block: wafv2.CfnWebACL.RuleActionProperty = {
       block: {
         customResponse: {
@@ -110,18 +152,45 @@ export class PublicClientLimit extends Construct {
       evaluationWindowSec: props.windowSeconds,
     };
 
+    const onlyViaCdn: wafv2.CfnWebACL.RuleProperty[] = props.cdnOnly
+      ? [
+          {
+            name: 'OnlyViaCdn',
+            priority: 0,
+            action: {
+              block: {
+                customResponse: {
+                  responseCode: ERROR_STATUS[filtered.code],
+                  customResponseBodyKey: FILTERED_BODY_KEY,
+                  responseHeaders: [{ name: 'Cache-Control', value: 'no-store' }],
+                },
+              },
+            },
+            visibilityConfig: visibility('OnlyViaCdn'),
+            statement: { notStatement: { statement: fromCdn } },
+          },
+        ]
+      : [];
+    const first = onlyViaCdn.length;
+
     this.webAcl = new wafv2.CfnWebACL(this, 'WebAcl', {
       scope: 'REGIONAL',
-      description: `shop-edge: ${props.requests} requests per ${props.windowSeconds} s per client to the public routes`,
+      description: props.cdnOnly
+        ? `shop-edge: only requests from CloudFront, with ${PublicClientLimit.ORIGIN_HEADER}, and ${props.requests} requests per ${props.windowSeconds} s per client to the public routes`
+        : `shop-edge: ${props.requests} requests per ${props.windowSeconds} s per client to the public routes`,
       defaultAction: { allow: {} },
       visibilityConfig: visibility('ShopEdgePublicClients'),
       customResponseBodies: {
         [BODY_KEY]: { contentType: 'APPLICATION_JSON', content: errorBody(throttled.code, throttled.message) },
+        ...(props.cdnOnly
+          ? { [FILTERED_BODY_KEY]: { contentType: 'APPLICATION_JSON', content: errorBody(filtered.code, filtered.message) } }
+          : {}),
       },
       rules: [
+        ...onlyViaCdn,
         {
           name: 'PublicClientsViaCdn',
-          priority: 0,
+          priority: first,
           action: block,
           visibilityConfig: visibility('PublicClientsViaCdn'),
           statement: {
@@ -136,7 +205,7 @@ export class PublicClientLimit extends Construct {
         },
         {
           name: 'PublicClientsDirect',
-          priority: 1,
+          priority: first + 1,
           action: block,
           visibilityConfig: visibility('PublicClientsDirect'),
           statement: {

@@ -29,6 +29,10 @@ export interface ApiStackProps extends StackProps {
   readonly legacyExports?: boolean;
   /** Origins allowed to call the API from a browser (functions/http/cors.ts). @default none */
   readonly corsOrigins?: readonly string[];
+  /** Refuse (403) every request that did not come through CloudFront (PublicClientLimit). @default false */
+  readonly cdnOnly?: boolean;
+  /** During a rotation of the origin secret: the version CloudFront may still send (PublicClientLimit). */
+  readonly previousOriginSecretVersion?: string;
 }
 
 /** Environment of an authorizer function (functions/shared/config.ts, authConfig). */
@@ -125,6 +129,8 @@ export class ApiStack extends Stack {
       stage: this.api.deploymentStage,
       paths: REST_ROUTES.filter((r) => r.permission === undefined).map((r) => r.path),
       ...PUBLIC_CLIENT_LIMIT,
+      cdnOnly: props.cdnOnly,
+      previousSecretVersion: props.previousOriginSecretVersion,
     });
 
     const authorizer = new apigateway.RequestAuthorizer(this, 'TokenAuthorizer', {

@@ -3,7 +3,9 @@
  * Behaviours and cache policies come from REST_ROUTES' cache classes (see cdn-behaviours.ts):
  * tenant data is cached per Authorization header and full query string, the marketplace is a
  * shared public cache, everything else (stock, orders, writes, health, unknown paths) is never
- * cached. HTTPS only, compression, security headers, access logs, WAF opt-in.
+ * cached. HTTPS only, compression, security headers, access logs, a web ACL (required in prod,
+ * whose API answers CloudFront only; opt-in in dev). On the tenant-cached behaviour a viewer-request
+ * function refuses expired tokens before the cache (lib/edge/expired-token.js).
  *
  * With `page`, the live page (web/) is deployed into the bucket under assets/ by a
  * BucketDeployment, with a config.json naming the WebSocket URL, and the assets' CSP lets it
@@ -37,6 +39,7 @@ import { ASSETS_PREFIX, ENTRY_FILES, type PageConfig } from '../../web/config';
 import { pageCsp } from '../../web/csp';
 import { deriveCdnBehaviours, type CdnCaching } from '../constructs/cdn-behaviours';
 import type { DeployTimeValue } from '../constructs/shared-value';
+import { expiredTokenFunctionCode } from '../edge/edge-functions';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag';
 
 export interface CdnStackProps extends StackProps {
@@ -234,21 +237,39 @@ export class CdnStack extends Stack {
           ].join('\n'),
         ),
       });
-    const apiBehaviour = (caching: CdnCaching): cloudfront.BehaviorOptions => ({
-      origin: apiOrigin,
-      ...(viewerAddress
-        ? { functionAssociations: [{ function: viewerAddress, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }] }
-        : {}),
-      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-      allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
-      cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD,
-      cachePolicy: policies[caching],
-      // Everything but Host (API Gateway routes on its own host name). With caching disabled this
-      // also forwards Authorization; cached behaviours forward it through the cache key.
-      originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
-      responseHeadersPolicy: apiHeaders,
-      compress: true,
+    // Cached tenant answers are served without the authorizer: an expired token is refused before
+    // the cache lookup (lib/edge/expired-token.js). A behaviour takes one viewer-request function,
+    // so this one also writes the viewer address.
+    const expiredToken = new cloudfront.Function(this, 'ExpiredToken', {
+      comment: 'shop-edge API: 401 for an expired bearer token on the cached tenant routes',
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      code: cloudfront.FunctionCode.fromInline(
+        expiredTokenFunctionCode({ viewerAddressHeader: props.clientAddress?.viewerAddressHeader, allowedOrigins: cdnOrigins }),
+      ),
     });
+    const viewerRequest: Record<CdnCaching, cloudfront.IFunction | undefined> = {
+      tenant: expiredToken,
+      public: viewerAddress,
+      none: viewerAddress,
+    };
+    const apiBehaviour = (caching: CdnCaching): cloudfront.BehaviorOptions => {
+      const viewerFunction = viewerRequest[caching];
+      return {
+        origin: apiOrigin,
+        ...(viewerFunction
+          ? { functionAssociations: [{ function: viewerFunction, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }] }
+          : {}),
+        viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+        allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
+        cachedMethods: cloudfront.CachedMethods.CACHE_GET_HEAD,
+        cachePolicy: policies[caching],
+        // Everything but Host (API Gateway routes on its own host name). With caching disabled this
+        // also forwards Authorization; cached behaviours forward it through the cache key.
+        originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        responseHeadersPolicy: apiHeaders,
+        compress: true,
+      };
+    };
 
     // Viewer-response functions run after the response headers policy (which sets the immutable
     // Cache-Control): the entry files, whose names never change, are revalidated instead (S3
@@ -333,7 +354,7 @@ export class CdnStack extends Stack {
       acknowledge(this.distribution, {
         id: 'AwsSolutions-CFR2',
         reason:
-          'The WAF at the edge is opt-in (-c webAclArn=<CLOUDFRONT-scoped web ACL in us-east-1>); the API stage has its own regional web ACL (the per-client limit of the public routes), API Gateway throttling and the authorizer.',
+          'The WAF at the edge is opt-in outside prod (-c webAclArn=<CLOUDFRONT-scoped web ACL in us-east-1>; prod requires it); the API stage has its own regional web ACL (the per-client limit of the public routes), API Gateway throttling and the authorizer.',
       });
     }
     if (props.customDomain === undefined) {

@@ -2,7 +2,7 @@
  * An AWS WAFv2 web ACL (its properties, intrinsics resolved), for the local REST front: its rate-based rules
  * become per-client limits with the requests they count (the scope-down statement, compiled to a
  * predicate), who the client is (the source address or a forwarded header) and the custom answer
- * of a block. Only what a rule of this shape needs is understood; any other statement, action,
+ * of a block; a plain Block rule (a statement, no rate) blocks every request it matches. Only what a rule of this shape needs is understood; any other statement, action,
  * key or transformation stops the mode naming the property, so no rule is silently dropped.
  */
 import type { ClientLimitDefinition, InspectedRequest } from '../rest-api';
@@ -36,8 +36,8 @@ const TRANSFORMATIONS: Readonly<Record<string, Transformation>> = {
 };
 
 /**
- * The rate-based rules of the web ACL `acl` (its resolved Properties), in priority order. The
- * first rule that blocks a request answers it; as in WAF, every rule a request is in scope of
+ * The rules of the web ACL `acl` (its resolved Properties), in priority order. The first rule
+ * that blocks a request answers it; as in WAF, every rate-based rule a request is in scope of
  * counts it.
  */
 export function readWebAclLimits(at: Where, acl: Readonly<Record<string, unknown>>): ClientLimitDefinition[] {
@@ -58,8 +58,14 @@ function readRule(at: Where, rule: Record<string, unknown>, bodies: Record<strin
   const name = String(rule.Name);
   const statement = (rule.Statement ?? {}) as Record<string, unknown>;
   const rate = statement.RateBasedStatement as Record<string, unknown> | undefined;
-  if (rate === undefined || Object.keys(statement).length !== 1) {
-    throw new TemplateError({ ...at, path: `${at.path}.Statement` }, 'only rate-based rules are supported');
+  if (rate === undefined) {
+    // A plain rule: every request its statement matches is blocked outright (no client, no window).
+    const matches = compile({ ...at, path: `${at.path}.Statement` }, statement);
+    const block = readBlock({ ...at, path: `${at.path}.Action` }, rule.Action, bodies);
+    return { name, requests: 0, windowSeconds: 0, counts: matches, clientOf: () => null, block };
+  }
+  if (Object.keys(statement).length !== 1) {
+    throw new TemplateError({ ...at, path: `${at.path}.Statement` }, 'a statement has exactly one kind');
   }
   const rateAt = { ...at, path: `${at.path}.Statement.RateBasedStatement` };
   const windowSeconds = Number(rate.EvaluationWindowSec ?? 300);

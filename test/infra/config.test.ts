@@ -45,6 +45,22 @@ describe('deployment configuration (cdk.json context, -c env=...)', () => {
     expect(() => configOf({ env: 'prod' })).toThrow(/JWT settings missing/);
   });
 
+  it('refuses prod without a web ACL for the distribution: prod only answers through CloudFront', () => {
+    const { webAclArn: _unused, ...withoutAcl } = PROD_CONTEXT;
+    expect(() => configOf(withoutAcl)).toThrow(
+      /Invalid configuration for environment "prod":\n- webAclArn is required: prod only answers requests that come through CloudFront \(cdnOnly\), so the distribution needs a web ACL; pass -c webAclArn=arn:aws:wafv2:us-east-1:/,
+    );
+    expect(configOf(PROD_CONTEXT)).toMatchObject({ cdnOnly: true, webAclArn: PROD_CONTEXT.webAclArn });
+    // dev is reachable without the distribution and needs none.
+    expect(configOf()).toMatchObject({ cdnOnly: false, webAclArn: undefined });
+  });
+
+  it('refuses a web ACL ARN that is not a CLOUDFRONT-scoped one (a regional ACL cannot be attached to a distribution)', () => {
+    const regional = 'arn:aws:wafv2:eu-central-1:123456789012:regional/webacl/shop-edge/0a1b2c3d';
+    expect(() => configOf({ ...PROD_CONTEXT, webAclArn: regional })).toThrow(/webAclArn must be a CLOUDFRONT-scoped WAFv2 web ACL/);
+    expect(() => configOf({ webAclArn: 'arn:aws:wafv2:us-east-1:123456789012:global/ipset/x/1' })).toThrow(/CLOUDFRONT-scoped/);
+  });
+
   it('refuses an unknown environment and an invalid value with a message naming it', () => {
     expect(() => configOf({ env: 'staging' })).toThrow(/Unknown environment "staging"/);
     expect(() => configOf({ cacheShards: '0' })).toThrow(/shards/);

@@ -78,7 +78,16 @@ const CHANGES: readonly SettingChange[] = [
     replaces: [],
   },
   { setting: 'natGateways 0 -> 1', base: DEV, changed: { natGateways: '1' }, replaces: [] },
-  { setting: 'webAclArn', base: PROD, changed: { ...PROD, webAclArn: WEB_ACL }, replaces: [] },
+  { setting: 'webAclArn (another web ACL)', base: PROD, changed: { ...PROD, webAclArn: WEB_ACL }, replaces: [] },
+  // Origin protection switched on for an environment deployed without it.
+  // The first and the last deployment of a rotation of the origin secret (docs/deploy.md).
+  {
+    setting: 'originSecretPreviousVersion (rotating the origin secret)',
+    base: PROD,
+    changed: { ...PROD, originSecretPreviousVersion: '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0' },
+    replaces: [],
+  },
+  { setting: 'cdnOnly false -> true', base: { ...PROD, ...profilePatch('prod', { cdnOnly: false }) }, changed: PROD, replaces: [] },
   {
     setting: 'domainName + certificateArn',
     base: PROD,

@@ -30,6 +30,7 @@ import { CACHE_METRICS } from '../../lib/stacks/monitoring-stack';
 import {
   PROD_CONTEXT,
   acknowledgements,
+  buildApp,
   resourceNamed,
   resourcesOf,
   synthesize,
@@ -577,7 +578,7 @@ describe('REST API', () => {
 
 describe('the public routes, per client', () => {
   const publicPaths = REST_ROUTES.filter((r) => r.permission === undefined).map((r) => r.path);
-  type Rule = { Name: string; Action: Props; Statement: { RateBasedStatement: Props & { ScopeDownStatement: Props } } };
+  type Rule = { Name: string; Priority: number; Action: Props; Statement: { RateBasedStatement: Props & { ScopeDownStatement: Props } } };
   const aclOf = (app: SynthesizedShopEdge) => {
     const acls = Object.values(resourcesOf(app.templates.api, 'AWS::WAFv2::WebACL'));
     expect(acls).toHaveLength(1);
@@ -592,14 +593,15 @@ describe('the public routes, per client', () => {
     const acl = aclOf(app);
     const throttled = GATEWAY_ERRORS.find((e) => e.type === 'THROTTLED')!;
     expect(acl).toMatchObject({ Scope: 'REGIONAL', DefaultAction: { Allow: {} } });
-    expect(acl.CustomResponseBodies).toEqual({
+    expect(acl.CustomResponseBodies).toMatchObject({
       'rate-limited': {
         ContentType: 'APPLICATION_JSON',
         Content: JSON.stringify({ error: { code: throttled.code, message: throttled.message } }),
       },
     });
-    expect(acl.Rules.map((r) => r.Name)).toEqual(['PublicClientsViaCdn', 'PublicClientsDirect']);
-    for (const rule of acl.Rules) {
+    const rateRules = acl.Rules.filter((r) => r.Name !== 'OnlyViaCdn');
+    expect(rateRules.map((r) => r.Name)).toEqual(['PublicClientsViaCdn', 'PublicClientsDirect']);
+    for (const rule of rateRules) {
       expect([rule.Name, rule.Action]).toEqual([
         rule.Name,
         {
@@ -628,6 +630,73 @@ describe('the public routes, per client', () => {
       ResourceArn: { 'Fn::Join': ['', Match.arrayWith(['/stages/', { Ref: Match.stringLikeRegexp('^RestApiDeploymentStage') }])] },
       WebACLArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PublicClientLimitWebAcl'), 'Arn'] },
     });
+  });
+
+  it('prod: the stage refuses (403, WAF_FILTERED, no-store) every request without the origin secret, before any other rule; dev does not', () => {
+    const filtered = GATEWAY_ERRORS.find((e) => e.type === 'WAF_FILTERED')!;
+    const acl = aclOf(prod);
+    expect(acl.Rules.map((r) => [r.Name, r.Priority])).toEqual([
+      ['OnlyViaCdn', 0],
+      ['PublicClientsViaCdn', 1],
+      ['PublicClientsDirect', 2],
+    ]);
+    const [onlyViaCdn] = acl.Rules;
+    expect(onlyViaCdn).toMatchObject({
+      Action: {
+        Block: {
+          CustomResponse: {
+            ResponseCode: ERROR_STATUS[filtered.code],
+            CustomResponseBodyKey: 'filtered',
+            ResponseHeaders: [{ Name: 'Cache-Control', Value: 'no-store' }],
+          },
+        },
+      },
+      // Every path: the public routes, the authenticated ones and API Gateway's own answers.
+      Statement: {
+        NotStatement: {
+          Statement: {
+            ByteMatchStatement: {
+              FieldToMatch: { SingleHeader: { Name: PublicClientLimit.ORIGIN_HEADER } },
+              PositionalConstraint: 'EXACTLY',
+              SearchString: {
+                'Fn::Join': [
+                  '',
+                  ['{{resolve:secretsmanager:', { Ref: expect.stringMatching(/^PublicClientLimitOriginSecret/) }, ':SecretString:::}}'],
+                ],
+              },
+              TextTransformations: [{ Priority: 0, Type: 'NONE' }],
+            },
+          },
+        },
+      },
+    });
+    expect((acl.CustomResponseBodies as Props).filtered).toEqual({
+      ContentType: 'APPLICATION_JSON',
+      Content: JSON.stringify({ error: { code: filtered.code, message: filtered.message } }),
+    });
+    // The secret's value never appears in a template: only its dynamic reference.
+    expect(json(prod.templates.api.toJSON())).not.toMatch(/"SecretString":"/);
+    expect(aclOf(dev).Rules.map((r) => r.Name)).not.toContain('OnlyViaCdn');
+  });
+
+  it('during a rotation accepts the previous version as well, and makes the distribution take the current value again', () => {
+    const version = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+    const { stacks } = buildApp({ ...PROD_CONTEXT, originSecretPreviousVersion: version });
+    const limit = stacks.api.publicClientLimit;
+    const acl = stacks.api.resolve(limit.webAcl.rules) as { name: string; statement: Props }[];
+    const reference = (suffix: string) => ({
+      'Fn::Join': ['', ['{{resolve:secretsmanager:', { Ref: expect.stringMatching(/^PublicClientLimitOriginSecret/) }, suffix]],
+    });
+    const bears = (suffix: string) => ({ byteMatchStatement: expect.objectContaining({ searchString: reference(suffix) }) });
+    expect(acl[0]).toMatchObject({
+      name: 'OnlyViaCdn',
+      statement: {
+        notStatement: { statement: { orStatement: { statements: [bears(':SecretString:::}}'), bears(`:SecretString:::${version}}}`)] } } },
+      },
+    });
+    // Another text than outside a rotation (':SecretString:::}}'), the same current value: CloudFormation resolves it again.
+    expect(stacks.api.resolve(limit.originHeaderValue)).toEqual(reference(':SecretString::AWSCURRENT:}}'));
+    expect(() => buildApp({ ...PROD_CONTEXT, originSecretPreviousVersion: 'AWSPREVIOUS' })).toThrow(/must be a Secrets Manager version id/);
   });
 
   it('counts a request from CloudFront (it bears the origin secret) by the viewer address it carries, any other by its source address', () => {
@@ -680,19 +749,28 @@ describe('the public routes, per client', () => {
       DefaultCacheBehavior: Props;
       Origins: { Id: string; OriginCustomHeaders?: unknown }[];
     };
-    const [fnId, fn] = Object.entries(resourcesOf(t, 'AWS::CloudFront::Function')).find(([id]) => id.startsWith('ViewerAddress'))!;
-    const association = [{ EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [fnId, 'FunctionARN'] } }];
+    const functions = resourcesOf(t, 'AWS::CloudFront::Function');
     const apiBehaviours = [config.DefaultCacheBehavior, ...config.CacheBehaviors.filter((b) => b.PathPattern !== '/assets/*')];
-    for (const b of apiBehaviours)
-      expect([b.PathPattern ?? 'default', b.FunctionAssociations]).toEqual([b.PathPattern ?? 'default', association]);
-
-    const code = String(fn.Properties!.FunctionCode);
-    const handler = runInNewContext(`${code}; handler`, {}) as (event: unknown) => { headers: Record<string, { value: string }> };
-    const request = handler({
-      viewer: { ip: '203.0.113.7' },
-      request: { headers: { [PublicClientLimit.VIEWER_ADDRESS_HEADER]: { value: '10.0.0.1' } } },
-    });
-    expect(request.headers[PublicClientLimit.VIEWER_ADDRESS_HEADER]).toEqual({ value: '203.0.113.7' });
+    for (const b of apiBehaviours) {
+      // The cached tenant routes' one viewer-request function writes the address too (expired-token.js).
+      const associations = b.FunctionAssociations as { EventType: string; FunctionARN: { 'Fn::GetAtt': [string, string] } }[];
+      expect([b.PathPattern ?? 'default', associations.map((a) => a.EventType)]).toEqual([b.PathPattern ?? 'default', ['viewer-request']]);
+      const code = String(functions[associations[0]!.FunctionARN['Fn::GetAtt'][0]]!.Properties!.FunctionCode);
+      const handler = runInNewContext(`${code}; handler`, {}) as (event: unknown) => { headers: Record<string, { value: string }> };
+      const request = handler({
+        viewer: { ip: '203.0.113.7' },
+        request: {
+          method: 'GET',
+          uri: '/',
+          querystring: {},
+          headers: { [PublicClientLimit.VIEWER_ADDRESS_HEADER]: { value: '10.0.0.1' } },
+        },
+      });
+      expect([b.PathPattern ?? 'default', request.headers[PublicClientLimit.VIEWER_ADDRESS_HEADER]]).toEqual([
+        b.PathPattern ?? 'default',
+        { value: '203.0.113.7' },
+      ]);
+    }
 
     const apiOrigin = config.Origins.find((o) => o.Id === config.DefaultCacheBehavior.TargetOriginId)!;
     expect(apiOrigin.OriginCustomHeaders).toEqual([
@@ -891,6 +969,48 @@ describe('CloudFront', () => {
         }),
       }),
     });
+  });
+
+  it.each([
+    ['dev', () => dev],
+    ['prod', () => prod],
+  ])(
+    '%s: refuses an expired token at the edge on the cached tenant routes only (a cloudfront-js-2.0 viewer-request function)',
+    (_env, appOf) => {
+      const app = appOf();
+      const functions = resourcesOf(app.templates.cdn, 'AWS::CloudFront::Function');
+      const [fnId, fn] = Object.entries(functions).find(([id]) => id.startsWith('ExpiredToken'))!;
+      expect(fn.Properties).toMatchObject({ AutoPublish: true, FunctionConfig: { Runtime: 'cloudfront-js-2.0' } });
+      const config = distributionConfig(app);
+      const usesIt = (b: Behaviour) => json(b.FunctionAssociations ?? []).includes(`"${fnId}"`);
+      const tenant = config.CacheBehaviors.filter((b) => json(b.CachePolicyId).includes('TenantCache'));
+      expect(tenant.map((b) => b.PathPattern)).toEqual(['/api/products*']);
+      for (const b of tenant) {
+        expect(b.FunctionAssociations).toEqual([{ EventType: 'viewer-request', FunctionARN: { 'Fn::GetAtt': [fnId, 'FunctionARN'] } }]);
+      }
+      // Not on the uncached stock route under it, the marketplace, the assets or the default.
+      const others = [config.DefaultCacheBehavior, ...config.CacheBehaviors.filter((b) => !tenant.includes(b))];
+      expect(others.filter(usesIt).map((b) => b.PathPattern ?? 'default')).toEqual([]);
+      expect(others.map((b) => b.PathPattern ?? 'default')).toEqual(expect.arrayContaining(['/api/products/*/stock', 'default']));
+
+      // The deployed code, run: a token past its exp is refused with the contract's 401.
+      const handler = runInNewContext(`${String(fn.Properties!.FunctionCode)}; handler`, {}) as (event: unknown) => Props;
+      const payload = Buffer.from(JSON.stringify({ sub: 'u', exp: Math.floor(Date.now() / 1000) - 60 })).toString('base64url');
+      const answer = handler({
+        version: '1.0',
+        viewer: { ip: '203.0.113.7' },
+        request: { method: 'GET', uri: '/api/products', querystring: {}, headers: { authorization: { value: `Bearer e30.${payload}.x` } } },
+      });
+      expect(answer).toMatchObject({
+        statusCode: 401,
+        headers: { 'cache-control': { value: 'no-store' } },
+        body: { data: JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'Token expired' } }) },
+      });
+    },
+  );
+
+  it('prod attaches the web ACL it requires to the distribution', () => {
+    expect(distributionConfig(prod).WebACLId).toBe(PROD_CONTEXT.webAclArn);
   });
 
   it('attaches a WAF web ACL and a custom domain with TLS 1.2 only when opted in', () => {
@@ -1120,7 +1240,7 @@ const EXPECTED_ACKNOWLEDGEMENTS = [
   'AwsSolutions-AEC4', // dev only: single-AZ cache
   'AwsSolutions-APIG4', // public REST routes; WebSocket routes after $connect
   'AwsSolutions-CFR1', // no geo restriction
-  'AwsSolutions-CFR2', // WAF opt-in
+  'AwsSolutions-CFR2', // dev only: the edge WAF is opt-in there, required in prod
   'AwsSolutions-CFR4', // default CloudFront certificate without a custom domain
   'AwsSolutions-COG4', // external identity provider, Lambda authorizer
   'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
@@ -1159,7 +1279,7 @@ describe.each([
   it('acknowledges exactly the expected findings, each with a specific reason', () => {
     const acks = acknowledgements(appOf().app);
     const expected = EXPECTED_ACKNOWLEDGEMENTS.map((id) => id.replace('<stage>', envName)).filter(
-      (id) => envName === 'dev' || id !== 'AwsSolutions-AEC4',
+      (id) => envName === 'dev' || (id !== 'AwsSolutions-AEC4' && id !== 'AwsSolutions-CFR2'),
     );
     // aws-cdk-lib acknowledges some of its own CloudFormation-Validate rules; ours are AwsSolutions-*.
     const ours = [...acks.keys()].filter((id) => id.startsWith('AwsSolutions-'));

@@ -15,12 +15,16 @@ const CDK_JSON = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'cd
   context: Record<string, unknown>;
 };
 
-/** Context a prod synth needs beyond cdk.json (the JWT issuer is per deployment). */
+/** A CLOUDFRONT-scoped web ACL, as prod requires one for its distribution. */
+export const PROD_WEB_ACL = 'arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop-edge-prod/0a1b2c3d';
+
+/** Context a prod synth needs beyond cdk.json (the JWT issuer and the edge web ACL are per deployment). */
 export const PROD_CONTEXT = {
   env: 'prod',
   jwtIssuer: 'https://auth.example.com/',
   jwtAudience: 'shop-edge',
   jwtJwksUrl: 'https://auth.example.com/.well-known/jwks.json',
+  webAclArn: PROD_WEB_ACL,
 };
 
 export type StackName = keyof ShopEdgeStacks;

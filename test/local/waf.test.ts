@@ -20,7 +20,10 @@ const LIMIT = 10;
 const at = { stack: 'Test', logicalId: 'WebAcl', path: '' };
 
 /** The web ACL's properties as CloudFormation would resolve them (the origin secret's value in place of its dynamic reference). */
-function webAclProperties(): Record<string, unknown> {
+const PREVIOUS_VERSION = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+const PREVIOUS_SECRET = 'previous-origin-secret-value';
+
+function webAclProperties(options: { cdnOnly?: boolean; previousSecretVersion?: string } = {}): Record<string, unknown> {
   const stack = new Stack(new App(), 'Test');
   const api = new apigateway.RestApi(stack, 'Api', { deployOptions: { stageName: 'dev' } });
   api.root.addResource('health').addMethod('GET', new apigateway.MockIntegration());
@@ -29,13 +32,16 @@ function webAclProperties(): Record<string, unknown> {
     paths: ['/health', '/api/marketplace/products'],
     requests: LIMIT,
     windowSeconds: 60,
+    cdnOnly: options.cdnOnly,
+    previousSecretVersion: options.previousSecretVersion,
   });
   const [acl] = Object.values(Template.fromStack(stack).findResources('AWS::WAFv2::WebACL')) as { Properties: Record<string, unknown> }[];
   // The only intrinsics in it: the secret's dynamic reference, and Joins with the stage's Ref.
   const resolve = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(resolve);
     if (value === null || typeof value !== 'object') return value;
-    if (JSON.stringify(value).includes('resolve:secretsmanager') && 'Fn::Join' in value) return SECRET;
+    if (JSON.stringify(value).includes('resolve:secretsmanager') && 'Fn::Join' in value)
+      return JSON.stringify(value).includes(PREVIOUS_VERSION) ? PREVIOUS_SECRET : SECRET;
     if ('Ref' in value) return 'dev';
     if ('Fn::Join' in value) {
       const [delimiter, parts] = value['Fn::Join'] as [string, unknown[]];
@@ -110,5 +116,64 @@ describe("the public routes' web ACL, as the as-deployed mode reads it", () => {
     expect(() => readWebAclLimits(at, properties)).toThrow(
       /Rules\[0\]\.Statement\.RateBasedStatement\.ScopeDownStatement\.GeoMatchStatement/,
     );
+  });
+});
+
+describe('the web ACL of a stage that only answers CloudFront (cdnOnly), as the as-deployed mode reads it', () => {
+  const limits = readWebAclLimits(at, webAclProperties({ cdnOnly: true }));
+  const forbidden = {
+    statusCode: 403,
+    headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+    body: JSON.stringify({ error: { code: 'FORBIDDEN', message: 'Request blocked' } }),
+  };
+
+  it('blocks every request without the origin secret, on any path, with the 403 of the web ACL', () => {
+    const limiter = new ClientLimiter();
+    for (const r of [
+      request('/dev/health', '10.0.0.1'),
+      request('/dev/api/products', '10.0.0.1', { authorization: 'Bearer x' }),
+      request('/dev/no-such-route', '10.0.0.1'),
+      request('/dev/api/products', '10.0.0.1', { 'x-shop-edge-origin': 'guess', 'x-shop-edge-viewer-address': '198.51.100.7' }),
+      request('/dev/api/products', '10.0.0.1', { 'x-shop-edge-origin': `${SECRET}x` }),
+    ]) {
+      const verdict = limiter.check(limits, r);
+      expect([r.path, verdict?.limit.name, verdict?.limit.block]).toEqual([r.path, 'OnlyViaCdn', forbidden]);
+    }
+  });
+
+  it('lets requests bearing the secret through, still counted per viewer on the public routes', () => {
+    const limiter = new ClientLimiter();
+    const viaCdn = (path: string, viewer: string) =>
+      request(path, '52.46.0.1', { 'x-shop-edge-origin': SECRET, 'x-shop-edge-viewer-address': viewer });
+    expect(send(limiter, limits, 3 * LIMIT, viaCdn('/dev/api/products', '198.51.100.7')).passed).toBe(3 * LIMIT);
+    expect(send(limiter, limits, LIMIT + 1, viaCdn('/dev/health', '198.51.100.7'))).toMatchObject({
+      passed: LIMIT,
+      refusal: { limit: { name: 'PublicClientsViaCdn' } },
+    });
+  });
+
+  it('stops on a plain rule whose action it cannot honour, naming it', () => {
+    const properties = webAclProperties({ cdnOnly: true });
+    const [rule] = properties.Rules as { Name: string; Action: unknown }[];
+    expect(rule!.Name).toBe('OnlyViaCdn');
+    rule!.Action = { Count: {} };
+    expect(() => readWebAclLimits(at, properties)).toThrow(/Rules\[0\]\.Action: only Block actions are supported/);
+  });
+});
+
+describe('the same web ACL during a rotation of the origin secret (previousSecretVersion)', () => {
+  const limits = readWebAclLimits(at, webAclProperties({ cdnOnly: true, previousSecretVersion: PREVIOUS_VERSION }));
+
+  it('accepts the current and the previous value, counted per viewer alike, and nothing else', () => {
+    const limiter = new ClientLimiter();
+    const bearing = (secret: string) =>
+      request('/dev/health', '52.46.0.1', { 'x-shop-edge-origin': secret, 'x-shop-edge-viewer-address': '198.51.100.7' });
+    expect(send(limiter, limits, LIMIT / 2, bearing(PREVIOUS_SECRET)).passed).toBe(LIMIT / 2);
+    // One viewer, whichever value its edge sends: the same count.
+    expect(send(limiter, limits, LIMIT, bearing(SECRET))).toMatchObject({
+      passed: LIMIT / 2,
+      refusal: { limit: { name: 'PublicClientsViaCdn' } },
+    });
+    expect(limiter.check(limits, bearing('another-value'))?.limit.name).toBe('OnlyViaCdn');
   });
 });
