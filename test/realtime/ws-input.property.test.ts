@@ -115,4 +115,5 @@ it('answers every schema-valid message once, never with a server failure', async
     }
     expect([name, (await store.subscribers(tenant, name)).connectionIds]).toEqual([name, []]);
   }
-}, 120_000);
+  // Each run may wait 10 s for its replies, after its connection's handshake: the runs' worst case.
+}, 240_000);
