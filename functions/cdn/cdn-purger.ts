@@ -97,7 +97,7 @@ export class CloudFrontPurger implements CdnPurger {
 
   /** Paths waiting for CloudFront to take them (tests, diagnostics). */
   get pendingPaths(): string[] {
-    return [...this.pending.keys()];
+    return Array.from(this.pending, ([path]) => path);
   }
 
   async purge(paths: readonly string[], changedAt: number): Promise<void> {

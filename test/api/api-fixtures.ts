@@ -11,16 +11,13 @@ import { resetConfig } from '../../functions/shared/config';
 import { startRestFront, type RestFront } from '../../local/rest-front';
 import { mintDevToken } from '../../local/tokens';
 import { redisSingleUrl, testDocumentClient, testTables, uniqueId } from '../support';
+import { restCall, type CallOptions } from '../support/rest';
 
 export interface Api {
   readonly front: RestFront;
   readonly redis: Redis;
   readonly repo: ShopRepository;
-  call(
-    method: string,
-    path: string,
-    options?: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> },
-  ): Promise<Response>;
+  call(method: string, path: string, options?: CallOptions): Promise<Response>;
   token(tenantId: string, permissions?: string[]): Promise<string>;
   /** Rewires the handlers' services (restore() puts the real ones back). */
   rewire(parts: { repo?: ShopRepository; rateLimitPerMinute?: number }): void;
@@ -55,16 +52,7 @@ export async function startApi(): Promise<Api> {
     front,
     redis,
     repo,
-    async call(method, path, options = {}) {
-      const headers: Record<string, string> = { ...(options.headers ?? {}) };
-      if (options.token) headers.Authorization = `Bearer ${options.token}`;
-      let body: string | undefined = options.rawBody;
-      if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['Content-Type'] = 'application/json';
-      }
-      return fetch(`${front.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-    },
+    call: (method, path, options) => restCall(front.url, method, path, options),
     async token(tenant, permissions) {
       const key = `${tenant}|${permissions?.join(',') ?? '*'}`;
       if (!tokens.has(key)) tokens.set(key, await mintDevToken({ tenantId: tenant, ...(permissions ? { permissions } : {}) }));

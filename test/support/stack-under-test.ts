@@ -33,6 +33,7 @@ import { TokenBucket } from '../../local/token-bucket';
 import { mintDevToken, type DevTokenOptions } from '../../local/tokens';
 import { startDynamoDbRecorder, type DynamoDbRecorder } from './dynamodb-recorder';
 import { dynamoDbEndpoint, redisSingleUrl } from './env';
+import { restCall, type CallOptions } from './rest';
 import { testDocumentClient } from './tables';
 import { uniqueId } from './ids';
 import { monitorRedis, type RedisMonitor } from './redis-monitor';
@@ -111,12 +112,7 @@ export interface CacheWatch {
   stop(): void;
 }
 
-export interface CallOptions {
-  readonly token?: string | null;
-  readonly body?: unknown;
-  readonly rawBody?: string;
-  readonly headers?: Record<string, string>;
-}
+export type { CallOptions } from './rest';
 
 export interface StackUnderTest {
   readonly mode: TestMode;
@@ -399,14 +395,7 @@ function common(parts: Parts): StackUnderTest {
     pace,
     async call(method, path, options = {}) {
       await pace();
-      const headers: Record<string, string> = { ...(options.headers ?? {}) };
-      if (options.token) headers.Authorization = `Bearer ${options.token}`;
-      let body: string | undefined = options.rawBody;
-      if (options.body !== undefined) {
-        body = JSON.stringify(options.body);
-        headers['Content-Type'] = 'application/json';
-      }
-      return fetch(`${parts.restUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+      return restCall(parts.restUrl, method, path, options);
     },
     cacheNodes: parts.cacheNodes,
     watchCache: () => watchNodes(parts.cacheNodes),
