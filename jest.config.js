@@ -37,7 +37,10 @@ const common = {
   transform: {
     '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose|@seriousme/openapi-schema-validator|@redocly|jsonpath-rfc9535)/)'],
+  // ESM-only packages, transformed to CommonJS; zod's English locale among them (functions/shared/zod.ts).
+  transformIgnorePatterns: [
+    '/node_modules/(?!(@middy|jose|@seriousme/openapi-schema-validator|@redocly|jsonpath-rfc9535|zod/v4/(?:locales|core))/)',
+  ],
   resolver: '<rootDir>/test/harness/resolver.js',
   testEnvironment: 'node',
 };

@@ -3,21 +3,24 @@
  * The CDK API stack, the CloudFront behaviours and the local stack are all generated from it.
  * Imports nothing from aws-cdk-lib (function bundles stay small).
  */
+import type { $ZodObject, $ZodType } from 'zod/v4/core';
+import type { Permission } from './shared/permissions';
+import {
+  createOrderSchema,
+  createProductSchema,
+  getProductQuerySchema,
+  listProductsQuerySchema,
+  marketplaceQuerySchema,
+  stockAdjustmentSchema,
+  updateOrderSchema,
+  updateProductSchema,
+} from './shared/requests';
+import { PRIVATE_NO_STORE, type CacheClass } from './shared/cache-headers';
 import type { TableKey } from './shared/tables';
 
-export const PERMISSIONS = ['products:read', 'products:write', 'stock:write', 'orders:read', 'orders:write', 'dashboard:read'] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+export { PERMISSIONS, type Permission } from './shared/permissions';
 
-/**
- * How a route's responses may be cached, by whom. The handler sets the exact header
- * (see functions/http/cache-control.ts); the CDN derives its behaviour from the class.
- *  - product-list / product-read: shared CDN cache per Authorization, browsers revalidate
- *  - marketplace: shared public cache, no Authorization in the key
- *  - private-revalidate: browsers revalidate with the ETag, never a shared cache
- *  - live: never cached anywhere (stock)
- *  - no-store: writes and health
- */
-export type CacheClass = 'product-list' | 'product-read' | 'marketplace' | 'private-revalidate' | 'live' | 'no-store';
+export type { CacheClass } from './shared/cache-headers';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -42,6 +45,9 @@ export interface FunctionNeeds {
   readonly cursorKey?: boolean;
 }
 
+/** The response bodies the OpenAPI document names (openapi/schemas.ts holds their schemas). */
+export type ResponseSchemaName = 'Product' | 'ProductWithStock' | 'StockLevel' | 'Order' | 'Health';
+
 export interface RestRoute {
   /** Stable name: the Lambda function's logical id and the local stack's label. */
   readonly name: string;
@@ -55,6 +61,36 @@ export interface RestRoute {
   readonly cacheClass: CacheClass;
   readonly needs: FunctionNeeds;
   readonly summary: string;
+  /**
+   * The query string's schema (functions/shared/requests.ts), validated by the handler chain before
+   * the handler runs: repeated or unknown parameters are 400.
+   * @default - the route reads no query
+   */
+  readonly query?: $ZodObject;
+  /**
+   * The JSON body's schema, validated by the handler chain (413 over 64 KiB, 400 when not UTF-8
+   * JSON or invalid). @default - the route reads no body
+   */
+  readonly body?: $ZodType;
+  /** What a success answers: the OpenAPI document's (its generation fails for a route of the table without one). */
+  readonly success?: {
+    readonly status: 200 | 201 | 204;
+    readonly description: string;
+    /** A response schema, or several (anyOf). */
+    readonly data?: ResponseSchemaName | readonly ResponseSchemaName[];
+    /** A page: {data: [...], nextCursor}. */
+    readonly list?: boolean;
+    /** 201 with a Location header. */
+    readonly location?: boolean;
+  };
+  /** Answers with a strong ETag; an If-None-Match that matches gets 304. */
+  readonly conditional?: boolean;
+  /** Takes an optional If-Match (412 on mismatch). */
+  readonly ifMatch?: boolean;
+  /** Error statuses beyond those every route of its kind has (400 with an id, query or body; 404 with an id; 413 with a body; 401, 403, 429 with a permission). */
+  readonly errors?: readonly number[];
+  /** A word on caching beyond the cache class's header. */
+  readonly cacheNote?: string;
 }
 
 export interface WebSocketRoute {
@@ -107,7 +143,7 @@ export const PUBLIC_CLIENT_LIMIT = {
   windowSeconds: 60,
 } as const;
 
-export const REST_ROUTES: readonly RestRoute[] = [
+const REST_ROUTE_TABLE = [
   {
     name: 'ListProducts',
     method: 'GET',
@@ -117,6 +153,9 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'product-list',
     needs: { redis: true, tables: [shopRead], cursorKey: true },
     summary: "List a tenant's products (limit, cursor, category, q)",
+    query: listProductsQuerySchema,
+    success: { status: 200, description: "A page of the tenant's products (no stock in list items)", data: 'Product', list: true },
+    conditional: true,
   },
   {
     name: 'GetProduct',
@@ -127,6 +166,10 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'product-read',
     needs: { redis: true, tables: [shopRead] },
     summary: 'One product; ?include=stock adds live stock (then private, no-store)',
+    query: getProductQuerySchema,
+    success: { status: 200, description: 'The product; with include=stock, plus its live stock', data: ['Product', 'ProductWithStock'] },
+    conditional: true,
+    cacheNote: `With include=stock: ${PRIVATE_NO_STORE['Cache-Control']}.`,
   },
   {
     name: 'GetProductStock',
@@ -137,6 +180,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'live',
     needs: { redis: true, tables: [shopRead] },
     summary: 'Live stock of a product, never from a cache',
+    success: { status: 200, description: 'Live stock, never from a cache', data: 'StockLevel' },
   },
   {
     name: 'CreateProduct',
@@ -147,6 +191,9 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'no-store',
     needs: { redis: true, tables: [shopWrite] },
     summary: 'Create a product (optional client-chosen id)',
+    body: createProductSchema,
+    success: { status: 201, description: 'The created product', data: 'Product', location: true },
+    errors: [409],
   },
   {
     name: 'UpdateProduct',
@@ -157,6 +204,10 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'no-store',
     needs: { redis: true, tables: [shopWrite] },
     summary: 'Partial update; If-Match optional',
+    body: updateProductSchema,
+    success: { status: 200, description: 'The updated product', data: 'Product' },
+    ifMatch: true,
+    errors: [409, 412],
   },
   {
     name: 'DeleteProduct',
@@ -167,6 +218,7 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'no-store',
     needs: { redis: true, tables: [shopWrite] },
     summary: 'Soft delete',
+    success: { status: 204, description: 'Deleted (soft); later reads are 404' },
   },
   {
     name: 'AdjustStock',
@@ -177,6 +229,9 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'no-store',
     needs: { redis: true, tables: [shopWrite] },
     summary: 'Atomic stock change; never below zero',
+    body: stockAdjustmentSchema,
+    success: { status: 200, description: 'The stock after the change', data: 'StockLevel' },
+    errors: [409],
   },
   {
     name: 'CreateOrder',
@@ -187,6 +242,9 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'no-store',
     needs: { redis: true, tables: [shopWrite] },
     summary: 'Place an order, reserving stock for every line or none',
+    body: createOrderSchema,
+    success: { status: 201, description: 'The order, with stock reserved for every line', data: 'Order', location: true },
+    errors: [404, 409],
   },
   {
     name: 'GetOrder',
@@ -197,6 +255,8 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'private-revalidate',
     needs: { redis: true, tables: [shopRead] },
     summary: 'One order; browsers revalidate with the ETag',
+    success: { status: 200, description: 'The order', data: 'Order' },
+    conditional: true,
   },
   {
     name: 'UpdateOrder',
@@ -207,6 +267,9 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'no-store',
     needs: { redis: true, tables: [shopWrite] },
     summary: 'Change order status; cancel returns stock',
+    body: updateOrderSchema,
+    success: { status: 200, description: 'The order with its new status', data: 'Order' },
+    errors: [409],
   },
   {
     name: 'ListMarketplace',
@@ -216,6 +279,9 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'marketplace',
     needs: { redis: true, tables: [shopRead], cursorKey: true },
     summary: 'Listed products of all tenants (public)',
+    query: marketplaceQuerySchema,
+    success: { status: 200, description: 'A page of the listed products of every tenant', data: 'Product', list: true },
+    conditional: true,
   },
   {
     name: 'Health',
@@ -225,8 +291,15 @@ export const REST_ROUTES: readonly RestRoute[] = [
     cacheClass: 'no-store',
     needs: { redis: true, tables: [shopRead] },
     summary: 'Liveness of Redis and DynamoDB',
+    success: { status: 200, description: 'Redis and DynamoDB answer', data: 'Health' },
+    errors: [503],
   },
-];
+] as const satisfies readonly RestRoute[];
+
+export const REST_ROUTES: readonly RestRoute[] = REST_ROUTE_TABLE;
+export type RestRouteName = (typeof REST_ROUTE_TABLE)[number]['name'];
+/** A route of the table with its own literal types (its schemas among them): what a handler's request is typed by. */
+export type RestRouteNamed<N extends RestRouteName> = Extract<(typeof REST_ROUTE_TABLE)[number], { readonly name: N }>;
 
 export const WEBSOCKET_ROUTES: readonly WebSocketRoute[] = [
   {

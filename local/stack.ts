@@ -193,7 +193,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       return Promise.resolve();
     });
     // The handlers' own connections (Redis, DynamoDB), once the fronts and pollers are closed.
-    stops.push(async () => (await import('../functions/app')).closeAppServices());
+    stops.push(async () => (await import('../functions/composition/lifecycle')).closeServices());
     await createTables(client, tableNames);
     log('dynamodb').info(`tables ${tableNames.shop}, ${tableNames.connections}`);
 

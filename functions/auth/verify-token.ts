@@ -3,7 +3,7 @@
  * JWKS URL (production). Issuer, audience and expiry are checked; `alg: none` never verifies.
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { PERMISSIONS, type Permission } from '../routes';
+import { PERMISSIONS, type Permission } from '../shared/permissions';
 import { authConfig } from '../shared/config';
 import { isValidId } from '../shared/ids';
 

@@ -1,5 +1,7 @@
-import { HttpError } from '../shared/errors';
+import { l2Store } from '../composition/redis';
+import { shopRepository } from '../composition/shop';
 import { restRoute } from '../http/rest-route';
+import { HttpError } from '../shared/errors';
 
 type Part = 'ok' | 'down' | 'disabled';
 
@@ -17,13 +19,12 @@ async function probe(check: () => Promise<void>, timeoutMs: number): Promise<Par
   }
 }
 
-export const handler = restRoute('Health', async ({ services }) => {
-  const l2 = services.l2;
+export const handler = restRoute('Health', { services: { l2: l2Store, repo: shopRepository } }, async (_request, { l2, repo }) => {
   const [redis, dynamodb] = await Promise.all([
     // A cold container connects first (TCP, TLS, AUTH): that wait is bounded by the connect
     // timeout, and only the PING on the connection counts against the probe's budget.
     l2 ? l2.ready().then(() => probe(() => l2.ping(), REDIS_PING_BUDGET_MS)) : Promise.resolve<Part>('disabled'),
-    probe(() => services.repo.ping(), DYNAMODB_PROBE_BUDGET_MS),
+    probe(() => repo.ping(), DYNAMODB_PROBE_BUDGET_MS),
   ]);
   const body = { status: redis === 'down' || dynamodb === 'down' ? 'degraded' : 'ok', redis, dynamodb };
   if (body.status !== 'ok') {

@@ -7,7 +7,6 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyResultV2, APIGatewayProxyWebsocketEventV2 } from 'aws-lambda';
-import { realtimeServices, type RealtimeServices } from '../app';
 import { WEBSOCKET_ROUTES } from '../routes';
 import { appConfig } from '../shared/config';
 import { isValidId } from '../shared/ids';
@@ -16,7 +15,7 @@ import type { ConnectionRecord } from './connection-store';
 import type { ReceivedMessage } from './message-order';
 import { endsSession, type ServerMessage } from './messages';
 import { notifierFor } from './notifier';
-import { errorReply, type Identity } from './realtime-service';
+import { errorReply, type Identity, type RealtimeService } from './realtime-service';
 
 type WsEvent = Omit<APIGatewayProxyWebsocketEventV2, 'requestContext'> & {
   requestContext: Omit<APIGatewayProxyWebsocketEventV2['requestContext'], 'connectedAt'> & {
@@ -31,7 +30,13 @@ export interface WsMessageContext {
   readonly body: Record<string, unknown> | undefined;
   /** When API Gateway received the message, and its id: the order of the connection's messages. */
   readonly received: ReceivedMessage;
-  readonly services: RealtimeServices;
+  /** The sessions of the container, built once (functions/composition/realtime.ts). */
+  readonly realtime: RealtimeService;
+}
+
+/** What a handler hands the chain: the session service, built on first use and shared by the container. */
+export interface WsWiring {
+  readonly realtime: () => Promise<RealtimeService>;
 }
 
 export type WsAction = (context: WsMessageContext) => Promise<ServerMessage | undefined>;
@@ -77,42 +82,42 @@ function receivedOf(event: WsEvent): ReceivedMessage {
   };
 }
 
-async function handle(routeKey: string, event: WsEvent, action: WsAction | undefined): Promise<APIGatewayProxyResultV2> {
-  const services = await realtimeServices();
+async function handle(routeKey: string, event: WsEvent, wiring: WsWiring, action: WsAction | undefined): Promise<APIGatewayProxyResultV2> {
+  const realtime = await wiring.realtime();
   const { connectionId } = event.requestContext;
   if (routeKey === '$connect') {
     const identity = identityOf(event);
     if (!identity) return UNAUTHORIZED;
-    const outcome = await services.realtime.connect(connectionId, identity, event.requestContext.connectedAt ?? Date.now());
+    const outcome = await realtime.connect(connectionId, identity, event.requestContext.connectedAt ?? Date.now());
     if (outcome === 'too-many-connections') return TOO_MANY_CONNECTIONS;
     return outcome === 'connected' ? OK : UNAUTHORIZED;
   }
   if (routeKey === '$disconnect') {
-    await services.realtime.disconnect(connectionId);
+    await realtime.disconnect(connectionId);
     return OK;
   }
   const notifier = notifierFor(managementEndpoint(event));
   let reply: ServerMessage | undefined;
   try {
-    const admitted = await services.realtime.admit(connectionId);
+    const admitted = await realtime.admit(connectionId);
     reply =
       'reply' in admitted
         ? admitted.reply
-        : await action?.({ connection: admitted.connection, body: parseBody(event.body), received: receivedOf(event), services });
+        : await action?.({ connection: admitted.connection, body: parseBody(event.body), received: receivedOf(event), realtime });
   } catch (error) {
     logger.error('websocket route failed', { error: error as Error, routeKey });
     reply = errorReply(error);
   }
   const posted = reply ? await notifier.post(connectionId, reply) : 'sent';
-  if (posted === 'gone') await services.realtime.disconnect(connectionId);
+  if (posted === 'gone') await realtime.disconnect(connectionId);
   else if (endsSession(reply)) await notifier.disconnect(connectionId); // $disconnect follows
   return OK;
 }
 
-export function wsRoute(name: string, action?: WsAction) {
+export function wsRoute(name: string, wiring: WsWiring, action?: WsAction) {
   const route = WEBSOCKET_ROUTES.find((r) => r.name === name);
   if (!route) throw new Error(`no WebSocket route named ${name} in the route table`);
   return middy<WsEvent, APIGatewayProxyResultV2>()
     .use(injectLambdaContext(logger))
-    .handler((event) => handle(route.routeKey, event, action));
+    .handler((event) => handle(route.routeKey, event, wiring, action));
 }

@@ -4,19 +4,24 @@
  * (the authorizer needs no Redis settings), and a missing or malformed one fails loudly.
  * Every variable is listed in README.md ("Configuration").
  */
-import { z } from 'zod';
+import type { $ZodIssue } from 'zod/v4/core';
+import { z } from './zod';
 
-const bool = z.enum(['true', 'false', '1', '0', '']).transform((v) => v === 'true' || v === '1');
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const bool = z.pipe(
+  z.enum(['true', 'false', '1', '0', '']),
+  z.transform((v) => v === 'true' || v === '1'),
+);
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z._default(z.coerce.number().check(z.int(), z.minimum(min), z.maximum(max)), def);
 
 /**
  * One section: its schema, and the environment variable each of its keys is read from. A failure
  * names the variables the operator must set or fix (`SHOP_TABLE_NAME is required`), never the
  * schema's keys, which are nowhere in the template or the README.
  */
-function section<T extends z.ZodType>(name: string, schema: T, variables: Readonly<Record<string, string>>) {
-  let cached: z.infer<T> | undefined;
-  const read = (): z.infer<T> => {
+function section<T extends z.ZodMiniType>(name: string, schema: T, variables: Readonly<Record<string, string>>) {
+  let cached: z.output<T> | undefined;
+  const read = (): z.output<T> => {
     if (cached === undefined) {
       const raw = Object.fromEntries(
         Object.entries(variables).flatMap(([key, variable]) => {
@@ -40,11 +45,7 @@ function section<T extends z.ZodType>(name: string, schema: T, variables: Readon
   return read;
 }
 
-function describeIssue(
-  issue: z.core.$ZodIssue,
-  raw: Readonly<Record<string, unknown>>,
-  variables: Readonly<Record<string, string>>,
-): string {
+function describeIssue(issue: $ZodIssue, raw: Readonly<Record<string, unknown>>, variables: Readonly<Record<string, string>>): string {
   const key = issue.path[0];
   const variable = typeof key === 'string' ? variables[key] : undefined;
   // A rule over several variables (set one of two) names them in its own message.
@@ -57,10 +58,10 @@ function describeIssue(
 export const tablesConfig = section(
   'tables',
   z.object({
-    shopTableName: z.string().min(3),
-    connectionsTableName: z.string().min(3),
-    endpoint: z.url().optional(),
-    region: z.string().default('us-east-1'),
+    shopTableName: z.string().check(z.minLength(3)),
+    connectionsTableName: z.string().check(z.minLength(3)),
+    endpoint: z.optional(z.url()),
+    region: z._default(z.string(), 'us-east-1'),
     timeoutMs: int(1000, 50, 30000),
     /** Opening a connection to the endpoint (a new container, or a burst beyond its open sockets). */
     connectTimeoutMs: int(500, 50, 30000),
@@ -79,14 +80,11 @@ export const redisConfig = section(
   'redis',
   z.object({
     /** redis://host:port or rediss://host:port (TLS); unset: no L2 (L1 only). */
-    url: z
-      .string()
-      .regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://')
-      .optional(),
-    cluster: bool.default(false),
+    url: z.optional(z.string().check(z.regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://'))),
+    cluster: z._default(bool, false),
     /** AUTH token in plain text (local only); in AWS the token comes from Secrets Manager. */
-    authToken: z.string().optional(),
-    authSecretArn: z.string().optional(),
+    authToken: z.optional(z.string()),
+    authSecretArn: z.optional(z.string()),
     commandTimeoutMs: int(50, 1, 10000),
     connectTimeoutMs: int(1000, 10, 30000),
     /** Replicas per shard (the template's cacheReplicas); 0: no WAIT after an invalidation. */
@@ -141,13 +139,13 @@ export const authConfig = section(
   'auth',
   z
     .object({
-      secret: z.string().min(32, 'JWT_SECRET must be at least 32 characters').optional(),
-      jwksUrl: z.url().optional(),
-      issuer: z.string().min(1),
-      audience: z.string().min(1),
+      secret: z.optional(z.string().check(z.minLength(32, 'JWT_SECRET must be at least 32 characters'))),
+      jwksUrl: z.optional(z.url()),
+      issuer: z.string().check(z.minLength(1)),
+      audience: z.string().check(z.minLength(1)),
       clockToleranceSeconds: int(5, 0, 300),
     })
-    .refine((c) => c.secret !== undefined || c.jwksUrl !== undefined, 'set JWT_SECRET (HS256) or JWT_JWKS_URL'),
+    .check(z.refine((c) => c.secret !== undefined || c.jwksUrl !== undefined, 'set JWT_SECRET (HS256) or JWT_JWKS_URL')),
   {
     secret: 'JWT_SECRET',
     jwksUrl: 'JWT_JWKS_URL',
@@ -162,15 +160,12 @@ export const appConfig = section(
   z.object({
     rateLimitPerMinute: int(100, 1),
     lowStockThreshold: int(5, 0),
-    currency: z
-      .string()
-      .regex(/^[A-Z]{3}$/)
-      .default('EUR'),
+    currency: z._default(z.string().check(z.regex(/^[A-Z]{3}$/)), 'EUR'),
     /** Management API endpoint for posting to WebSocket connections (https://id.execute-api.region.amazonaws.com/stage). */
-    wsManagementEndpoint: z.url().optional(),
+    wsManagementEndpoint: z.optional(z.url()),
     /** Open WebSocket connections per user (tenantId and sub); the next handshake is refused with 429. */
     wsMaxConnectionsPerUser: int(10, 1, 100),
-    cdnDistributionId: z.string().optional(),
+    cdnDistributionId: z.optional(z.string()),
   }),
   {
     rateLimitPerMinute: 'RATE_LIMIT_PER_MINUTE',
@@ -188,11 +183,11 @@ export const cursorConfig = section(
   z
     .object({
       /** In plain text: the local stack and tests. */
-      key: z.string().min(32, 'CURSOR_KEY must be at least 32 characters').optional(),
+      key: z.optional(z.string().check(z.minLength(32, 'CURSOR_KEY must be at least 32 characters'))),
       /** In AWS: a Secrets Manager secret generated per deployment, read once per container. */
-      keySecretArn: z.string().min(1).optional(),
+      keySecretArn: z.optional(z.string().check(z.minLength(1))),
     })
-    .refine((c) => c.key !== undefined || c.keySecretArn !== undefined, 'set CURSOR_KEY_SECRET_ARN (AWS) or CURSOR_KEY (local)'),
+    .check(z.refine((c) => c.key !== undefined || c.keySecretArn !== undefined, 'set CURSOR_KEY_SECRET_ARN (AWS) or CURSOR_KEY (local)')),
   { key: 'CURSOR_KEY', keySecretArn: 'CURSOR_KEY_SECRET_ARN' },
 );
 

@@ -6,23 +6,15 @@
  * from it. Imports nothing from aws-cdk-lib.
  */
 import { CORS_EXPOSE_HEADERS } from '../http/cors';
-import type { ErrorCode } from './errors';
+import { ERRORS, type ErrorCode } from './errors';
 
 /** The error codes API Gateway can answer with (a function's own INTERNAL never comes from it). */
 export type GatewayErrorCode = Exclude<ErrorCode, 'INTERNAL'>;
 
-/** Each contract error code's HTTP status. */
-export const ERROR_STATUS: Readonly<Record<GatewayErrorCode, number>> = {
-  BAD_REQUEST: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  PRECONDITION_FAILED: 412,
-  PAYLOAD_TOO_LARGE: 413,
-  RATE_LIMITED: 429,
-  UNAVAILABLE: 503,
-};
+/** Each contract error code's HTTP status (functions/shared/errors.ts). */
+export const ERROR_STATUS: Readonly<Record<GatewayErrorCode, number>> = Object.fromEntries(
+  Object.entries(ERRORS).map(([code, { status }]) => [code, status]),
+) as Record<GatewayErrorCode, number>;
 
 /** API Gateway's gateway response types (ResponseType in the CDK). */
 export type GatewayResponseType =

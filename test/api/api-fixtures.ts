@@ -1,10 +1,9 @@
 /**
  * The REST API end to end: the local REST front (API Gateway's events and authorizer), the real
- * handlers, real Redis and DynamoDB Local. Services can be rewired (setAppServices) to count calls
+ * handlers, real Redis and DynamoDB Local. Services can be rewired (wireServices) to count calls
  * or to point at something that is down.
  */
 import { Redis } from 'ioredis';
-import { buildAppServices, setAppServices, type AppServices } from '../../functions/app';
 import { RedisL2Store } from '../../functions/cache/l2-store';
 import { DynamoShopRepository, type ShopRepository } from '../../functions/catalog/shop-repository';
 import { resetConfig } from '../../functions/shared/config';
@@ -12,6 +11,7 @@ import { startRestFront, type RestFront } from '../../local/rest-front';
 import { mintDevToken } from '../../local/tokens';
 import { redisSingleUrl, testDocumentClient, testTables, uniqueId } from '../support';
 import { restCall, type CallOptions } from '../support/rest';
+import { unwireServices, wireServices } from '../support/services';
 
 export interface Api {
   readonly front: RestFront;
@@ -37,15 +37,14 @@ export async function startApi(): Promise<Api> {
   resetConfig();
   const redis = new Redis(redisSingleUrl());
   const repo = new DynamoShopRepository(testDocumentClient(), names.shop);
-  const build = (parts: { repo?: ShopRepository; rateLimitPerMinute?: number } = {}): AppServices => {
+  const build = (parts: { repo?: ShopRepository; rateLimitPerMinute?: number } = {}): void => {
     if (parts.rateLimitPerMinute) process.env.RATE_LIMIT_PER_MINUTE = String(parts.rateLimitPerMinute);
     resetConfig();
-    const services = buildAppServices({ repo: parts.repo ?? repo, l2: new RedisL2Store(redis) });
+    wireServices({ repo: parts.repo ?? repo, l2: new RedisL2Store(redis) });
     delete process.env.RATE_LIMIT_PER_MINUTE;
     resetConfig();
-    return services;
   };
-  setAppServices(build());
+  build();
   const front = await startRestFront({ port: 0 });
   const tokens = new Map<string, string>();
   return {
@@ -59,14 +58,14 @@ export async function startApi(): Promise<Api> {
       return tokens.get(key) as string;
     },
     rewire(parts) {
-      setAppServices(build(parts));
+      build(parts);
     },
     restore() {
-      setAppServices(build());
+      build();
     },
     async close() {
       await front.close();
-      setAppServices(undefined);
+      unwireServices();
       await redis.quit();
     },
   };

@@ -10,7 +10,8 @@
  * FC_SEED=<n> replays a failing run; FC_RUNS=<n> scales the number of runs.
  */
 import fc from 'fast-check';
-import { appServices } from '../../functions/app';
+import { sharedCache } from '../../functions/composition/redis';
+import { shopRepository } from '../../functions/composition/shop';
 import { generationKeys } from '../../functions/cache/keys';
 import { PAGE_READ_BUDGET } from '../../functions/catalog/shop-repository';
 import { json, startApi, tenantId, type Api } from './api-fixtures';
@@ -121,7 +122,7 @@ async function build(tenant: string, c: Catalogue): Promise<ModelProduct[]> {
     listed: rand() < c.listedRate,
     deleted: false,
   }));
-  const { repo, cache } = await appServices();
+  const [repo, cache] = await Promise.all([shopRepository(), sharedCache()]);
   await runLimited(products, 8, async (p) => {
     await repo.createProduct(
       tenant,

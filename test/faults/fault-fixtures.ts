@@ -7,7 +7,6 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { buildAppServices, setAppServices, type AppServices } from '../../functions/app';
 import type { L2Store } from '../../functions/cache/l2-store';
 import { DynamoShopRepository, type ShopRepository } from '../../functions/catalog/shop-repository';
 import { resetConfig } from '../../functions/shared/config';
@@ -16,6 +15,7 @@ import { startRestFront, type RestFront } from '../../local/rest-front';
 import { mintDevToken } from '../../local/tokens';
 import { countingRepository } from '../api/api-fixtures';
 import { dynamoDbEndpoint, testDocumentClient, testTables } from '../support';
+import { unwireServices, wireServices, type WiredServices } from '../support/services';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -37,7 +37,7 @@ export interface FaultApi {
   /** Repository calls the handlers made since the last wire(). */
   repositoryCalls(): number;
   /** Rewires the handlers: the repository (default: DynamoDB Local) and the L2 store (default: none). */
-  wire(parts: { repo?: ShopRepository; l2?: L2Store; l1?: boolean }): AppServices;
+  wire(parts: { repo?: ShopRepository; l2?: L2Store; l1?: boolean }): WiredServices;
   call(
     method: string,
     path: string,
@@ -60,11 +60,10 @@ export async function startFaultApi(prefix: string, options: { frontTimeoutMs?: 
     if (parts.l1 === false) process.env.CACHE_L1_MAX_ENTRIES = '0';
     resetConfig();
     counted = countingRepository(parts.repo ?? truth);
-    const services = buildAppServices({ repo: counted.repo, ...(parts.l2 ? { l2: parts.l2 } : {}) });
+    const services = wireServices({ repo: counted.repo, ...(parts.l2 ? { l2: parts.l2 } : {}) });
     delete process.env.RATE_LIMIT_PER_MINUTE;
     delete process.env.CACHE_L1_MAX_ENTRIES;
     resetConfig();
-    setAppServices(services);
     return services;
   };
   wire({});
@@ -104,7 +103,7 @@ export async function startFaultApi(prefix: string, options: { frontTimeoutMs?: 
     },
     async close() {
       await front.close();
-      setAppServices(undefined);
+      unwireServices();
       truthClient.destroy();
     },
   };

@@ -16,7 +16,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { closeAppServices } from '../../functions/app';
+import { closeServices } from '../../functions/composition/lifecycle';
 import { handler } from '../../functions/handlers/health';
 import { resetConfig } from '../../functions/shared/config';
 import { invoke } from '../../local/lambda-context';
@@ -107,7 +107,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  await closeAppServices();
+  await closeServices();
   await proxy?.close();
   proxy = undefined;
   process.env = { ...saved };
@@ -115,7 +115,7 @@ afterEach(async () => {
 });
 
 async function coldContainer(redisUrl: string, timeouts: { connectMs: number; commandMs?: number }): Promise<void> {
-  await closeAppServices();
+  await closeServices();
   Object.assign(process.env, {
     REDIS_URL: redisUrl,
     REDIS_CONNECT_TIMEOUT_MS: String(timeouts.connectMs),

@@ -141,7 +141,7 @@ async function withContainer(body: (invoke: () => Promise<{ status: number; name
     try {
       await body(invoke);
     } finally {
-      await (await load<typeof import('../../functions/app')>('functions/app')).closeAppServices();
+      await (await load<typeof import('../../functions/composition/lifecycle')>('functions/composition/lifecycle')).closeServices();
     }
   });
 }

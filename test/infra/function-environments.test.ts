@@ -204,7 +204,7 @@ async function firstCall(
       return { outcome, logs: logs() };
     } finally {
       // The end of the container: its connections closed.
-      await (await load<typeof import('../../functions/app')>('functions/app')).closeAppServices();
+      await (await load<typeof import('../../functions/composition/lifecycle')>('functions/composition/lifecycle')).closeServices();
     }
   });
 }

@@ -6,7 +6,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, DynamoDBStreamEvent } from 'aws-lambda';
 import type { Redis } from 'ioredis';
-import type { AppServices } from '../../functions/app';
 import { resetConfig } from '../../functions/shared/config';
 import { invoke } from '../../local/lambda-context';
 import { startLocalStack, type LocalStack } from '../../local/stack';
@@ -17,12 +16,12 @@ import { dynamoDbEndpoint, testDocumentClient, testTables } from '../support';
 process.env.POWERTOOLS_LOG_LEVEL = 'WARN';
 let logger: (typeof import('../../functions/shared/observability'))['logger'];
 let restRoute: (typeof import('../../functions/http/rest-route'))['restRoute'];
-let setAppServices: (typeof import('../../functions/app'))['setAppServices'];
+let overrideServices: (typeof import('../../functions/composition/provider'))['overrideServices'];
 let invalidateHandler: (typeof import('../../functions/handlers/streams/invalidate'))['handler'];
 beforeAll(async () => {
   ({ logger } = await import('../../functions/shared/observability'));
   ({ restRoute } = await import('../../functions/http/rest-route'));
-  ({ setAppServices } = await import('../../functions/app'));
+  ({ overrideServices } = await import('../../functions/composition/provider'));
   ({ handler: invalidateHandler } = await import('../../functions/handlers/streams/invalidate'));
 });
 
@@ -82,29 +81,28 @@ function productChange(tenantId: string, productId: string): DynamoDBStreamEvent
 }
 
 describe('log lines of interleaved invocations', () => {
-  // The routes below touch no service: none is built.
+  // The routes below are handed no service: none is built.
   beforeEach(() => {
     lines = [];
-    setAppServices({} as AppServices);
   });
-  afterEach(() => setAppServices(undefined));
+  afterEach(() => overrideServices(undefined));
 
   it('name the function that wrote them, whichever function set its context last', async () => {
     // The cache of the stream consumer cannot invalidate: it warns that the batch will be retried.
-    setAppServices({
+    overrideServices({
       cache: { invalidate: () => Promise.resolve(false), invalidateWithOutcome: () => Promise.resolve('failed') },
-    } as unknown as AppServices);
+    });
     let started!: () => void;
     let release!: () => void;
     const running = new Promise<void>((resolve) => (started = resolve));
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const slow = restRoute('Health', async () => {
+    const slow = restRoute('Health', { services: {} }, async () => {
       started();
       await gate;
       logger.warn('slow: after the gate');
       return { data: 'slow' };
     });
-    const quick = restRoute('Health', () => {
+    const quick = restRoute('Health', { services: {} }, () => {
       logger.warn('quick');
       return Promise.resolve({ data: 'quick' });
     });
@@ -129,7 +127,7 @@ describe('log lines of interleaved invocations', () => {
   it('stay with their function when many invocations of two functions run at once', async () => {
     const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
     const chatty = (name: string) =>
-      restRoute('Health', async () => {
+      restRoute('Health', { services: {} }, async () => {
         for (let i = 0; i < 3; i++) {
           await tick();
           logger.warn(`${name} ${i}`);

@@ -266,7 +266,7 @@ describe('the fan-out consumer, with its template environment', () => {
       try {
         return { result: await handler(batch, createLambdaContext({ functionName: 'FanOut', timeoutMs: 60_000 })), logs: logs() };
       } finally {
-        await (await load<typeof import('../../functions/app')>('functions/app')).closeAppServices();
+        await (await load<typeof import('../../functions/composition/lifecycle')>('functions/composition/lifecycle')).closeServices();
       }
     });
     expect(result).toEqual({ batchItemFailures: [] });

@@ -15,7 +15,7 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { randomBytes } from 'node:crypto';
-import { closeAppServices } from '../../functions/app';
+import { closeServices } from '../../functions/composition/lifecycle';
 import { CursorSigner } from '../../functions/http/cursors';
 import { REST_ROUTES } from '../../functions/routes';
 import { resetConfig } from '../../functions/shared/config';
@@ -233,7 +233,7 @@ describe('rotating the cursor key (a new AWSCURRENT)', () => {
     sm.putValue(keyArn, rotated);
     // The container that read the key before keeps it.
     expect((await api.call('GET', `/api/products?limit=1&cursor=${before.nextCursor}`, { token })).status).toBe(200);
-    await closeAppServices();
+    await closeServices();
     const after = await json(await api.call('GET', '/api/products?limit=1', { token }));
     const position = positionOf(before.nextCursor as string);
     const scope = { route: 'ListProducts', owner: tenant, parts: position.length };

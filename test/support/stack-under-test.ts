@@ -18,7 +18,7 @@
  */
 import { Redis } from 'ioredis';
 import { SignJWT, type CryptoKey, type JWTPayload } from 'jose';
-import { buildAppServices, setAppServices } from '../../functions/app';
+import { unwireServices, wireServices } from './services';
 import { RedisL2Store } from '../../functions/cache/l2-store';
 import { DynamoShopRepository, type ShopRepository } from '../../functions/catalog/shop-repository';
 import { resetConfig } from '../../functions/shared/config';
@@ -225,10 +225,10 @@ async function startSource(options: StackUnderTestOptions): Promise<StackUnderTe
     rewire(parts) {
       redis ??= new Redis(redisSingleUrl());
       resetConfig();
-      setAppServices(buildAppServices({ repo: parts.repo ?? base.repo, l2: new RedisL2Store(redis) }));
+      wireServices({ repo: parts.repo ?? base.repo, l2: new RedisL2Store(redis) });
     },
     restore() {
-      setAppServices(undefined);
+      unwireServices();
       resetConfig();
     },
   };
@@ -256,7 +256,7 @@ async function startSource(options: StackUnderTestOptions): Promise<StackUnderTe
     source: controls,
     deployed: undefined,
     stop: async () => {
-      setAppServices(undefined);
+      unwireServices();
       await stack.stop();
       await recorder.close();
       await redis?.quit().catch(() => undefined);

@@ -1,9 +1,8 @@
-import { updateOrderSchema } from '../../catalog/model';
+import { catalogService } from '../../composition/catalog';
+import { rateLimiter } from '../../composition/rate-limit';
 import { restRoute } from '../../http/rest-route';
 
-export const handler = restRoute('UpdateOrder', async (request) => {
-  const orderId = request.id('id');
-  const { status } = request.body(updateOrderSchema);
-  const order = await request.services.catalog.updateOrderStatus(request.caller().tenantId, orderId, status);
+export const handler = restRoute('UpdateOrder', { services: { catalog: catalogService }, rateLimiter }, async (request, { catalog }) => {
+  const order = await catalog.updateOrderStatus(request.caller().tenantId, request.id('id'), request.body.status);
   return { data: order };
 });

@@ -1,9 +1,8 @@
-import { stockAdjustmentSchema } from '../../catalog/model';
+import { catalogService } from '../../composition/catalog';
+import { rateLimiter } from '../../composition/rate-limit';
 import { restRoute } from '../../http/rest-route';
 
-export const handler = restRoute('AdjustStock', async (request) => {
-  const productId = request.id('id');
-  const { delta } = request.body(stockAdjustmentSchema);
-  const stock = await request.services.catalog.adjustStock(request.caller().tenantId, productId, delta);
+export const handler = restRoute('AdjustStock', { services: { catalog: catalogService }, rateLimiter }, async (request, { catalog }) => {
+  const stock = await catalog.adjustStock(request.caller().tenantId, request.id('id'), request.body.delta);
   return { data: stock };
 });

@@ -1,8 +1,8 @@
-import { createProductSchema } from '../../catalog/model';
+import { catalogService } from '../../composition/catalog';
+import { rateLimiter } from '../../composition/rate-limit';
 import { restRoute } from '../../http/rest-route';
 
-export const handler = restRoute('CreateProduct', async (request) => {
-  const input = request.body(createProductSchema);
-  const product = await request.services.catalog.createProduct(request.caller().tenantId, input);
+export const handler = restRoute('CreateProduct', { services: { catalog: catalogService }, rateLimiter }, async (request, { catalog }) => {
+  const product = await catalog.createProduct(request.caller().tenantId, request.body);
   return { status: 201, data: product, headers: { Location: `/api/products/${product.id}` } };
 });

@@ -1,18 +1,16 @@
-import { z } from 'zod';
-import { PRIVATE_NO_STORE } from '../../http/cache-control';
+import { catalogService } from '../../composition/catalog';
+import { rateLimiter } from '../../composition/rate-limit';
 import { restRoute } from '../../http/rest-route';
+import { PRIVATE_NO_STORE } from '../../shared/cache-headers';
 
-const query = z.strictObject({ include: z.enum(['stock']).optional() });
-
-export const handler = restRoute('GetProduct', async (request) => {
-  const { include } = request.query(query);
+export const handler = restRoute('GetProduct', { services: { catalog: catalogService }, rateLimiter }, async (request, { catalog }) => {
   const productId = request.id('id');
   const { tenantId } = request.caller();
-  if (include === 'stock') {
+  if (request.query.include === 'stock') {
     // Live stock inside the body: never in a shared cache.
-    const { data, etag } = await request.services.catalog.getProductWithStock(tenantId, productId);
+    const { data, etag } = await catalog.getProductWithStock(tenantId, productId);
     return { data, etag, headers: PRIVATE_NO_STORE };
   }
-  const { data, etag } = await request.services.catalog.getProduct(tenantId, productId);
+  const { data, etag } = await catalog.getProduct(tenantId, productId);
   return { data, etag };
 });

@@ -1,6 +1,12 @@
+import { catalogService } from '../../composition/catalog';
+import { rateLimiter } from '../../composition/rate-limit';
 import { restRoute } from '../../http/rest-route';
 
-export const handler = restRoute('GetProductStock', async (request) => {
-  const stock = await request.services.catalog.getStock(request.caller().tenantId, request.id('id'));
-  return { data: stock };
-});
+export const handler = restRoute(
+  'GetProductStock',
+  { services: { catalog: catalogService }, rateLimiter },
+  async (request, { catalog }) => {
+    const stock = await catalog.getStock(request.caller().tenantId, request.id('id'));
+    return { data: stock };
+  },
+);

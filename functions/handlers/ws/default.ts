@@ -1,6 +1,7 @@
+import { realtimeService } from '../../composition/realtime';
 import { wsRoute } from '../../realtime/ws-route';
 
-export const handler = wsRoute('WsDefault', () =>
+export const handler = wsRoute('WsDefault', { realtime: realtimeService }, () =>
   Promise.resolve({
     type: 'error',
     code: 'BAD_REQUEST',

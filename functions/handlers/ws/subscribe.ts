@@ -1,5 +1,6 @@
+import { realtimeService } from '../../composition/realtime';
 import { wsRoute } from '../../realtime/ws-route';
 
-export const handler = wsRoute('WsSubscribe', ({ connection, body, received, services }) =>
-  services.realtime.subscribe(connection, body?.channel, body?.seq, received),
+export const handler = wsRoute('WsSubscribe', { realtime: realtimeService }, ({ connection, body, received, realtime }) =>
+  realtime.subscribe(connection, body?.channel, body?.seq, received),
 );

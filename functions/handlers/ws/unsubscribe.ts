@@ -1,5 +1,6 @@
+import { realtimeService } from '../../composition/realtime';
 import { wsRoute } from '../../realtime/ws-route';
 
-export const handler = wsRoute('WsUnsubscribe', ({ connection, body, received, services }) =>
-  services.realtime.unsubscribe(connection, body?.channel, body?.seq, received),
+export const handler = wsRoute('WsUnsubscribe', { realtime: realtimeService }, ({ connection, body, received, realtime }) =>
+  realtime.unsubscribe(connection, body?.channel, body?.seq, received),
 );

@@ -1,5 +1,18 @@
-/** Cache-Control and Vary per cache class, exactly as the contract's table says. */
-import type { CacheClass } from '../routes';
+/**
+ * How each route's answers may be cached: the cache classes of the route table, and the exact
+ * Cache-Control and Vary of each, as the contract's table says. The handler chain sets them, the
+ * CDN derives its behaviours from the classes, the OpenAPI document states them.
+ */
+
+/**
+ * How a route's responses may be cached, by whom:
+ *  - product-list / product-read: shared CDN cache per Authorization, browsers revalidate
+ *  - marketplace: shared public cache, no Authorization in the key
+ *  - private-revalidate: browsers revalidate with the ETag, never a shared cache
+ *  - live: never cached anywhere (stock)
+ *  - no-store: writes and health
+ */
+export type CacheClass = 'product-list' | 'product-read' | 'marketplace' | 'private-revalidate' | 'live' | 'no-store';
 
 export const CACHE_HEADERS: Readonly<Record<CacheClass, Readonly<Record<string, string>>>> = {
   'product-list': {

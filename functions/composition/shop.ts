@@ -1,0 +1,10 @@
+/** The Shop table's repository, on the container's DynamoDB client. */
+import { DynamoShopRepository, type ShopRepository } from '../catalog/shop-repository';
+import { sharedDocumentClient } from '../shared/clients/dynamodb';
+import { tablesConfig } from '../shared/config';
+import { provider } from './provider';
+
+export const shopRepository = provider<ShopRepository>(
+  'shopRepository',
+  () => new DynamoShopRepository(sharedDocumentClient(), tablesConfig().shopTableName),
+);
