@@ -17,7 +17,7 @@ import {
   type FunctionNeeds,
 } from '../../functions/routes';
 import { CONNECTIONS_TABLE, SHOP_TABLE, TABLES } from '../../functions/shared/tables';
-import { changeOf } from '../../functions/realtime/changes';
+import { changeOf } from '../../functions/streams/changes';
 import { compileFilters } from '../../local/event-filter';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
@@ -1054,7 +1054,7 @@ describe('stream consumers', () => {
       const criteria = mappingOf(dev, consumer.name).FilterCriteria as { Filters: { Pattern: string }[] } | undefined;
       expect([consumer.name, criteria?.Filters.map((f) => JSON.parse(f.Pattern) as unknown)]).toEqual([consumer.name, consumer.filters]);
     }
-    // FanOut sends a deferred CDN purge with any batch (cache/stream-invalidation.ts): it must see every one.
+    // FanOut sends a deferred CDN purge with any batch (streams/cdn-purge.ts): it must see every one.
     expect(STREAM_CONSUMERS.find((c) => c.name === 'FanOut')!.filters).toBeUndefined();
     expect(STREAM_CONSUMERS.find((c) => c.name === 'Invalidate')!.filters).toBeDefined();
   });

@@ -14,7 +14,7 @@
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { purgeCdnFromStream } from '../../functions/cache/stream-invalidation';
+import { purgeCdnFromStream } from '../../functions/streams/cdn-purge';
 import { CloudFrontPurger, type CdnPurgeMetric, type CdnPurgeObserver } from '../../functions/cdn/cdn-purger';
 import { messageOrder } from '../../functions/realtime/message-order';
 import { ConnectionStore } from '../../functions/realtime/connection-store';

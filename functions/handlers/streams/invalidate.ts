@@ -1,12 +1,9 @@
 /** DynamoDB Streams consumer (in the VPC): bumps cache generations for every committed product change. */
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { cacheServices } from '../../app';
-import { invalidateCacheFromStream } from '../../cache/stream-invalidation';
-import { logger, withLogContext } from '../../shared/observability';
+import { withLogContext } from '../../shared/observability';
+import { invalidateBatch } from '../../streams/consumers';
 
-export const handler = withLogContext(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-  const { cache } = await cacheServices();
-  const result = await invalidateCacheFromStream(event.Records, cache);
-  if (result.batchItemFailures.length > 0) logger.warn('cache invalidation will be retried');
-  return result;
-});
+export const handler = withLogContext(async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> =>
+  invalidateBatch(event.Records, (await cacheServices()).cache),
+);
