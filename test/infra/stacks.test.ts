@@ -22,7 +22,8 @@ import { compileFilters } from '../../local/event-filter';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import fc from 'fast-check';
-import { CDN_CACHING, globMatches } from '../../lib/constructs/cdn-behaviours';
+import { CDN_CACHING, globMatches } from '../../functions/cdn/behaviours';
+import { CDN_PURGE_PATHS } from '../../functions/streams/cdn-purge';
 import { needsInternetEgress } from '../../lib/constructs/function-needs';
 import { PublicClientLimit } from '../../lib/constructs/public-client-limit';
 import { ERROR_STATUS, GATEWAY_ERRORS } from '../../functions/shared/gateway-errors';
@@ -903,6 +904,28 @@ describe('CloudFront', () => {
       const caching = CDN_CACHING[route.cacheClass];
       if (caching === 'none') expect([route.name, policy]).toEqual([route.name, 'CachingDisabled']);
       else expect([route.name, json(policy).includes('Authorization')]).toEqual([route.name, caching === 'tenant']);
+    }
+  });
+
+  it("purges exactly the behaviours of the shared-cacheable routes, and covers every such route's responses", () => {
+    const config = distributionConfig(dev);
+    const sample = (route: (typeof REST_ROUTES)[number]) => route.path.replace(/\{[^}]+\}/g, 'x-1');
+    const shared = REST_ROUTES.filter((r) => r.method === 'GET' && CDN_CACHING[r.cacheClass] !== 'none');
+    // The behaviours CloudFront serves those routes from are the template's only cached API behaviours.
+    const servedBy = [...new Set(shared.map((r) => behaviourFor(sample(r)).PathPattern ?? 'default'))].sort();
+    const cachedApi = config.CacheBehaviors.filter((b) => b.PathPattern !== '/assets/*' && b.CachePolicyId !== CACHING_DISABLED);
+    expect(servedBy).toEqual(cachedApi.map((b) => b.PathPattern!).sort());
+    // One purge path per such behaviour, its pattern: `*`-terminated, as CloudFront invalidates a
+    // path without a wildcard only without a query string, and these cache every query string apart.
+    const purgePaths = [...CDN_PURGE_PATHS.tenantProducts, ...CDN_PURGE_PATHS.marketplace];
+    expect([...purgePaths].sort()).toEqual(servedBy.map((p) => (p.endsWith('*') ? p : `${p}*`)).sort());
+    // Every shared-cacheable route, with and without a query string, is purged by the changes that
+    // can alter it: any product change for tenant reads, a listed product's for the marketplace.
+    for (const route of shared) {
+      const group = CDN_CACHING[route.cacheClass] === 'tenant' ? CDN_PURGE_PATHS.tenantProducts : CDN_PURGE_PATHS.marketplace;
+      for (const path of [sample(route), `${sample(route)}?limit=1&cursor=c`]) {
+        expect([route.name, path, group.some((p) => globMatches(p, path))]).toEqual([route.name, path, true]);
+      }
     }
   });
 
