@@ -359,7 +359,7 @@ export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
     needs: { redis: true, tables: [] },
     batchSize: 100,
     // Product items only (pk T#<tenantId>, sk P#<productId>: functions/shared/tables.ts), inserted,
-    // updated or removed: the only records cache/stream-invalidation.ts bumps generations for.
+    // updated or removed: the only records streams/invalidation.ts bumps generations for.
     filters: [{ dynamodb: { Keys: { pk: { S: [{ prefix: 'T#' }] }, sk: { S: [{ prefix: 'P#' }] } } } }],
   },
 ];

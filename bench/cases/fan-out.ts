@@ -1,6 +1,6 @@
 /**
  * Fan-out: one stock update (a DynamoDB stream record) to 1k and 10k subscribers of one product
- * channel, through the real FanOut (functions/realtime/fan-out.ts) with the real ConnectionStore
+ * channel, through the real FanOut (functions/streams/fan-out.ts) with the real ConnectionStore
  * over DynamoDB Local and the real ManagementApiNotifier (the AWS SDK client) posting to a local
  * @connections endpoint (bench/cases/connections-endpoint.ts, its own process) that answers at
  * once or after 20 ms. Baselines on the same store, notifier and endpoint: a sequential post
@@ -12,7 +12,7 @@ import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { ConnectionStore, CONNECTION_LIFETIME_SECONDS } from '../../functions/realtime/connection-store';
-import { FanOut, forEachLimited } from '../../functions/realtime/fan-out';
+import { FanOut, forEachLimited } from '../../functions/streams/fan-out';
 import { ManagementApiNotifier, type ConnectionNotifier, type PostResult } from '../../functions/realtime/notifier';
 import { channelNames } from '../../functions/realtime/channels';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';

@@ -4,4 +4,7 @@ import { appConfig } from '../shared/config';
 import { provider } from './provider';
 import { l2Store } from './redis';
 
-export const rateLimiter = provider<RateLimiter>('rateLimiter', async () => new RateLimiter(await l2Store(), appConfig().rateLimitPerMinute));
+export const rateLimiter = provider<RateLimiter>(
+  'rateLimiter',
+  async () => new RateLimiter(await l2Store(), appConfig().rateLimitPerMinute),
+);

@@ -4,18 +4,12 @@
  * cache and nothing here imports Redis.
  */
 import { CatalogService } from '../catalog/catalog-service';
-import { ConnectionStore } from '../realtime/connection-store';
 import { RealtimeService } from '../realtime/realtime-service';
-import { sharedDocumentClient } from '../shared/clients/dynamodb';
-import { appConfig, tablesConfig } from '../shared/config';
+import { appConfig } from '../shared/config';
 import { buildCache } from './cache';
+import { connectionStore } from './connections';
 import { provider } from './provider';
 import { shopRepository } from './shop';
-
-export const connectionStore = provider<ConnectionStore>(
-  'connections',
-  () => new ConnectionStore(sharedDocumentClient(), tablesConfig().connectionsTableName),
-);
 
 export const realtimeService = provider<RealtimeService>('realtime', async () => {
   const [connections, repo] = await Promise.all([connectionStore(), shopRepository()]);

@@ -29,3 +29,8 @@ export const SESSION_UNKNOWN: ServerMessage = { type: 'error', code: 'UNAUTHORIZ
 export function endsSession(message: ServerMessage | undefined): boolean {
   return message?.type === 'error' && message.code === 'UNAUTHORIZED';
 }
+
+/** A tenant's dashboard figures: the subscribe snapshot and the fan-out's push send the same message. */
+export function dashboardMessage(tenantId: string, metrics: DashboardFigures): ServerMessage {
+  return { type: 'dashboard:metric', tenantId, metrics, timestamp: new Date().toISOString() };
+}

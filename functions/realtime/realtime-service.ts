@@ -14,9 +14,8 @@ import {
   type ConnectionRecord,
   type ConnectionStore,
 } from './connection-store';
-import { dashboardMessage } from './fan-out';
 import { isSequenceNumber, messageOrder, type ReceivedMessage } from './message-order';
-import { SESSION_UNKNOWN, TOKEN_EXPIRED, type ServerMessage } from './messages';
+import { dashboardMessage, SESSION_UNKNOWN, TOKEN_EXPIRED, type ServerMessage } from './messages';
 
 export interface Identity {
   readonly tenantId: string;

@@ -1,6 +1,6 @@
 /**
  * CDN: one CloudFront distribution in front of the REST API and a private assets bucket.
- * Behaviours and cache policies come from REST_ROUTES' cache classes (see cdn-behaviours.ts):
+ * Behaviours and cache policies come from REST_ROUTES' cache classes (see functions/cdn/behaviours.ts):
  * tenant data is cached per Authorization header and full query string, the marketplace is a
  * shared public cache, everything else (stock, orders, writes, health, unknown paths) is never
  * cached. HTTPS only, compression, security headers, access logs, a web ACL (required in prod,
@@ -33,11 +33,11 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
 import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, LOOPBACK_ANY_PORT } from '../../functions/http/cors';
+import { deriveCdnBehaviours, type CdnCaching } from '../../functions/cdn/behaviours';
 import { REST_ROUTES } from '../../functions/routes';
 import { WEB_ROOT, writePage } from '../../web/build';
 import { ASSETS_PREFIX, ENTRY_FILES, type PageConfig } from '../../web/config';
 import { pageCsp } from '../../web/csp';
-import { deriveCdnBehaviours, type CdnCaching } from '../constructs/cdn-behaviours';
 import type { DeployTimeValue } from '../constructs/shared-value';
 import { expiredTokenFunctionCode } from '../edge/edge-functions';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from '../nag';

@@ -5,7 +5,7 @@
  * two would otherwise land the invalidation in the failure queue, and the stale entry would stay.
  */
 import type { DynamoDBRecord } from 'aws-lambda';
-import { invalidateCacheFromStream } from '../../functions/cache/stream-invalidation';
+import { invalidateCacheFromStream } from '../../functions/streams/invalidation';
 import { generationKeys } from '../../functions/cache/keys';
 import { createRedisClient } from '../../functions/shared/clients/redis';
 import { startRedisServer, type RedisServer } from '../../local/services/redis-server';

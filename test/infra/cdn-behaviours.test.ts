@@ -1,5 +1,5 @@
 import { REST_ROUTES, type RestRoute } from '../../functions/routes';
-import { behaviourFor, deriveCdnBehaviours, globMatches } from '../../lib/constructs/cdn-behaviours';
+import { behaviourFor, cdnPurgePaths, deriveCdnBehaviours, globMatches } from '../../functions/cdn/behaviours';
 
 const route = (over: Partial<RestRoute> & Pick<RestRoute, 'name' | 'method' | 'path' | 'cacheClass'>): RestRoute => ({
   entry: 'functions/handlers/health.ts',
@@ -53,6 +53,21 @@ describe('CloudFront behaviours derived from the route table', () => {
       ['/api/things/*/live', 'none'],
       ['/api/things*', 'tenant'],
     ]);
+  });
+
+  it('purges the cached behaviours, every query string included: tenant reads on any product change, the marketplace on a listed one', () => {
+    expect(cdnPurgePaths(REST_ROUTES)).toEqual({ tenantProducts: ['/api/products*'], marketplace: ['/api/marketplace/products*'] });
+  });
+
+  it('purges a new cacheable route without any change to the purge code, and never an uncached child', () => {
+    const purge = cdnPurgePaths([
+      ...REST_ROUTES,
+      route({ name: 'ListCategories', method: 'GET', path: '/api/categories', cacheClass: 'product-list' }),
+      route({ name: 'CategoryLive', method: 'GET', path: '/api/categories/{id}/live', cacheClass: 'live' }),
+    ]);
+
+    expect(purge.tenantProducts).toEqual(['/api/categories*', '/api/products*']);
+    expect(purge.marketplace).toEqual(['/api/marketplace/products*']);
   });
 
   it('matches CloudFront path patterns: * spans slashes, literals are literal', () => {

@@ -17,12 +17,13 @@ import {
   type FunctionNeeds,
 } from '../../functions/routes';
 import { CONNECTIONS_TABLE, SHOP_TABLE, TABLES } from '../../functions/shared/tables';
-import { changeOf } from '../../functions/realtime/changes';
+import { changeOf } from '../../functions/streams/changes';
 import { compileFilters } from '../../local/event-filter';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import fc from 'fast-check';
-import { CDN_CACHING, globMatches } from '../../lib/constructs/cdn-behaviours';
+import { CDN_CACHING, globMatches } from '../../functions/cdn/behaviours';
+import { CDN_PURGE_PATHS } from '../../functions/streams/cdn-purge';
 import { needsInternetEgress } from '../../lib/constructs/function-needs';
 import { PublicClientLimit } from '../../lib/constructs/public-client-limit';
 import { ERROR_STATUS, GATEWAY_ERRORS } from '../../functions/shared/gateway-errors';
@@ -906,6 +907,28 @@ describe('CloudFront', () => {
     }
   });
 
+  it("purges exactly the behaviours of the shared-cacheable routes, and covers every such route's responses", () => {
+    const config = distributionConfig(dev);
+    const sample = (route: (typeof REST_ROUTES)[number]) => route.path.replace(/\{[^}]+\}/g, 'x-1');
+    const shared = REST_ROUTES.filter((r) => r.method === 'GET' && CDN_CACHING[r.cacheClass] !== 'none');
+    // The behaviours CloudFront serves those routes from are the template's only cached API behaviours.
+    const servedBy = [...new Set(shared.map((r) => behaviourFor(sample(r)).PathPattern ?? 'default'))].sort();
+    const cachedApi = config.CacheBehaviors.filter((b) => b.PathPattern !== '/assets/*' && b.CachePolicyId !== CACHING_DISABLED);
+    expect(servedBy).toEqual(cachedApi.map((b) => b.PathPattern!).sort());
+    // One purge path per such behaviour, its pattern: `*`-terminated, as CloudFront invalidates a
+    // path without a wildcard only without a query string, and these cache every query string apart.
+    const purgePaths = [...CDN_PURGE_PATHS.tenantProducts, ...CDN_PURGE_PATHS.marketplace];
+    expect([...purgePaths].sort()).toEqual(servedBy.map((p) => (p.endsWith('*') ? p : `${p}*`)).sort());
+    // Every shared-cacheable route, with and without a query string, is purged by the changes that
+    // can alter it: any product change for tenant reads, a listed product's for the marketplace.
+    for (const route of shared) {
+      const group = CDN_CACHING[route.cacheClass] === 'tenant' ? CDN_PURGE_PATHS.tenantProducts : CDN_PURGE_PATHS.marketplace;
+      for (const path of [sample(route), `${sample(route)}?limit=1&cursor=c`]) {
+        expect([route.name, path, group.some((p) => globMatches(p, path))]).toEqual([route.name, path, true]);
+      }
+    }
+  });
+
   it('sends API paths to API Gateway with every viewer header but Host, HTTPS only, compressed', () => {
     const config = distributionConfig(dev);
     for (const b of [...config.CacheBehaviors.filter((x) => x.PathPattern !== '/assets/*'), config.DefaultCacheBehavior]) {
@@ -1054,7 +1077,7 @@ describe('stream consumers', () => {
       const criteria = mappingOf(dev, consumer.name).FilterCriteria as { Filters: { Pattern: string }[] } | undefined;
       expect([consumer.name, criteria?.Filters.map((f) => JSON.parse(f.Pattern) as unknown)]).toEqual([consumer.name, consumer.filters]);
     }
-    // FanOut sends a deferred CDN purge with any batch (cache/stream-invalidation.ts): it must see every one.
+    // FanOut sends a deferred CDN purge with any batch (streams/cdn-purge.ts): it must see every one.
     expect(STREAM_CONSUMERS.find((c) => c.name === 'FanOut')!.filters).toBeUndefined();
     expect(STREAM_CONSUMERS.find((c) => c.name === 'Invalidate')!.filters).toBeDefined();
   });

@@ -14,7 +14,7 @@
 import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { purgeCdnFromStream } from '../../functions/cache/stream-invalidation';
+import { purgeCdnFromStream } from '../../functions/streams/cdn-purge';
 import { CloudFrontPurger, type CdnPurgeMetric, type CdnPurgeObserver } from '../../functions/cdn/cdn-purger';
 import { messageOrder } from '../../functions/realtime/message-order';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
@@ -148,7 +148,7 @@ it('purges the tenant product paths once per batch, however many products change
 it('adds the marketplace path when a listed product changes (or stops being listed)', async () => {
   const purger = new CloudFrontPurger(client(fanOutRole), DIST, { observer: recorder() });
   await purgeCdnFromStream([record('P#p1', { version: 1, listed: true }, { version: 2, listed: false })], purger);
-  expect(paths()).toEqual([['/api/products*', '/api/marketplace/*']]);
+  expect(paths()).toEqual([['/api/products*', '/api/marketplace/products*']]);
 });
 
 it('purges nothing for stock, order or dashboard changes', async () => {
@@ -211,7 +211,7 @@ it('retries throttling a bounded number of times, then defers the purge to the n
   // CloudFront has room again: the next batch sends the deferred path with its own, in one invalidation.
   cf.completeAll();
   await purgeCdnFromStream([record('P#p2', { version: 1, listed: true }, { version: 2, listed: true })], purger);
-  expect(paths().slice(15)).toEqual([['/api/products*', '/api/marketplace/*']]);
+  expect(paths().slice(15)).toEqual([['/api/products*', '/api/marketplace/products*']]);
   expect(purger.pendingPaths).toEqual([]);
 });
 

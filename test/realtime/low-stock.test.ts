@@ -9,7 +9,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
-import { FanOut } from '../../functions/realtime/fan-out';
+import { FanOut } from '../../functions/streams/fan-out';
 import type { ConnectionNotifier } from '../../functions/realtime/notifier';
 import { testDocumentClient, testTables } from '../support';
 import { tenantId } from './realtime-fixtures';

@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { connect, type ShopEdgeClient, type TokenRequest } from '../../client/src';
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
-import { FanOut } from '../../functions/realtime/fan-out';
+import { FanOut } from '../../functions/streams/fan-out';
 import { ManagementApiNotifier } from '../../functions/realtime/notifier';
 import type { LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';

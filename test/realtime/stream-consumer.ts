@@ -10,7 +10,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
-import { FanOut } from '../../functions/realtime/fan-out';
+import { FanOut } from '../../functions/streams/fan-out';
 import type { ConnectionNotifier } from '../../functions/realtime/notifier';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { shopKeys } from '../../functions/shared/tables';

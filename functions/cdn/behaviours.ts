@@ -1,6 +1,8 @@
 /**
- * CloudFront behaviours derived from REST_ROUTES' cache classes, so adding a route cannot drift
- * from what the CDN does with it. Pure functions, no CDK: the CDN stack renders the result.
+ * CloudFront behaviours, and the paths a product change purges, derived from REST_ROUTES' cache
+ * classes, so adding a route cannot drift from what the CDN does with it. Pure functions, no CDK
+ * (functions/ never imports it): the CDN stack (lib/stacks/cdn-stack.ts) renders the behaviours,
+ * the fan-out (functions/streams/cdn-purge.ts) sends the purge paths.
  *
  * - The default behaviour (every path no other pattern matches) never caches.
  * - Each cacheable path gets a behaviour with its cache policy; a path and its children with the
@@ -10,8 +12,10 @@
  * - Only GET (and HEAD) responses are ever cached by CloudFront; a path's caching is its GET
  *   route's class, and non-GET methods pass through uncached whatever the behaviour.
  * - The result is checked: every route's sample path must land on a behaviour of its caching.
+ * - Every cached behaviour is purged by the product changes its routes' classes name (CDN_PURGE),
+ *   with the path pattern as the invalidation path, `*`-terminated so it takes every query string.
  */
-import type { CacheClass, RestRoute } from '../../functions/routes';
+import type { CacheClass, RestRoute } from '../routes';
 
 /** tenant: shared cache keyed by Authorization; public: shared by everyone; none: never cached. */
 export type CdnCaching = 'tenant' | 'public' | 'none';
@@ -24,6 +28,22 @@ export const CDN_CACHING: Readonly<Record<CacheClass, CdnCaching>> = {
   live: 'none',
   'no-store': 'none',
 };
+
+/** Which product changes purge a class's CDN copies: every one (tenant reads), those of a listed product (the marketplace). */
+export type CdnPurgeGroup = 'tenantProducts' | 'marketplace';
+
+/** One entry per cache class: a new class must say which changes purge it (undefined: never shared-cached, nothing to purge). */
+export const CDN_PURGE: Readonly<Record<CacheClass, CdnPurgeGroup | undefined>> = {
+  'product-list': 'tenantProducts',
+  'product-read': 'tenantProducts',
+  marketplace: 'marketplace',
+  'private-revalidate': undefined,
+  live: undefined,
+  'no-store': undefined,
+};
+
+/** The CloudFront invalidation paths of each purge group, in behaviour order. */
+export type CdnPurgePaths = Readonly<Record<CdnPurgeGroup, readonly string[]>>;
 
 export interface CdnBehaviourSpec {
   /** CloudFront path pattern (`*` matches any characters, `/` included). */
@@ -86,6 +106,41 @@ export function deriveCdnBehaviours(routes: readonly RestRoute[]): CdnBehaviourS
     }
   }
   return behaviours;
+}
+
+/**
+ * The invalidation path that empties a behaviour: its pattern, with a trailing `*` when it names one
+ * path (`/api/marketplace/products`), since CloudFront invalidates such a path only without a query
+ * string and these behaviours cache every query string (`?limit=…&cursor=…`) apart.
+ */
+export function purgePathOf(pathPattern: string): string {
+  return pathPattern.endsWith('*') ? pathPattern : `${pathPattern}*`;
+}
+
+/**
+ * The paths each purge group invalidates: one per cached behaviour, filed under the group of its GET
+ * routes' cache class. Checked: a cached behaviour no group purges would keep stale copies.
+ */
+export function cdnPurgePaths(routes: readonly RestRoute[]): CdnPurgePaths {
+  const paths: Record<CdnPurgeGroup, string[]> = { tenantProducts: [], marketplace: [] };
+  const byName = new Map(routes.map((r) => [r.name, r]));
+  for (const behaviour of deriveCdnBehaviours(routes)) {
+    if (behaviour.caching === 'none') continue;
+    const groups = new Set(
+      behaviour.routes.flatMap((name) => {
+        const route = byName.get(name);
+        const group = route?.method === 'GET' ? CDN_PURGE[route.cacheClass] : undefined;
+        return group ? [group] : [];
+      }),
+    );
+    if (groups.size === 0) {
+      throw new Error(
+        `CDN purge drift: the cached behaviour ${behaviour.pathPattern} (${behaviour.routes.join(', ')}) is purged by no change`,
+      );
+    }
+    for (const group of groups) paths[group].push(purgePathOf(behaviour.pathPattern));
+  }
+  return paths;
 }
 
 /** The behaviour (or undefined: the default) CloudFront would pick for a request path. */

@@ -1,6 +1,7 @@
 /**
  * Committed changes of the Shop table, read from DynamoDB Streams records: which entity of which
- * tenant changed, and its images before and after. Shared by the fan-out and the cache invalidator.
+ * tenant changed, and its images before and after. Shared by the fan-out, the cache invalidation
+ * and the CDN purge.
  */
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue as StreamAttributeValue, DynamoDBRecord } from 'aws-lambda';
@@ -81,4 +82,14 @@ export function versionOf(image: Record<string, unknown> | undefined): number {
 /** A change that moved the entity's version (not a bookkeeping write such as the low-stock marker). */
 export function isVersionChange(change: Change): boolean {
   return versionOf(change.after) > versionOf(change.before);
+}
+
+/** The batch's product changes, in stream order (the only changes anything cached holds). */
+export function productChanges(records: readonly DynamoDBRecord[]): Change[] {
+  return records.map(changeOf).filter((c): c is Change => c?.kind === 'product');
+}
+
+/** A product change the marketplace sees: listed before or after it (listing and unlisting both count). */
+export function touchesMarketplace(change: Change): boolean {
+  return change.before?.listed === true || change.after?.listed === true;
 }

@@ -9,13 +9,13 @@
  *   client drops what it already has (every message carries the entity's version).
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
-import { availabilityOf, type DashboardFigures } from '../catalog/model';
+import { availabilityOf } from '../catalog/model';
 import { toProduct, type ShopRepository } from '../catalog/shop-repository';
-import { channelNames } from './channels';
+import { channelNames } from '../realtime/channels';
+import type { ConnectionStore } from '../realtime/connection-store';
+import { dashboardMessage, TOKEN_EXPIRED, type ServerMessage } from '../realtime/messages';
+import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from '../realtime/notifier';
 import { changeOf, isVersionChange, type Change } from './changes';
-import type { ConnectionStore } from './connection-store';
-import { TOKEN_EXPIRED, type ServerMessage } from './messages';
-import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from './notifier';
 
 export interface FanOutDependencies {
   readonly connections: ConnectionStore;
@@ -193,8 +193,4 @@ function messageFor(change: Change): { channel: string; body: ServerMessage } | 
       // The dashboard gets the tenant's figures read afresh once per batch (dashboardMessage).
       return undefined;
   }
-}
-
-export function dashboardMessage(tenantId: string, metrics: DashboardFigures): ServerMessage {
-  return { type: 'dashboard:metric', tenantId, metrics, timestamp: new Date().toISOString() };
 }
