@@ -56,7 +56,7 @@ export function placeOrder(placing: Placing): Order {
   const ids = [...placing.quantities.keys()];
   const missing = ids.filter((id) => !placing.products.has(id));
   if (missing.length > 0) throw new NotFoundError(`product ${missing[0]} not found`);
-  const currency = orderCurrency(placing.products.values());
+  const currency = orderCurrency(ids.map((id) => placing.products.get(id) as Product));
   const lines: OrderLine[] = ids.map((id) => ({
     productId: id,
     quantity: placing.quantities.get(id) as number,

@@ -2,7 +2,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import WebSocket from 'ws';
 import { connect, type ShopEdgeClient, type TokenRequest } from '../../client/src';
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/realtime/fan-out';
 import { ManagementApiNotifier } from '../../functions/realtime/notifier';

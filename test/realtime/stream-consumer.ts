@@ -8,7 +8,7 @@
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import { ConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/realtime/fan-out';
 import type { ConnectionNotifier } from '../../functions/realtime/notifier';
