@@ -4,14 +4,14 @@
  */
 import { availabilityOf, type Order, type Product, type StockLevel } from '../model';
 
-export interface ProductItem extends Product {
+interface ProductItem extends Product {
   readonly pk: string;
   readonly sk: string;
   readonly entity: 'product';
   readonly deletedAt?: string;
 }
 
-export interface StockItem {
+interface StockItem {
   readonly pk: string;
   readonly sk: string;
   readonly entity: 'stock';
@@ -24,7 +24,7 @@ export interface StockItem {
   readonly deletedAt?: string;
 }
 
-export interface OrderItem extends Order {
+interface OrderItem extends Order {
   readonly pk: string;
   readonly sk: string;
   readonly entity: 'order';
