@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { ConnectionStore, CONNECTION_LIFETIME_SECONDS } from '../../functions/realtime/connection-store';
+import { DynamoConnectionStore, CONNECTION_LIFETIME_SECONDS } from '../../functions/realtime/connection-store';
 import { FanOut, forEachLimited } from '../../functions/streams/fan-out';
 import { ManagementApiNotifier, type ConnectionNotifier, type PostResult } from '../../functions/realtime/notifier';
 import { channelNames } from '../../functions/realtime/channels';
@@ -114,7 +114,7 @@ export const fanOut: BenchCase = {
     const endpointChild = await startChild<{ endpoints: Record<string, string> }>('cases/connections-endpoint.ts', LATENCIES.map(String));
     const tableNames = await ctx.dynamo.tables('fanout');
     const db = createDocumentClient({ endpoint: ctx.dynamo.endpoint, timeoutMs: 10_000 });
-    const connections = new ConnectionStore(db, tableNames.connections);
+    const connections = new DynamoConnectionStore(db, tableNames.connections);
     const repo = repository(ctx.dynamo.endpoint, tableNames.shop);
     const results = new Map<string, RunResult[]>();
     const key = (latency: number, size: number, variant: string) => `${latency}|${size}|${variant}`;

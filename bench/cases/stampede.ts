@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { Product } from '../../functions/catalog/model';
-import type { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import type { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import { entries } from '../../functions/cache/keys';
 import { RedisL2Store } from '../../functions/cache/l2-store';
 import { CountingObserver } from '../../functions/cache/observer';

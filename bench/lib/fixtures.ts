@@ -1,5 +1,5 @@
 /** What the cases share: the deployed cache settings, a realistic product, and a seeded catalogue. */
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import type { Product } from '../../functions/catalog/model';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { cacheConfig } from '../../functions/shared/config';

@@ -20,7 +20,7 @@ import type {
   StockLevel,
   UpdateProductInput,
 } from './model';
-import type { ShopRepository } from './shop-repository';
+import type { OrderRepository, ProductRepository, StockRepository } from './ports';
 
 export interface Tagged<T> {
   readonly data: T;
@@ -44,7 +44,7 @@ export interface CatalogSettings {
 
 export class CatalogService {
   constructor(
-    private readonly repo: ShopRepository,
+    private readonly repo: ProductRepository & StockRepository & OrderRepository,
     private readonly cache: ReadThroughCache,
     private readonly settings: CatalogSettings,
   ) {}

@@ -1,5 +1,6 @@
 /** The Shop table's repository, on the container's DynamoDB client. */
-import { DynamoShopRepository, type ShopRepository } from '../catalog/shop-repository';
+import { DynamoShopRepository } from '../catalog/dynamodb/shop-repository';
+import type { ShopRepository } from '../catalog/ports';
 import { sharedDocumentClient } from '../shared/clients/dynamodb';
 import { tablesConfig } from '../shared/config';
 import { provider } from './provider';

@@ -31,31 +31,13 @@ import {
 import { errorName } from '../shared/errors';
 import { connectionKeys } from '../shared/tables';
 import type { MessageOrder } from './message-order';
+import type { ConnectionRecord, ConnectionStore, SubscribeOutcome, SubscriberPage, UnsubscribeOutcome } from './ports';
+import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from './ports';
 
-export interface ConnectionRecord {
-  readonly connectionId: string;
-  readonly tenantId: string;
-  readonly userId: string;
-  readonly permissions: readonly string[];
-  /** Epoch ms. */
-  readonly connectedAt: number;
-  /** Epoch seconds: when the items go (TTL). */
-  readonly expiresAt: number;
-  /** Epoch seconds: the token's `exp`. The session ends then. */
-  readonly tokenExpiresAt: number;
-}
+// The port's shapes, re-exported for the modules that still import them from here.
+export type { ConnectionRecord, SubscribeOutcome, SubscriberPage, UnsubscribeOutcome } from './ports';
 
-export interface SubscriberPage {
-  /** Connections to send to. */
-  readonly connectionIds: readonly string[];
-  /** Subscribers whose token has expired: their session is to be ended, not sent to. */
-  readonly expired: readonly string[];
-  readonly next?: Record<string, unknown>;
-}
-
-/** API Gateway closes a connection after 2 hours; items outlive it by a margin. */
-export const CONNECTION_LIFETIME_SECONDS = 2 * 60 * 60 + 10 * 60;
-export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
+export { CONNECTION_LIFETIME_SECONDS, MAX_SUBSCRIPTIONS_PER_CONNECTION } from './ports';
 /**
  * API Gateway closes a connection that sent nothing for 10 minutes. A connection whose last
  * message is older than this (plus a margin) is closed, whether or not $disconnect said so.
@@ -63,16 +45,6 @@ export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
 export const IDLE_CLOSED_AFTER_SECONDS = 10 * 60 + 2 * 60;
 /** A tombstone written for a connection that had no record left. */
 const TOMBSTONE_SECONDS = 15 * 60;
-
-export type SubscribeOutcome =
-  | 'subscribed'
-  | 'already-subscribed'
-  /** A later message of the channel (an unsubscribe) decided its state: not subscribed. */
-  | 'superseded'
-  | 'limit-reached'
-  | 'no-connection';
-
-export type UnsubscribeOutcome = 'unsubscribed' | 'superseded' | 'no-connection';
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const ON = 'on';
@@ -109,7 +81,7 @@ interface SubscriptionRow {
   readonly seq?: string;
 }
 
-export class ConnectionStore {
+export class DynamoConnectionStore implements ConnectionStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     private readonly tableName: string,

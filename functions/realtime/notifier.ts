@@ -6,14 +6,10 @@
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { errorName, httpStatusOf } from '../shared/errors';
+import type { ConnectionNotifier, PostResult } from './ports';
 
-export type PostResult = 'sent' | 'gone';
-
-/** The port the real-time domain uses. */
-export interface ConnectionNotifier {
-  post(connectionId: string, message: unknown): Promise<PostResult>;
-  disconnect(connectionId: string): Promise<void>;
-}
+// The port (./ports.ts), re-exported for the modules that still import it from here.
+export type { ConnectionNotifier, PostResult } from './ports';
 
 /** API Gateway's WebSocket message limit. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;

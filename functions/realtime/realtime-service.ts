@@ -5,17 +5,12 @@
  * Gateway: handlers hand it ids, parsed messages and when each was received.
  */
 import type { CatalogService } from '../catalog/catalog-service';
-import type { ShopRepository } from '../catalog/shop-repository';
+import type { DashboardRepository } from '../catalog/ports';
 import { HttpError, NotFoundError } from '../shared/errors';
 import { CHANNEL_PERMISSION, parseChannel, type Channel } from './channels';
-import {
-  CONNECTION_LIFETIME_SECONDS,
-  MAX_SUBSCRIPTIONS_PER_CONNECTION,
-  type ConnectionRecord,
-  type ConnectionStore,
-} from './connection-store';
 import { isSequenceNumber, messageOrder, type ReceivedMessage } from './message-order';
 import { dashboardMessage, SESSION_UNKNOWN, TOKEN_EXPIRED, type ServerMessage } from './messages';
+import { CONNECTION_LIFETIME_SECONDS, MAX_SUBSCRIPTIONS_PER_CONNECTION, type ConnectionRecord, type ConnectionStore } from './ports';
 
 export interface Identity {
   readonly tenantId: string;
@@ -55,7 +50,7 @@ export class RealtimeService {
   constructor(
     private readonly connections: ConnectionStore,
     private readonly catalog: CatalogService,
-    private readonly repo: ShopRepository,
+    private readonly repo: DashboardRepository,
     limits: RealtimeLimits = {},
   ) {
     this.messagesPerMinute = limits.messagesPerMinute ?? MESSAGES_PER_MINUTE;

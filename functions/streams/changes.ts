@@ -33,7 +33,7 @@ export interface Change {
 
 const KINDS: Record<string, EntityKind> = { P: 'product', S: 'stock', O: 'order', M: 'metrics' };
 
-/** The attribute each writer of shop-repository.ts sets to the commit time of the version it writes. */
+/** The attribute each writer of catalog/dynamodb/ sets to the commit time of the version it writes. */
 const COMMITTED_AT: Readonly<Record<EntityKind, string | undefined>> = {
   product: 'updatedAt',
   stock: 'lastUpdated',

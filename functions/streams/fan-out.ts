@@ -10,9 +10,10 @@
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { availabilityOf } from '../catalog/model';
-import { toProduct, type ShopRepository } from '../catalog/shop-repository';
+import { toProduct } from '../catalog/dynamodb/items';
+import type { ShopRepository } from '../catalog/ports';
 import { channelNames } from '../realtime/channels';
-import type { ConnectionStore } from '../realtime/connection-store';
+import type { ConnectionStore } from '../realtime/ports';
 import { dashboardMessage, TOKEN_EXPIRED, type ServerMessage } from '../realtime/messages';
 import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from '../realtime/notifier';
 import { changeOf, isVersionChange, type Change } from './changes';

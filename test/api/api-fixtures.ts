@@ -5,7 +5,8 @@
  */
 import { Redis } from 'ioredis';
 import { RedisL2Store } from '../../functions/cache/l2-store';
-import { DynamoShopRepository, type ShopRepository } from '../../functions/catalog/shop-repository';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
+import type { ShopRepository } from '../../functions/catalog/ports';
 import { resetConfig } from '../../functions/shared/config';
 import { startRestFront, type RestFront } from '../../local/rest-front';
 import { mintDevToken } from '../../local/tokens';

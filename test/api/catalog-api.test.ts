@@ -3,7 +3,7 @@
  * (the handlers in this process) or as deployed (the synthesized dev app); see
  * test/support/stack-under-test.ts.
  */
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { itInSource, startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
 import { json, tenantId } from './api-fixtures';

@@ -6,7 +6,7 @@
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { MAX_ORDER_TOTAL, MAX_PRICE, MAX_STOCK } from '../../functions/catalog/model';
-import { today } from '../../functions/catalog/shop-repository';
+import { today } from '../../functions/catalog/dynamodb/items';
 import { shopKeys } from '../../functions/shared/tables';
 import { testDocumentClient, testDynamoDbClient } from '../support';
 import { json, startApi, tenantId, type Api } from './api-fixtures';

@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { sharedCache } from '../../functions/composition/redis';
 import { shopRepository } from '../../functions/composition/shop';
 import { generationKeys } from '../../functions/cache/keys';
-import { PAGE_READ_BUDGET } from '../../functions/catalog/shop-repository';
+import { PAGE_READ_BUDGET } from '../../functions/catalog/dynamodb/products';
 import { json, startApi, tenantId, type Api } from './api-fixtures';
 
 jest.setTimeout(300_000);

@@ -10,7 +10,7 @@
  *  - the answer to a committed write is lost: what the client is told matches what is stored.
  */
 import { RedisL2Store } from '../../functions/cache/l2-store';
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { createRedisClient, type RedisClient } from '../../functions/shared/clients/redis';
 import { tenantId } from '../api/api-fixtures';

@@ -13,7 +13,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import { Redis } from 'ioredis';
 import { entries } from '../../functions/cache/keys';
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import { IamAuthority } from '../../local/aws/iam';
 import { startSecretsManager, type LocalSecretsManager } from '../../local/aws/secrets-manager';
 import { createLambdaContext } from '../../local/lambda-context';

@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { entries } from '../../functions/cache/keys';
 import { RedisL2Store } from '../../functions/cache/l2-store';
 import { TwoTierCache, type CacheSettings } from '../../functions/cache/two-tier-cache';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import {
   AUTHORIZER,
   PERMISSIONS,
@@ -128,7 +128,7 @@ async function openConnection(): Promise<string> {
   const db = testDocumentClient();
   const now = Date.now();
   try {
-    await new ConnectionStore(db, tables.connections).put({
+    await new DynamoConnectionStore(db, tables.connections).put({
       connectionId,
       tenantId: TENANT,
       userId: 'u1',

@@ -17,7 +17,7 @@ import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEven
 import { purgeCdnFromStream } from '../../functions/streams/cdn-purge';
 import { CloudFrontPurger, type CdnPurgeMetric, type CdnPurgeObserver } from '../../functions/cdn/cdn-purger';
 import { messageOrder } from '../../functions/realtime/message-order';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import { startCloudFront, type LocalCloudFront } from '../../local/aws/cloudfront';
 import { IamAuthority, type PolicyStatement, type PrincipalRegistration } from '../../local/aws/iam';
 import { createLambdaContext } from '../../local/lambda-context';
@@ -229,7 +229,7 @@ describe('the fan-out consumer, with its template environment', () => {
     const tenant = uniqueId('cdn').replace(/[^A-Za-z0-9_-]/g, '_');
     const connectionId = `${uniqueId('c').replace(/[^A-Za-z0-9]/g, '')}=`;
     const db = testDocumentClient();
-    const store = new ConnectionStore(db, tables.connections);
+    const store = new DynamoConnectionStore(db, tables.connections);
     const connection = {
       connectionId,
       tenantId: tenant,

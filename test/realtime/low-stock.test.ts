@@ -7,8 +7,8 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/streams/fan-out';
 import type { ConnectionNotifier } from '../../functions/realtime/notifier';
 import { testDocumentClient, testTables } from '../support';
@@ -27,7 +27,7 @@ const notifier: ConnectionNotifier = {
 it('follows every change of a batch into and out of low stock, whatever lowCounted mark the images carry', async () => {
   const tables = await testTables('low');
   const repo = new DynamoShopRepository(db, tables.shop);
-  const fanOut = new FanOut({ connections: new ConnectionStore(db, tables.connections), repo, notifier });
+  const fanOut = new FanOut({ connections: new DynamoConnectionStore(db, tables.connections), repo, notifier });
   const tenant = tenantId();
   await repo.createProduct(
     tenant,

@@ -5,7 +5,7 @@
  */
 import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import WebSocket from 'ws';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys } from '../../functions/shared/tables';
 import type { StackUnderTest } from '../support/stack-under-test';
@@ -14,13 +14,13 @@ import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Re
 
 let stack: StackUnderTest;
 let db: ReturnType<typeof createDocumentClient>;
-let store: ConnectionStore;
+let store: DynamoConnectionStore;
 const clients: Received[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
   db = testDocumentClient();
-  store = new ConnectionStore(db, stack.tableNames.connections);
+  store = new DynamoConnectionStore(db, stack.tableNames.connections);
 });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));

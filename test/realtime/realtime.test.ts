@@ -1,5 +1,5 @@
 import type { StackUnderTest } from '../support/stack-under-test';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import { messageOrder } from '../../functions/realtime/message-order';
 import { testDocumentClient } from '../support';
 import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Received } from './realtime-fixtures';
@@ -162,7 +162,7 @@ describe('fan-out', () => {
     const tenant = tenantId();
     await product(tenant, 'ghosted', 3);
     const db = testDocumentClient();
-    const store = new ConnectionStore(db, stack.tableNames.connections);
+    const store = new DynamoConnectionStore(db, stack.tableNames.connections);
     const ghost = {
       connectionId: 'ghostConnection0',
       tenantId: tenant,

@@ -2,8 +2,8 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import WebSocket from 'ws';
 import { connect, type ShopEdgeClient, type TokenRequest } from '../../client/src';
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/streams/fan-out';
 import { ManagementApiNotifier } from '../../functions/realtime/notifier';
 import type { LocalStack } from '../../local/stack';
@@ -81,7 +81,7 @@ it('a stream batch processed twice gives each client one visible update', async 
 
   const db = testDocumentClient();
   const fanOut = new FanOut({
-    connections: new ConnectionStore(db, stack.tableNames.connections),
+    connections: new DynamoConnectionStore(db, stack.tableNames.connections),
     repo: new DynamoShopRepository(db, stack.tableNames.shop),
     notifier: new ManagementApiNotifier({ endpoint: stack.managementEndpoint }),
   });
@@ -168,7 +168,7 @@ describe('tokens that expire while connected', () => {
 
 async function connectionIdsOf(tenant: string): Promise<string[]> {
   const db = testDocumentClient();
-  const store = new ConnectionStore(db, stack.tableNames.connections);
+  const store = new DynamoConnectionStore(db, stack.tableNames.connections);
   const { connectionIds } = await store.subscribers(tenant, 'product:lamp');
   db.destroy();
   return [...connectionIds];

@@ -3,7 +3,7 @@
  * default of WS_MAX_CONNECTIONS_PER_USER), through the whole local stack.
  */
 import WebSocket from 'ws';
-import { ConnectionStore, type ConnectionRecord } from '../../functions/realtime/connection-store';
+import { DynamoConnectionStore, type ConnectionRecord } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import type { StackUnderTest } from '../support/stack-under-test';
 import { testDocumentClient } from '../support';
@@ -11,13 +11,13 @@ import { openSocket, rest, startStack, subscribe, tenantId, mint, token, type Re
 
 let stack: StackUnderTest;
 let db: ReturnType<typeof createDocumentClient>;
-let store: ConnectionStore;
+let store: DynamoConnectionStore;
 const clients: Received[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
   db = testDocumentClient();
-  store = new ConnectionStore(db, stack.tableNames.connections);
+  store = new DynamoConnectionStore(db, stack.tableNames.connections);
   // Warm the WebSocket functions: a short token must not spend its life on cold starts (as
   // deployed, each function's first container starts its own process).
   const warm = await openSocket(stack, await token(tenantId('warm')));

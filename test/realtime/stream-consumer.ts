@@ -8,8 +8,8 @@
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { DynamoShopRepository } from '../../functions/catalog/shop-repository';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import { FanOut } from '../../functions/streams/fan-out';
 import type { ConnectionNotifier } from '../../functions/realtime/notifier';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
@@ -41,7 +41,7 @@ export async function startStreamConsumer(prefix: string): Promise<StreamConsume
   const db = testDocumentClient();
   const control = testDynamoDbClient();
   const repo = new DynamoShopRepository(db, tables.shop);
-  const fanOut = new FanOut({ connections: new ConnectionStore(db, tables.connections), repo, notifier });
+  const fanOut = new FanOut({ connections: new DynamoConnectionStore(db, tables.connections), repo, notifier });
   const handled = new Set<string>();
   const waiting = new Map<string, () => void>();
   const givenUp: StreamBatchFailure[] = [];

@@ -11,7 +11,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { testMode, type StackUnderTest } from '../support/stack-under-test';
-import { ConnectionStore } from '../../functions/realtime/connection-store';
+import { DynamoConnectionStore } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys } from '../../functions/shared/tables';
 import { testDocumentClient } from '../support';
@@ -23,13 +23,13 @@ const numRuns = Math.max(1, Math.round((25 * RUNS) / 150));
 
 let stack: StackUnderTest;
 let db: ReturnType<typeof createDocumentClient>;
-let store: ConnectionStore;
+let store: DynamoConnectionStore;
 const tenant = tenantId('fuzz');
 
 beforeAll(async () => {
   stack = await startStack();
   db = testDocumentClient();
-  store = new ConnectionStore(db, stack.tableNames.connections);
+  store = new DynamoConnectionStore(db, stack.tableNames.connections);
   // Two products that exist (snapshots), the rest of the channels name nothing (FORBIDDEN).
   const bearer = await token(tenant);
   for (const id of ['p1', 'p2']) await rest(stack, 'POST', '/api/products', bearer, { id, name: id, price: 1, category: 'c' });

@@ -7,7 +7,7 @@
 import type { L2Store } from '../../functions/cache/l2-store';
 import type { TwoTierCache } from '../../functions/cache/two-tier-cache';
 import { CatalogService } from '../../functions/catalog/catalog-service';
-import type { ShopRepository } from '../../functions/catalog/shop-repository';
+import type { ShopRepository } from '../../functions/catalog/ports';
 import { buildCache } from '../../functions/composition/cache';
 import { overrideServices } from '../../functions/composition/provider';
 import { RateLimiter } from '../../functions/http/rate-limiter';
