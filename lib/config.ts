@@ -6,7 +6,7 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
-import { originProblem } from '../functions/http/cors';
+import { originProblem } from '../functions/shared/cors';
 
 /** CloudFront takes its viewer certificates from ACM in this region only. */
 export const CLOUDFRONT_CERTIFICATE_REGION = 'us-east-1';
@@ -169,7 +169,7 @@ export interface ShopEdgeConfig {
    * (`-c legacyExports=true`, for the one deployment that upgrades such an environment).
    */
   readonly legacyExports: boolean;
-  /** Origins allowed to call the REST API from a browser (functions/http/cors.ts); empty: none. */
+  /** Origins allowed to call the REST API from a browser (functions/shared/cors.ts); empty: none. */
   readonly corsOrigins: readonly string[];
   /**
    * During a rotation of the CloudFront origin secret (`-c originSecretPreviousVersion=<version id>`,

@@ -5,7 +5,7 @@
  * template (deployed/apis.ts). The front (rest-front.ts) only knows this shape.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { CORS_ORIGINS_ENV, corsPaths, originsFromEnvironment, preflightHeaders } from '../functions/http/cors';
+import { CORS_ORIGINS_ENV, corsPaths, originsFromEnvironment, preflightHeaders } from '../functions/shared/cors';
 import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../functions/routes';
 import { gatewayResponses } from '../functions/shared/gateway-errors';
 import { DEFAULT_STAGE, LOCAL_API_ID } from './dev-defaults';
@@ -61,7 +61,7 @@ export type RestIntegration =
       readonly statusCode: number;
       readonly headers: Readonly<Record<string, string>>;
       /**
-       * A CORS preflight's integration response template (functions/http/cors.ts): the answer's
+       * A CORS preflight's integration response template (functions/shared/cors.ts): the answer's
        * Access-Control-Allow-Origin is the request's Origin when this list allows it.
        */
       readonly allowedOrigins?: readonly string[];

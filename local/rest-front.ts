@@ -12,7 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { originAllowed } from '../functions/http/cors';
+import { originAllowed } from '../functions/shared/cors';
 import { matchPath, type RestRoute } from '../functions/routes';
 import { headerValue, methodArn, parseHeaders, parseQuery, requestTime, shortId, sourceIp } from './api-gateway';
 import { LocalAuthorizer } from './authorizer';

@@ -8,7 +8,7 @@ import type { Permission } from '../routes';
 import { ForbiddenError, HttpError, RateLimitedError, UnauthorizedError } from '../shared/errors';
 import { isValidId } from '../shared/ids';
 import { logger } from '../shared/observability';
-import { corsHeaders, CORS_ORIGINS_ENV, originsFromEnvironment, varyWithOrigin } from './cors';
+import { corsHeaders, CORS_ORIGINS_ENV, originsFromEnvironment, varyWithOrigin } from '../shared/cors';
 import type { RateLimiter } from './rate-limiter';
 
 export interface Caller {

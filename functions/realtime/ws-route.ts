@@ -11,7 +11,7 @@ import { WEBSOCKET_ROUTES } from '../routes';
 import { appConfig } from '../shared/config';
 import { isValidId } from '../shared/ids';
 import { logger } from '../shared/observability';
-import type { ConnectionRecord } from './connection-store';
+import type { ConnectionRecord } from './ports';
 import type { ReceivedMessage } from './message-order';
 import { endsSession, type ServerMessage } from './messages';
 import { notifierFor } from './notifier';

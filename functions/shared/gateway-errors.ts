@@ -5,7 +5,7 @@
  * answers them: the CDK renders it as the REST API's gateway responses, the local front answers
  * from it. Imports nothing from aws-cdk-lib.
  */
-import { CORS_EXPOSE_HEADERS } from '../http/cors';
+import { CORS_EXPOSE_HEADERS } from './cors';
 import { ERRORS, type ErrorCode } from './errors';
 
 /** The error codes API Gateway can answer with (a function's own INTERNAL never comes from it). */

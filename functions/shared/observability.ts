@@ -1,8 +1,7 @@
-/** Powertools Logger and Metrics, one of each per container, and the cache's metrics adapter. */
+/** Powertools Logger and Metrics, one of each per container. */
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { CacheObserver } from '../cache/observer';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'shop-edge' });
 export const metrics = new Metrics({
@@ -25,9 +24,3 @@ export function withLogContext<TEvent, TResult>(
 
 /** Off under tests and the local stack (POWERTOOLS_METRICS_DISABLED): no EMF lines, no empty-metrics warnings. */
 export const metricsEnabled = !['true', '1'].includes(process.env.POWERTOOLS_METRICS_DISABLED ?? '');
-
-export const metricsCacheObserver: CacheObserver = {
-  count: (metric) => metrics.addMetric(metric, MetricUnit.Count, 1),
-  originLatency: (ms) => metrics.addMetric('OriginLatency', MetricUnit.Milliseconds, ms),
-  breakerState: (state) => logger.warn('cache circuit breaker changed state', { state }),
-};

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CORS_EXPOSE_HEADERS } from '../../functions/http/cors';
+import { CORS_EXPOSE_HEADERS } from '../../functions/shared/cors';
 
 export const EXPIRED_TOKEN_SOURCE = path.join(__dirname, 'expired-token.js');
 

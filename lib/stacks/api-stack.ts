@@ -10,7 +10,7 @@ import { ManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { CORS_ORIGINS_ENV, corsPaths, preflightHeaders, preflightResponseTemplate } from '../../functions/http/cors';
+import { CORS_ORIGINS_ENV, corsPaths, preflightHeaders, preflightResponseTemplate } from '../../functions/shared/cors';
 import { AUTHORIZER, PUBLIC_CLIENT_LIMIT, REST_ROUTES, type RestRoute } from '../../functions/routes';
 import type { JwtSettings, ThrottleSettings } from '../config';
 import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
@@ -27,7 +27,7 @@ export interface ApiStackProps extends StackProps {
   readonly jwt: JwtSettings;
   /** Also export the shared values as an earlier version did (see SharedValueProps.legacyExport). */
   readonly legacyExports?: boolean;
-  /** Origins allowed to call the API from a browser (functions/http/cors.ts). @default none */
+  /** Origins allowed to call the API from a browser (functions/shared/cors.ts). @default none */
   readonly corsOrigins?: readonly string[];
   /** Refuse (403) every request that did not come through CloudFront (PublicClientLimit). @default false */
   readonly cdnOnly?: boolean;

@@ -32,7 +32,7 @@ import { HttpOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
-import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, LOOPBACK_ANY_PORT } from '../../functions/http/cors';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, CORS_MAX_AGE_SECONDS, LOOPBACK_ANY_PORT } from '../../functions/shared/cors';
 import { deriveCdnBehaviours, type CdnCaching } from '../../functions/cdn/behaviours';
 import { REST_ROUTES } from '../../functions/routes';
 import { WEB_ROOT, writePage } from '../../web/build';
@@ -50,7 +50,7 @@ export interface CdnStackProps extends StackProps {
    */
   readonly restApi: RestApiBase | { readonly restApiId: DeployTimeValue; readonly stageName: DeployTimeValue };
   /**
-   * Origins allowed to call the API from a browser (functions/http/cors.ts). The API's response
+   * Origins allowed to call the API from a browser (functions/shared/cors.ts). The API's response
    * headers policy sets the CORS headers per viewer, after the cache, so a cached answer serves
    * every allowed origin and Origin stays out of the cache key.
    * @default - none: the policy sets no CORS headers

@@ -9,7 +9,7 @@
  * evaluate stops the mode with a TemplateError naming the resource and the property.
  */
 import type { CreateTableCommandInput, StreamViewType } from '@aws-sdk/client-dynamodb';
-import { originsOfPreflightTemplate } from '../../functions/http/cors';
+import { originsOfPreflightTemplate } from '../../functions/shared/cors';
 import type { CloudAssembly, ResourceRef } from './assembly';
 import { TemplateError, type IntrinsicResolver, type Where } from './intrinsics';
 import type { LocalPhysicalValues } from './physical';
@@ -844,7 +844,7 @@ function readIntegration(resolver: IntrinsicResolver, at: Where, value: unknown)
       const header = /^method\.response\.header\.(.+)$/.exec(key)?.[1];
       if (header !== undefined) headers[header] = unquote(at, v);
     }
-    // A response template can only be the CORS preflight's (functions/http/cors.ts): anything
+    // A response template can only be the CORS preflight's (functions/shared/cors.ts): anything
     // else would change the answer in a way this mode does not render.
     let allowedOrigins: string[] | undefined;
     for (const [contentType, template] of Object.entries(response.ResponseTemplates ?? {})) {
@@ -852,7 +852,7 @@ function readIntegration(resolver: IntrinsicResolver, at: Where, value: unknown)
       if (origins === undefined) {
         throw new TemplateError(
           { ...at, path: `${at.path}.IntegrationResponses.0.ResponseTemplates.${contentType}` },
-          'only the CORS preflight template of functions/http/cors.ts is supported',
+          'only the CORS preflight template of functions/shared/cors.ts is supported',
         );
       }
       allowedOrigins = origins;

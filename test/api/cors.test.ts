@@ -7,7 +7,7 @@
  * Both modes allow a dev server on any localhost or 127.0.0.1 port (cdk.json's dev profile, the
  * local stack's default).
  */
-import { corsPaths } from '../../functions/http/cors';
+import { corsPaths } from '../../functions/shared/cors';
 import { startStackUnderTest, type StackUnderTest } from '../support/stack-under-test';
 import { json, tenantId } from './api-fixtures';
 

@@ -7,7 +7,7 @@
  */
 import { App } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
-import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, corsPaths, originsOfPreflightTemplate } from '../../functions/http/cors';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, corsPaths, originsOfPreflightTemplate } from '../../functions/shared/cors';
 import { REST_ROUTES } from '../../functions/routes';
 import { GATEWAY_ERRORS } from '../../functions/shared/gateway-errors';
 import { loadConfig } from '../../lib/config';
