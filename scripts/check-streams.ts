@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { createTables, localDynamoDbClient, startDynamoDbLocal, type TableNames } from '../local/services';
 import { StreamPoller } from '../local/stream-poller';
+import { sleep } from '../functions/shared/retry';
 
 const KEYS = 4;
 const VERSIONS = 4;
@@ -27,8 +28,6 @@ const OTHER_WRITES = 5;
 const DELIVERY_TIMEOUT_MS = 20_000;
 /** After everything arrived: how long to keep listening for duplicates. */
 const SETTLE_MS = 300;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Delivery {
   readonly key: string;

@@ -76,8 +76,6 @@ export function sizeLabel(n: number): string {
   return String(n);
 }
 
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * "ours 3.10x faster" / "ours 1.25x slower": how ours compares with a baseline, from two
  * quantities where lower is better (durations) or, with higherIsBetter, higher is (throughput).

@@ -23,6 +23,7 @@ import { decodeEnvelope, encodeEnvelope, strongEtag, type Envelope } from './env
 import type { EntrySpec } from './keys';
 import { ABSENT, type L2Store } from './l2-store';
 import { silentObserver, type CacheObserver } from './observer';
+import { sleep } from '../shared/retry';
 
 export type TtlClass = 'short' | 'medium' | 'long';
 
@@ -87,8 +88,6 @@ export interface TwoTierCacheOptions {
   readonly breaker?: CircuitBreaker | BreakerOptions;
   readonly random?: () => number;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class TwoTierCache implements ReadThroughCache {
   private readonly l1: LRUCache<string, L1Entry> | undefined;

@@ -15,6 +15,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { errorName } from '../shared/errors';
 import { logger, metrics } from '../shared/observability';
+import { fullJitter, sleep } from '../shared/retry';
 
 export interface CdnPurger {
   /**
@@ -58,8 +59,6 @@ interface InFlight {
 
 /** CloudFront takes at most this many paths in one invalidation: more pending paths than that cannot be one purge anyway. */
 const MAX_PENDING_PATHS = 3000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function isThrottled(error: unknown): boolean {
   const name = errorName(error);
@@ -173,7 +172,7 @@ export class CloudFrontPurger implements CdnPurger {
         return await fn();
       } catch (error) {
         if (!isThrottled(error) || attempt >= maxAttempts) throw error;
-        await sleep(Math.random() * base * 2 ** (attempt - 1));
+        await sleep(fullJitter(attempt - 1, base));
       }
     }
   }

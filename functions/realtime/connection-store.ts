@@ -33,6 +33,7 @@ import { connectionKeys } from '../shared/tables';
 import type { MessageOrder } from './message-order';
 import type { ConnectionRecord, ConnectionStore, SubscribeOutcome, SubscriberPage, UnsubscribeOutcome } from './ports';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from './ports';
+import { fullJitter, sleep } from '../shared/retry';
 
 // The port's shapes, re-exported for the modules that still import them from here.
 export type { ConnectionRecord, SubscribeOutcome, SubscriberPage, UnsubscribeOutcome } from './ports';
@@ -154,7 +155,7 @@ export class DynamoConnectionStore implements ConnectionStore {
         for (let attempt = 0; requests.length > 0 && attempt < 5; attempt++) {
           const result = await this.db.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }));
           requests = (result.UnprocessedItems?.[this.tableName] as typeof requests | undefined) ?? [];
-          if (requests.length > 0) await new Promise((r) => setTimeout(r, 20 * 2 ** attempt));
+          if (requests.length > 0) await sleep(fullJitter(attempt, 20));
         }
       }
       startKey = page.LastEvaluatedKey;

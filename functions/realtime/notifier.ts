@@ -7,6 +7,7 @@ import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectio
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { errorName, httpStatusOf } from '../shared/errors';
 import type { ConnectionNotifier, PostResult } from './ports';
+import { fullJitter, sleep } from '../shared/retry';
 
 // The port (./ports.ts), re-exported for the modules that still import it from here.
 export type { ConnectionNotifier, PostResult } from './ports';
@@ -23,8 +24,6 @@ export interface ManagementNotifierOptions {
   /** @default 3000 */
   readonly timeoutMs?: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function isGone(error: unknown): boolean {
   return errorName(error) === 'GoneException' || httpStatusOf(error) === 410;
@@ -70,8 +69,7 @@ export class ManagementApiNotifier implements ConnectionNotifier {
       } catch (error) {
         if (isGone(error)) return 'gone';
         if (!isThrottled(error) || attempt >= this.maxAttempts) throw error;
-        // Exponential backoff with full jitter.
-        await sleep(Math.random() * this.baseDelayMs * 2 ** (attempt - 1));
+        await sleep(fullJitter(attempt - 1, this.baseDelayMs));
       }
     }
   }

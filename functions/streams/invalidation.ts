@@ -8,6 +8,7 @@ import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { generationKeys, productGenerations } from '../cache/keys';
 import type { ReadThroughCache } from '../cache/two-tier-cache';
 import { productChanges, touchesMarketplace, type Change } from './changes';
+import { sleep } from '../shared/retry';
 
 /**
  * How long a batch keeps trying while the cache is unreachable (a cold start's first connect, a
@@ -41,7 +42,7 @@ export async function invalidateCacheFromStream(
       if (outcome === 'applied') return { batchItemFailures: [] };
       break;
     }
-    await new Promise((resolve) => setTimeout(resolve, wait));
+    await sleep(wait);
   }
   // Retried by Lambda from the first product change; bumping a counter twice is harmless.
   return { batchItemFailures: [{ itemIdentifier: (changes[0] as Change).sequenceNumber }] };

@@ -192,8 +192,6 @@ function isExecutable(file: string): boolean {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** The last lines of a process's output, indented, for error messages. */
 export function tail(text: string, lines = 30): string {
   const kept = text.trimEnd().split('\n').slice(-lines);

@@ -8,7 +8,8 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findExecutable, releaseOnExit, removeOnExit, sleep, spawnManaged, tail, type ManagedChild } from './child';
+import { sleep } from '../../functions/shared/retry';
+import { findExecutable, releaseOnExit, removeOnExit, spawnManaged, tail, type ManagedChild } from './child';
 import { freePort } from './free-port';
 
 const JAVA_INSTALL_HINT = 'Install a Java runtime with: apt-get install -y openjdk-17-jre-headless (Debian/Ubuntu)';

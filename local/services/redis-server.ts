@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findExecutable, releaseOnExit, removeOnExit, sleep, spawnManaged, tail, type ManagedChild } from './child';
+import { sleep } from '../../functions/shared/retry';
+import { findExecutable, releaseOnExit, removeOnExit, spawnManaged, tail, type ManagedChild } from './child';
 import { freePort, freePorts } from './free-port';
 import { parseInfo, respCommand, RespError } from './resp';
 

@@ -14,6 +14,7 @@ import {
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
 import { TABLES, type AttributeDefinition, type TableDefinition, type TableKey } from '../../functions/shared/tables';
+import { sleep } from '../../functions/shared/retry';
 
 export type TableNames = Record<TableKey, string>;
 
@@ -66,8 +67,6 @@ export function createTableInput(def: TableDefinition, name: string): CreateTabl
     ...(def.stream ? { StreamSpecification: { StreamEnabled: true, StreamViewType: def.stream } } : {}),
   };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function errorName(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'name' in err ? String(err.name) : undefined;

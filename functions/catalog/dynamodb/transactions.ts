@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException, type CancellationReason } from '@aws-sdk/client-dynamodb';
 import { errorName } from '../../shared/errors';
+import { fullJitter, sleep } from '../../shared/retry';
 
 /** Attempts of a transaction that lost only to another one on the same items (TransactionConflict). */
 export const CONFLICT_ATTEMPTS = 5;
@@ -34,7 +35,7 @@ export function conflictOnly(reasons: readonly CancellationReason[] | undefined)
 
 /** The wait before attempt `attempt + 1` of a transaction that lost to a conflict (full jitter, doubling). */
 export function conflictBackoff(attempt: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+  return sleep(fullJitter(attempt, 20));
 }
 
 /** DynamoDB's idempotency tokens are at most 36 characters. */

@@ -11,6 +11,7 @@
  */
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { redisConfig } from '../config';
+import { equalJitter } from '../retry';
 
 export type RedisClient = Redis | Cluster;
 
@@ -109,11 +110,6 @@ const MAX_RETRY_MS = 30_000;
 const FIRST_SECRET_RECHECK_MS = 1000;
 const MAX_SECRET_RECHECK_MS = 60_000;
 
-const backoff = (first: number, max: number, attempt: number) => {
-  const ceiling = Math.min(max, first * 2 ** Math.max(0, attempt - 1));
-  return ceiling / 2 + Math.random() * (ceiling / 2);
-};
-
 interface SharedState {
   client?: RedisClient;
   /** The token the client authenticates with (when it comes from the secret). */
@@ -169,7 +165,7 @@ export function sharedRedisClient(): Promise<RedisClient> {
       s.connecting = undefined;
       s.failures++;
       s.lastError = error;
-      s.retryAt = Date.now() + backoff(FIRST_RETRY_MS, MAX_RETRY_MS, s.failures);
+      s.retryAt = Date.now() + equalJitter(Math.max(0, s.failures - 1), FIRST_RETRY_MS, MAX_RETRY_MS);
     },
   );
   return attempt;
@@ -223,7 +219,7 @@ async function refreshToken(s: SharedState, failing: RedisClient): Promise<void>
   if (arn === undefined || s.client !== failing || s.rotating || s.closed || Date.now() < s.nextSecretCheckAt) return;
   s.rotating = true;
   s.secretChecks++;
-  s.nextSecretCheckAt = Date.now() + backoff(FIRST_SECRET_RECHECK_MS, MAX_SECRET_RECHECK_MS, s.secretChecks);
+  s.nextSecretCheckAt = Date.now() + equalJitter(Math.max(0, s.secretChecks - 1), FIRST_SECRET_RECHECK_MS, MAX_SECRET_RECHECK_MS);
   try {
     const token = await readSecret(arn);
     if (token === s.token || s.client !== failing || isClosed(s)) return; // not rotated (yet): checked again later
