@@ -79,7 +79,6 @@ export function createConnectionTable(options: ConnectionTableOptions): Connecti
       if (ws.readyState === ws.OPEN) ws.close(1001, why);
     };
     let idleTimer = setTimeout(goAway('Idle timeout'), idleTimeoutMs);
-    const onFrame = options.frames(connection, domainName, authorizerContext);
     const maxTimer = setTimeout(goAway('Maximum connection duration'), maxConnectionMs);
     idleTimer.unref();
     maxTimer.unref();
@@ -88,6 +87,7 @@ export function createConnectionTable(options: ConnectionTableOptions): Connecti
       // ws closes the socket itself (1009 for an oversize message); only report the rest.
       if (!/Max payload size exceeded/.test(error.message)) logger.warn(`connection ${id}: ${error.message}`);
     });
+    const onFrame = options.frames(connection, domainName, authorizerContext);
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
       const payload = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
       connection.lastActiveAt = Date.now();
