@@ -19,7 +19,7 @@ import {
   updateOrderSchema,
   updateProductSchema,
 } from '../functions/shared/requests';
-import { z } from '../functions/shared/zod';
+import * as z from '../functions/shared/zod';
 import {
   availabilitySchema,
   errorSchema,

@@ -9,7 +9,7 @@
  */
 import { idSchema, MAX_ORDER_TOTAL, ORDER_STATUSES, orderLineRequestSchema, productFields } from '../functions/shared/requests';
 import { ERROR_CODES } from '../functions/shared/errors';
-import { z } from '../functions/shared/zod';
+import * as z from '../functions/shared/zod';
 import type { Availability, Order, OrderLine, Product, StockLevel } from '../functions/catalog/model';
 
 /** ISO 8601 date-time (a plain string with a format: zod's own datetime() emits a huge pattern). */

@@ -21,7 +21,7 @@ import { LRUCache } from 'lru-cache';
 import { BreakerOpenError, CircuitBreaker, type BreakerOptions } from './circuit-breaker';
 import { decodeEnvelope, encodeEnvelope, strongEtag, type Envelope } from './envelope';
 import type { EntrySpec } from './keys';
-import { ABSENT, type L2Store } from './l2-store';
+import { ABSENT, type L2Store } from './l2';
 import { silentObserver, type CacheObserver } from './observer';
 import { sleep } from '../shared/retry';
 

@@ -12,9 +12,9 @@
  */
 import { CloudFrontClient, CreateInvalidationCommand, GetInvalidationCommand } from '@aws-sdk/client-cloudfront';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { errorName } from '../shared/errors';
-import { logger, metrics } from '../shared/observability';
+import { metrics } from '../shared/metrics';
+import { logger } from '../shared/observability';
 import { fullJitter, sleep } from '../shared/retry';
 
 export interface CdnPurger {
@@ -88,7 +88,9 @@ export class CloudFrontPurger implements CdnPurger {
     return new CloudFrontPurger(
       new CloudFrontClient({
         maxAttempts: 1,
-        requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true }),
+        // Options, not a NodeHttpHandler of our own: the SDK builds its handler (a second copy of
+        // @smithy/node-http-handler in the bundle would cost init time for nothing).
+        requestHandler: { connectionTimeout: 1000, requestTimeout: 5000, throwOnRequestTimeout: true },
       }),
       distributionId,
     );

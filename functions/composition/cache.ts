@@ -1,10 +1,11 @@
 /** A two-tier cache from the cache settings: L2 when given, the container's L1 always; its events become metrics. */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { L2Store } from '../cache/l2-store';
+import type { L2Store } from '../cache/l2';
 import type { CacheObserver } from '../cache/observer';
 import { TwoTierCache } from '../cache/two-tier-cache';
 import { cacheConfig } from '../shared/config';
-import { logger, metrics } from '../shared/observability';
+import { metrics } from '../shared/metrics';
+import { logger } from '../shared/observability';
 
 /** The cache's events as CloudWatch metrics (EMF) and log lines. */
 export const metricsCacheObserver: CacheObserver = {

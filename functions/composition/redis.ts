@@ -2,7 +2,7 @@
  * The container's Redis (L2) store and the two-tier cache in front of it: for the functions in the
  * VPC. A function outside it (the WebSocket routes) never imports this module, so no ioredis.
  */
-import type { L2Store } from '../cache/l2-store';
+import type { L2Store } from '../cache/l2';
 import { ReconnectingL2Store } from '../cache/l2-store';
 import type { TwoTierCache } from '../cache/two-tier-cache';
 import { noteRedisError, redisConfigured, sharedRedisClient } from '../shared/clients/redis';

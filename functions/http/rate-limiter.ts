@@ -4,7 +4,7 @@
  */
 import { CircuitBreaker } from '../cache/circuit-breaker';
 import { rateLimitKey } from '../cache/keys';
-import type { L2Store } from '../cache/l2-store';
+import type { L2Store } from '../cache/l2';
 
 export interface RateDecision {
   readonly allowed: boolean;

@@ -12,8 +12,9 @@ import { REST_ROUTES, type RestRoute, type RestRouteName, type RestRouteNamed } 
 import { CACHE_HEADERS } from '../shared/cache-headers';
 import { BadRequestError, PayloadTooLargeError } from '../shared/errors';
 import { requireId } from '../shared/ids';
-import { logger, metrics, metricsEnabled } from '../shared/observability';
-import { z } from '../shared/zod';
+import { metrics, metricsEnabled } from '../shared/metrics';
+import { logger } from '../shared/observability';
+import * as z from '../shared/zod';
 import { ifNoneMatchHolds } from '../shared/etags';
 import { pageCursors, type CursorSigner, type PageCursors } from './cursors';
 import { callerOf, cacheHeaders, cors, errorResponses, JSON_HEADERS, rateLimit, requirePermission, type Caller } from './middlewares';

@@ -4,7 +4,6 @@
  * jitter; a gone connection (410) is an answer, not a failure.
  */
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { errorName, httpStatusOf } from '../shared/errors';
 import type { ConnectionNotifier, PostResult } from './ports';
 import { fullJitter, sleep } from '../shared/retry';
@@ -50,11 +49,13 @@ export class ManagementApiNotifier implements ConnectionNotifier {
       endpoint: options.endpoint,
       // Throttling is retried below with our own backoff; the SDK retries nothing else either.
       maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({
+      // Options, not a NodeHttpHandler of our own: the SDK builds its handler (a second copy of
+      // @smithy/node-http-handler in the bundle would cost init time for nothing).
+      requestHandler: {
         connectionTimeout: Math.min(1000, timeout),
         requestTimeout: timeout,
         throwOnRequestTimeout: true,
-      }),
+      },
     });
     this.maxAttempts = options.maxAttempts ?? 5;
     this.baseDelayMs = options.baseDelayMs ?? 50;

@@ -11,10 +11,9 @@ import { WEBSOCKET_ROUTES } from '../routes';
 import { appConfig } from '../shared/config';
 import { isValidId } from '../shared/ids';
 import { logger } from '../shared/observability';
-import type { ConnectionRecord } from './ports';
+import type { ConnectionNotifier, ConnectionRecord } from './ports';
 import type { ReceivedMessage } from './message-order';
 import { endsSession, type ServerMessage } from './messages';
-import { notifierFor } from './notifier';
 import { errorReply, type Identity, type RealtimeService } from './realtime-service';
 
 type WsEvent = Omit<APIGatewayProxyWebsocketEventV2, 'requestContext'> & {
@@ -37,6 +36,11 @@ export interface WsMessageContext {
 /** What a handler hands the chain: the session service, built on first use and shared by the container. */
 export interface WsWiring {
   readonly realtime: () => Promise<RealtimeService>;
+  /**
+   * How replies reach the connection: the management API at an endpoint (functions/realtime/notifier.ts).
+   * Required by the message routes; $connect and $disconnect reply with their status alone.
+   */
+  readonly replies?: (endpoint: string) => ConnectionNotifier;
 }
 
 export type WsAction = (context: WsMessageContext) => Promise<ServerMessage | undefined>;
@@ -96,7 +100,7 @@ async function handle(routeKey: string, event: WsEvent, wiring: WsWiring, action
     await realtime.disconnect(connectionId);
     return OK;
   }
-  const notifier = notifierFor(managementEndpoint(event));
+  const notifier = (wiring.replies as NonNullable<WsWiring['replies']>)(managementEndpoint(event));
   let reply: ServerMessage | undefined;
   try {
     const admitted = await realtime.admit(connectionId);
@@ -117,6 +121,8 @@ async function handle(routeKey: string, event: WsEvent, wiring: WsWiring, action
 export function wsRoute(name: string, wiring: WsWiring, action?: WsAction) {
   const route = WEBSOCKET_ROUTES.find((r) => r.name === name);
   if (!route) throw new Error(`no WebSocket route named ${name} in the route table`);
+  const replies = route.routeKey !== '$connect' && route.routeKey !== '$disconnect';
+  if (replies && !wiring.replies) throw new Error(`WebSocket route ${name} replies: wire how replies reach the connection`);
   return middy<WsEvent, APIGatewayProxyResultV2>()
     .use(injectLambdaContext(logger))
     .handler((event) => handle(route.routeKey, event, wiring, action));

@@ -5,7 +5,7 @@
  * Every variable is listed in README.md ("Configuration").
  */
 import type { $ZodIssue } from 'zod/v4/core';
-import { z } from './zod';
+import * as z from './zod';
 
 const bool = z.pipe(
   z.enum(['true', 'false', '1', '0', '']),

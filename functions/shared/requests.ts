@@ -5,7 +5,7 @@
  * any cache or table is read, and the OpenAPI document is generated from the same objects.
  */
 import { CURSOR_PATTERN, ID_PATTERN } from './ids';
-import { z } from './zod';
+import * as z from './zod';
 
 export const idSchema = z.string().check(z.regex(ID_PATTERN, `must match ${ID_PATTERN.source}`));
 

@@ -7,7 +7,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import type { Socket } from 'node:net';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { L2Store } from '../../functions/cache/l2-store';
+import type { L2Store } from '../../functions/cache/l2';
 import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import type { ShopRepository } from '../../functions/catalog/ports';
 import { resetConfig } from '../../functions/shared/config';

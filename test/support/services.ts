@@ -4,7 +4,7 @@
  * configuration as it is at this call (a test sets an env var, wires, then restores the env).
  * Everything not named here is built from config on first use, as in a real container.
  */
-import type { L2Store } from '../../functions/cache/l2-store';
+import type { L2Store } from '../../functions/cache/l2';
 import type { TwoTierCache } from '../../functions/cache/two-tier-cache';
 import { CatalogService } from '../../functions/catalog/catalog-service';
 import type { ShopRepository } from '../../functions/catalog/ports';

@@ -1,7 +1,8 @@
 import { realtimeService } from '../../composition/realtime';
+import { notifierFor } from '../../realtime/notifier';
 import { wsRoute } from '../../realtime/ws-route';
 
-export const handler = wsRoute('WsDefault', { realtime: realtimeService }, () =>
+export const handler = wsRoute('WsDefault', { realtime: realtimeService, replies: notifierFor }, () =>
   Promise.resolve({
     type: 'error',
     code: 'BAD_REQUEST',

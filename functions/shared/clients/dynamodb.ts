@@ -1,7 +1,6 @@
 /** The DynamoDB document client: one per container, with connection and request timeouts. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { tablesConfig } from '../config';
 
 export function createDocumentClient(
@@ -12,11 +11,13 @@ export function createDocumentClient(
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     region: options.region ?? 'us-east-1',
     maxAttempts: 3,
-    requestHandler: new NodeHttpHandler({
+    // Options, not a NodeHttpHandler of our own: the SDK builds its handler (a second copy of
+    // @smithy/node-http-handler in the bundle would cost init time for nothing).
+    requestHandler: {
       connectionTimeout: Math.min(timeout, options.connectTimeoutMs ?? 500),
       requestTimeout: timeout,
       throwOnRequestTimeout: true,
-    }),
+    },
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
