@@ -21,7 +21,9 @@ export default tseslint.config(
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: {
-      // Type information from the nearest tsconfig.json of each file (web/ has its own).
+      // Type information from the nearest tsconfig.json of each file that lists it: functions/,
+      // client/ and web/ (the page) have their own, with their own globals (no DOM in functions/,
+      // no Node in the page and the client); every other file is in the root tsconfig.json.
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
