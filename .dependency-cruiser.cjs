@@ -2,16 +2,20 @@
  * The layering of the Lambda code (functions/), checked by `npm run lint` (depcruise). From the
  * bottom up:
  *
- *   contract     routes.ts, shared/{tables,errors,ids,gateway-errors,cors}.ts: what the CDK app,
- *                the local stack and the clients share with the functions; no I/O.
- *   support      shared/{config,observability}.ts.
+ *   contract     routes.ts, shared/{tables,errors,ids,gateway-errors,cors,requests,cache-headers,
+ *                permissions}.ts, cdn/behaviours.ts: what the CDK app, the local stack and the
+ *                clients share with the functions; no I/O.
+ *   support      shared/{config,observability,metrics,retry,zod}.ts.
  *   cache        cache/: the two-tier cache, knows no feature.
  *   domain       catalog/{catalog-service,model,orders,stock,ports}.ts,
- *                realtime/{realtime-service,channels,messages,ports}.ts: the rules, behind ports.
- *   adapters     catalog/shop-repository.ts, catalog/dynamodb/, realtime/{connection-store,
- *                notifier}.ts, cdn/, shared/clients/: DynamoDB, Redis, API Gateway, CloudFront.
+ *                realtime/{realtime-service,channels,messages,message-order,ports}.ts: the rules,
+ *                behind ports.
+ *   adapters     catalog/dynamodb/, realtime/{connection-store,notifier}.ts, cdn/cdn-purger.ts,
+ *                shared/clients/: DynamoDB, Redis, API Gateway, CloudFront.
+ *   streams      streams/: what the table's stream brings (changes, invalidation, CDN purge,
+ *                fan-out), over the domain, the cache and the adapters.
  *   gateway      http/, realtime/ws-route.ts, auth/: events in, responses out.
- *   composition  app.ts, composition/: builds the adapters and services a function uses.
+ *   composition  composition/: builds the adapters and services a function uses.
  *   handlers     handlers/: one module per Lambda function (the CDK app names them by path).
  *
  * The CDK app (lib/, bin/) and the local stack (local/) sit above functions/ and import it, never
@@ -30,17 +34,22 @@ const AWS_SDK = '(^|/)node_modules/(@aws-sdk|@smithy)/';
 const IOREDIS = '(^|/)node_modules/ioredis/';
 
 const HANDLERS = '^functions/handlers/';
-const COMPOSITION = '^functions/(app[.]ts$|composition/)';
+const COMPOSITION = '^functions/composition/';
 const GATEWAY = '^functions/(http/|realtime/ws-route[.]ts$|auth/)';
-const DOMAIN = '^functions/(catalog/(catalog-service|model|orders|stock|ports)|realtime/(realtime-service|channels|messages|ports))[.]ts$';
-const ADAPTERS =
-  '^functions/(catalog/shop-repository[.]ts$|catalog/dynamodb/|realtime/(connection-store|notifier)[.]ts$|cdn/|shared/clients/)';
+const DOMAIN =
+  '^functions/(catalog/(catalog-service|model|orders|stock|ports)|realtime/(realtime-service|channels|messages|message-order|ports))[.]ts$';
+const ADAPTERS = '^functions/(catalog/dynamodb/|realtime/(connection-store|notifier)[.]ts$|cdn/cdn-purger[.]ts$|shared/clients/)';
+const STREAMS = '^functions/streams/';
 const CACHE = '^functions/cache/';
 const FEATURES = '^functions/(realtime|streams|catalog)/';
-const SUPPORT = '^functions/shared/(config|observability)[.]ts$';
+const SUPPORT = '^functions/shared/(config|observability|metrics|retry|zod)[.]ts$';
 /** The cache and everything above it: the features, the adapters, the gateway, the composition. */
-const CACHE_AND_ABOVE = '^functions/(cache/|catalog/|realtime/|streams/|cdn/|shared/clients/|http/|auth/|app[.]ts$|composition/|handlers/)';
-const CONTRACT = '^functions/(routes|shared/(tables|errors|ids|gateway-errors|cors))[.]ts$';
+const CACHE_AND_ABOVE = '^functions/(cache/|catalog/|realtime/|streams/|cdn/|shared/clients/|http/|auth/|composition/|handlers/)';
+const CONTRACT =
+  '^functions/(routes|shared/(tables|errors|ids|gateway-errors|cors|requests|cache-headers|permissions)|cdn/behaviours)[.]ts$';
+/** What the contract may import: the contract itself and zod (its schemas), nothing that does or decides anything. */
+const ABOVE_CONTRACT =
+  '^functions/(cache/|catalog/|realtime/|streams/|cdn/cdn-purger|shared/(clients/|config|observability|metrics|retry)|http/|auth/|composition/|handlers/)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -65,7 +74,7 @@ module.exports = {
       name: 'gateway-not-to-composition',
       comment:
         'The gateway (http/, realtime/ws-route.ts, auth/) is given what it needs; it does not reach into ' +
-        'the composition (app.ts, composition/), which builds it.',
+        'the composition (composition/), which builds it.',
       severity: 'error',
       from: { path: GATEWAY },
       to: { path: COMPOSITION },
@@ -74,7 +83,7 @@ module.exports = {
       name: 'domain-not-to-adapters',
       comment:
         'The domain talks to storage and the network through its ports: it never imports an adapter ' +
-        '(shop-repository, catalog/dynamodb/, connection-store, notifier, cdn/, shared/clients/).',
+        '(catalog/dynamodb/, connection-store, notifier, cdn/cdn-purger, shared/clients/).',
       severity: 'error',
       from: { path: DOMAIN },
       to: { path: ADAPTERS },
@@ -117,6 +126,29 @@ module.exports = {
       severity: 'error',
       from: { path: CONTRACT },
       to: { path: [ADAPTERS, AWS_SDK, IOREDIS] },
+    },
+    {
+      name: 'contract-at-the-bottom',
+      comment:
+        'The contract is the ground floor: it imports nothing of the functions above it (cache, domain, streams, ' +
+        'adapters, gateway, composition, support but zod), so the CDK app and the local stack can read it alone.',
+      severity: 'error',
+      from: { path: CONTRACT },
+      to: { path: ABOVE_CONTRACT },
+    },
+    {
+      name: 'domain-not-to-streams',
+      comment: 'The domain does not know where changes come from: the streams module uses it, never the other way round.',
+      severity: 'error',
+      from: { path: DOMAIN },
+      to: { path: STREAMS },
+    },
+    {
+      name: 'streams-not-to-gateway-or-composition',
+      comment: 'The stream consumers are handed their services (composition/streams.ts) and know no HTTP or WebSocket event.',
+      severity: 'error',
+      from: { path: STREAMS },
+      to: { path: [GATEWAY, COMPOSITION] },
     },
     {
       name: 'functions-no-circular',
