@@ -209,6 +209,9 @@ function initTime(file: string, deployed: boolean): number {
   return ms;
 }
 
+/** A difference with its sign: +12.3 ms, -8.45 ms. */
+const signedMs = (ms: number) => (ms < 0 ? `-${fmtMs(-ms)}` : `+${fmtMs(ms)}`);
+
 const fileName = (name: string) => name.replace(/[^A-Za-z0-9]+/g, '-');
 
 /** The cursor key of the first invocations (CURSOR_KEY, 32+ characters; in AWS a secret read once per container). */
@@ -511,7 +514,7 @@ export const coldStart: BenchCase = {
       });
       const ms = (value: number) => (Number.isFinite(value) ? fmtMs(value) : 'not timed');
       const over = (name: string, value: number, empty: number) =>
-        name === 'EmptyHandler' ? '(baseline)' : Number.isFinite(value) ? `+${fmtMs(value - empty)}` : '';
+        name === 'EmptyHandler' ? '(baseline)' : Number.isFinite(value) ? signedMs(value - empty) : '';
       const carriedLabel = (carried: typeof CLIENTS, bundled: Map<string, number>, lazy: Set<string>) =>
         [
           ...carried.map((c) => (bundled.has(c.pkg) ? c.label : `${c.label} (as deployed only)`)),
@@ -566,12 +569,12 @@ export const coldStart: BenchCase = {
         },
         {
           floor: "GetProduct's init as deployed adds at most 100 ms over the empty handler",
-          measured: `+${fmtMs(getDeltaDeployed)} as deployed (${fmtMs(med('GetProduct', 'deployed'))} vs ${fmtMs(emptyDeployed)}); +${fmtMs(getDelta)} self-contained`,
+          measured: `${signedMs(getDeltaDeployed)} as deployed (${fmtMs(med('GetProduct', 'deployed'))} vs ${fmtMs(emptyDeployed)}); ${signedMs(getDelta)} self-contained`,
           met: getDeltaDeployed <= 100,
         },
         {
           floor: "the authorizer's init adds at most 30 ms over the empty handler",
-          measured: `+${fmtMs(authorizerDeltaDeployed)} as deployed, judged (${fmtMs(med(AUTHORIZER.name, 'deployed'))} vs ${fmtMs(emptyDeployed)}); +${fmtMs(authorizerDelta)} self-contained`,
+          measured: `${signedMs(authorizerDeltaDeployed)} as deployed, judged (${fmtMs(med(AUTHORIZER.name, 'deployed'))} vs ${fmtMs(emptyDeployed)}); ${signedMs(authorizerDelta)} self-contained`,
           met: authorizerDeltaDeployed <= 30,
         },
       ];
@@ -624,7 +627,7 @@ export const coldStart: BenchCase = {
           [...new Set(record.statuses)].join(', '),
           fmtMs(median(record.init)),
           fmtMs(total),
-          record.name === 'EmptyHandler' ? '(baseline)' : `+${fmtMs(total - emptyFirst)}`,
+          record.name === 'EmptyHandler' ? '(baseline)' : signedMs(total - emptyFirst),
           fmtMs(median(record.total.map((t, i) => t - (record.init[i] as number)))),
           cacheLabel(record),
         ];
@@ -648,14 +651,14 @@ export const coldStart: BenchCase = {
             ...steps.map((step, i) => {
               const value = med(step.label, 'self');
               const before = i === 0 ? emptySelf : med((steps[i - 1] as (typeof steps)[number]).label, 'self');
-              return [step.label, fmtBytes(step.bundle.bytes), fmtMs(value), `+${fmtMs(value - emptySelf)}`, `+${fmtMs(value - before)}`];
+              return [step.label, fmtBytes(step.bundle.bytes), fmtMs(value), signedMs(value - emptySelf), signedMs(value - before)];
             }),
             [
               'GetProduct (the rest: our code, lru-cache, smithy http handler...)',
               fmtBytes(getProduct?.s.bytes ?? 0),
               fmtMs(med('GetProduct', 'self')),
-              `+${fmtMs(getDelta)}`,
-              `+${fmtMs(med('GetProduct', 'self') - med((steps[steps.length - 1] as (typeof steps)[number]).label, 'self'))}`,
+              signedMs(getDelta),
+              signedMs(med('GetProduct', 'self') - med((steps[steps.length - 1] as (typeof steps)[number]).label, 'self')),
             ],
           ],
           notes: ['Each bundle imports the packages of its row and of every row above it (`import * as`), bundled like the functions.'],
@@ -668,8 +671,8 @@ export const coldStart: BenchCase = {
       });
       return {
         headline: [
-          `GetProduct: ${fmtBytes(getProduct?.s.bytes ?? 0)} self-contained, init +${fmtMs(getDelta)} over an empty handler (${fmtBytes(getProduct?.d.bytes ?? 0)} and +${fmtMs(getDeltaDeployed)} as deployed). Authorizer: ${fmtBytes(authorizer?.s.bytes ?? 0)}, +${fmtMs(authorizerDelta)} (+${fmtMs(authorizerDeltaDeployed)} as deployed).`,
-          `First invocation as deployed (init and one request against Redis and DynamoDB Local): GetProduct ${fmtMs(median(firstOf('GetProduct').total))}, +${fmtMs(median(firstOf('GetProduct').total) - emptyFirst)} over the empty handler's ${fmtMs(emptyFirst)}; slowest ${slowestFirst.name} ${fmtMs(median(slowestFirst.total))}.`,
+          `GetProduct: ${fmtBytes(getProduct?.s.bytes ?? 0)} self-contained, init ${signedMs(getDelta)} over an empty handler (${fmtBytes(getProduct?.d.bytes ?? 0)} and ${signedMs(getDeltaDeployed)} as deployed). Authorizer: ${fmtBytes(authorizer?.s.bytes ?? 0)}, ${signedMs(authorizerDelta)} (${signedMs(authorizerDeltaDeployed)} as deployed).`,
+          `First invocation as deployed (init and one request against Redis and DynamoDB Local): GetProduct ${fmtMs(median(firstOf('GetProduct').total))}, ${signedMs(median(firstOf('GetProduct').total) - emptyFirst)} over the empty handler's ${fmtMs(emptyFirst)}; slowest ${slowestFirst.name} ${fmtMs(median(slowestFirst.total))}.`,
         ],
         tables,
         floors,
