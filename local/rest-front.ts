@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { originAllowed } from '../functions/shared/cors';
 import { matchPath, type RestRoute } from '../functions/routes';
-import { headerValue, methodArn, parseHeaders, parseQuery, requestTime, shortId, sourceIp } from './api-gateway';
+import { callerIdentity, headerValue, methodArn, parseHeaders, parseQuery, requestTime, shortId, sourceIp } from './api-gateway';
 import { LocalAuthorizer } from './authorizer';
 import { ClientLimiter } from './client-limiter';
 import { DEFAULT_HOST, DEFAULT_STAGE, LOCAL_ACCOUNT_ID } from './dev-defaults';
@@ -221,23 +221,7 @@ export async function startRestFront(options: RestFrontOptions = {}): Promise<Re
       domainPrefix: (headerValue(headers, 'host') ?? host).split('.')[0] ?? host,
       extendedRequestId: shortId(),
       httpMethod: verb,
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: ip,
-        user: null,
-        userAgent: headerValue(headers, 'user-agent') ?? null,
-        userArn: null,
-      },
+      identity: callerIdentity(ip, headerValue(headers, 'user-agent') ?? null),
       path: `/${stage}${url.pathname}`,
       protocol: `HTTP/${req.httpVersion}`,
       requestId,

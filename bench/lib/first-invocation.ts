@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { requestTime } from '../../local/api-gateway';
+import { callerIdentity, requestTime } from '../../local/api-gateway';
 
 /** What the Lambda runtime hands a handler, as JSON; the child adds getRemainingTimeInMillis. */
 export interface PlainContext {
@@ -171,23 +171,7 @@ export function restProxyEvent(spec: RestRequestSpec, region: string): APIGatewa
       domainPrefix: API_ID,
       extendedRequestId: randomBytes(11).toString('base64url'),
       httpMethod: spec.method,
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: '203.0.113.7',
-        user: null,
-        userAgent,
-        userArn: null,
-      },
+      identity: callerIdentity('203.0.113.7', userAgent),
       path: `/${STAGE}${path}`,
       protocol: 'HTTP/1.1',
       requestId,
