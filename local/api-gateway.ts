@@ -5,10 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { ErrorCode } from '../functions/shared/errors';
 import { DEFAULT_REGION, LOCAL_ACCOUNT_ID } from './dev-defaults';
 
-export type GatewayErrorCode =
-  'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'INTERNAL';
+/** A contract error code (functions/shared/errors.ts) the fronts answer with themselves. */
+export type GatewayErrorCode = Extract<
+  ErrorCode,
+  'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'INTERNAL'
+>;
 
 /** The contract's error body: {"error":{"code","message"}}. */
 export function errorBody(code: GatewayErrorCode, message: string): string {
