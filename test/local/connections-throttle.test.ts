@@ -120,7 +120,7 @@ it('refills at its rate', async () => {
   await c.send(new PostToConnectionCommand({ ConnectionId: CONNECTION, Data: 'three' }));
 });
 
-it("is retried by ManagementApiNotifier's backoff, and surfaces from it once its attempts are spent", async () => {
+it("is retried by ManagementApiNotifier's backoff, surfaces from it once its attempts are spent, and is an answer of attempt()", async () => {
   const { url, endpoint } = await serve({ rateLimit: 0, burstLimit: 1 });
   const notifier = new ManagementApiNotifier({ endpoint: url, maxAttempts: 3, baseDelayMs: 1 });
   expect(await notifier.post(CONNECTION, { n: 1 })).toBe('sent');
@@ -129,6 +129,9 @@ it("is retried by ManagementApiNotifier's backoff, and surfaces from it once its
     $metadata: { httpStatusCode: 429 },
   });
   expect(endpoint.throttled()).toBe(3);
+  // One attempt, the 429 an answer: for the fan-out, which paces itself on it.
+  expect(await notifier.attempt(CONNECTION, { n: 3 })).toBe('throttled');
+  expect(endpoint.throttled()).toBe(4);
 });
 
 describe('settings', () => {
