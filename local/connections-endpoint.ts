@@ -9,11 +9,17 @@
  * caller is served and signatures are not checked; with one (as deployed: SigV4 and IAM's
  * execute-api:ManageConnections, see local/aws/connections-iam.ts) a call it refuses is answered
  * with its status and error type, before the connection is looked up.
+ *
+ * Every call takes a token of one bucket shared by all callers, as API Gateway's account throttle
+ * does (10,000 requests a second, burst 5,000, unless WS_MANAGEMENT_THROTTLE_RATE /
+ * WS_MANAGEMENT_THROTTLE_BURST or the `throttle` option say otherwise); a call without one is
+ * answered 429 TooManyRequestsException {"message":"Too Many Requests"}, before it is authorized.
  */
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import { describeError, type Logger } from './log';
+import { TokenBucket } from './token-bucket';
 
 export interface LiveConnection {
   readonly id: string;
@@ -53,9 +59,38 @@ export type ConnectionsAuthorization =
       readonly messageKey?: 'message' | 'Message';
     };
 
+/** Requests a second and burst of the account throttle every management API call counts against. */
+export interface ManagementThrottle {
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+}
+
+/** API Gateway's default account throttle (its quotas page: 10,000 requests a second, burst 5,000). */
+export const ACCOUNT_THROTTLE: ManagementThrottle = { rateLimit: 10_000, burstLimit: 5_000 };
+
+export const THROTTLE_RATE_ENV = 'WS_MANAGEMENT_THROTTLE_RATE';
+export const THROTTLE_BURST_ENV = 'WS_MANAGEMENT_THROTTLE_BURST';
+
+/** The throttle WS_MANAGEMENT_THROTTLE_RATE and WS_MANAGEMENT_THROTTLE_BURST set, ACCOUNT_THROTTLE's values where unset. */
+export function managementThrottleFromEnvironment(env: NodeJS.ProcessEnv = process.env): ManagementThrottle {
+  const read = (name: string, fallback: number, min: number): number => {
+    const text = env[name];
+    if (text === undefined || text === '') return fallback;
+    const value = Number(text);
+    if (!Number.isFinite(value) || value < min) throw new Error(`${name} must be a number of at least ${min} (got ${text})`);
+    return value;
+  };
+  return {
+    rateLimit: read(THROTTLE_RATE_ENV, ACCOUNT_THROTTLE.rateLimit, 0),
+    burstLimit: read(THROTTLE_BURST_ENV, ACCOUNT_THROTTLE.burstLimit, 1),
+  };
+}
+
 export interface ConnectionsEndpointOptions {
   readonly registry: ConnectionRegistry;
   readonly stage: string;
+  /** The account throttle. @default managementThrottleFromEnvironment() */
+  readonly throttle?: ManagementThrottle;
   /** Decides each call before it is served. @default every call is served */
   readonly authorize?: (call: ConnectionsCall) => Promise<ConnectionsAuthorization>;
   /** Delay before each call is answered (benchmarks). @default 0 */
@@ -69,6 +104,8 @@ export interface ConnectionsEndpoint {
   /** True when the request is for the management API. */
   handles(req: IncomingMessage): boolean;
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Calls answered 429 by the throttle so far. */
+  throttled(): number;
 }
 
 const PATH = /^(?:\/([^/]+))?\/@connections\/([^/]+)\/?$/;
@@ -76,6 +113,9 @@ const PATH = /^(?:\/([^/]+))?\/@connections\/([^/]+)\/?$/;
 export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): ConnectionsEndpoint {
   const maxMessageBytes = options.maxMessageBytes ?? 128 * 1024;
   const latencyMs = options.latencyMs ?? 0;
+  const throttle = options.throttle ?? managementThrottleFromEnvironment();
+  const bucket = new TokenBucket(throttle.rateLimit, throttle.burstLimit);
+  let throttled = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const match = PATH.exec(new URL(req.url ?? '/', 'http://localhost').pathname);
@@ -90,6 +130,11 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
       connectionId = decodeURIComponent(match[2] as string);
     } catch {
       sendError(res, 400, 'BadRequestException', 'Invalid connectionId');
+      return;
+    }
+    if (!bucket.take()) {
+      throttled++;
+      sendError(res, 429, 'TooManyRequestsException', 'Too Many Requests');
       return;
     }
     const method = req.method;
@@ -169,6 +214,7 @@ export function createConnectionsEndpoint(options: ConnectionsEndpointOptions): 
   return {
     handles: (req) => PATH.test(new URL(req.url ?? '/', 'http://localhost').pathname),
     handle,
+    throttled: () => throttled,
   };
 }
 

@@ -37,6 +37,7 @@ import { DEMO_TENANTS, seedDemoData, type SeedSummary } from './seed';
 import { StreamPoller } from './stream-poller';
 import { mintDevToken } from './tokens';
 import { startWebSocketFront, type WebSocketFront } from './ws-front';
+import type { ManagementThrottle } from './connections-endpoint';
 import { openApiDocument } from '../openapi/document';
 import { createWebHandler } from '../web/dev-server';
 
@@ -76,6 +77,7 @@ export interface LocalStackOptions {
   readonly loadHandler?: HandlerLoader;
   /** See WebSocketFrontOptions. */
   readonly managementLatencyMs?: number;
+  readonly managementThrottle?: ManagementThrottle;
   readonly idleTimeoutMs?: number;
   readonly maxConnectionMs?: number;
   /** Stream poll interval. @default 200 ms */
@@ -111,6 +113,8 @@ export interface LocalStack {
   readonly seedError: string | undefined;
   /** Dev tokens with every permission, one per demo tenant. */
   readonly tokens: Readonly<Record<string, string>>;
+  /** @connections calls the account throttle answered 429, since the WebSocket front last started. */
+  managementThrottled(): number;
   /** Forgets the REST authorizer's cached results (after the token settings changed). */
   flushAuthorizerCache(): void;
   /** Closes the WebSocket front (its connections get 1001 and $disconnect), as an outage would. */
@@ -221,6 +225,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         logger: log('ws'),
         logRequests: options.logRequests ?? false,
         ...(options.managementLatencyMs !== undefined ? { managementLatencyMs: options.managementLatencyMs } : {}),
+        ...(options.managementThrottle !== undefined ? { managementThrottle: options.managementThrottle } : {}),
         ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
         ...(options.maxConnectionMs !== undefined ? { maxConnectionMs: options.maxConnectionMs } : {}),
       });
@@ -314,6 +319,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       seed,
       seedError,
       tokens,
+      managementThrottled: () => (wsRunning ?? ws).managementThrottled(),
       flushAuthorizerCache: () => {
         rest.flushAuthorizerCache();
       },

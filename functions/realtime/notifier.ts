@@ -5,11 +5,11 @@
  */
 import { ApiGatewayManagementApiClient, DeleteConnectionCommand, PostToConnectionCommand } from '@aws-sdk/client-apigatewaymanagementapi';
 import { errorName, httpStatusOf } from '../shared/errors';
-import type { ConnectionNotifier, PostResult } from './ports';
+import type { AttemptResult, ConnectionNotifier, PostResult } from './ports';
 import { fullJitter, sleep } from '../shared/retry';
 
 // The port (./ports.ts), re-exported for the modules that still import it from here.
-export type { ConnectionNotifier, PostResult } from './ports';
+export type { AttemptResult, ConnectionNotifier, PostResult } from './ports';
 
 /** API Gateway's WebSocket message limit. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -72,6 +72,17 @@ export class ManagementApiNotifier implements ConnectionNotifier {
         if (!isThrottled(error) || attempt >= this.maxAttempts) throw error;
         await sleep(fullJitter(attempt - 1, this.baseDelayMs));
       }
+    }
+  }
+
+  async attempt(connectionId: string, message: unknown): Promise<AttemptResult> {
+    try {
+      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(message)) }));
+      return 'sent';
+    } catch (error) {
+      if (isGone(error)) return 'gone';
+      if (isThrottled(error)) return 'throttled';
+      throw error;
     }
   }
 

@@ -65,7 +65,16 @@ export interface ConnectionStore {
 /** A gone connection (410) is an answer, not a failure. */
 export type PostResult = 'sent' | 'gone';
 
+/** One post's answer, for a caller that paces itself: throttled (429) is an answer too. */
+export type AttemptResult = PostResult | 'throttled';
+
 export interface ConnectionNotifier {
+  /** Sends, retrying a throttled post with backoff; throws once the retries are spent. */
   post(connectionId: string, message: unknown): Promise<PostResult>;
+  /**
+   * Sends once, a throttled post answered 'throttled' rather than retried: for the fan-out, which
+   * slows down on it (./notifier.ts). A notifier without it is posted to with post().
+   */
+  attempt?(connectionId: string, message: unknown): Promise<AttemptResult>;
   disconnect(connectionId: string): Promise<void>;
 }

@@ -33,6 +33,8 @@ export async function fanOutBatch(records: readonly DynamoDBRecord[], services: 
   if (metricsEnabled) {
     metrics.addMetric('MessagesDelivered', MetricUnit.Count, report.delivered);
     metrics.addMetric('ConnectionsGone', MetricUnit.Count, report.gone);
+    // How hard the account throttle pushed back: each was tried again, paced (functions/streams/pacer.ts).
+    metrics.addMetric('PostsThrottled', MetricUnit.Count, report.throttled);
     metrics.publishStoredMetrics();
   }
   if (report.batchItemFailures.length > 0) logger.warn('fan-out will be retried', { from: report.batchItemFailures[0]?.itemIdentifier });

@@ -7,6 +7,10 @@
  *   TOKEN_EXPIRED, then the connection is closed), as its next message would end it.
  * - On a failure the batch reports its first failed record: Lambda retries from there, and the
  *   client drops what it already has (every message carries the entity's version).
+ * - Posts are paced against API Gateway's account throttle (./pacer.ts): a throttled post (429)
+ *   slows every post of the container down and is tried again in its turn. One throttled
+ *   MAX_THROTTLED_ATTEMPTS times in a row fails its change (Lambda retries the batch) once the
+ *   other subscribers have been sent to; the retry, in this container, posts only to those.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { availabilityOf } from '../catalog/model';
@@ -17,6 +21,7 @@ import type { ConnectionStore } from '../realtime/ports';
 import { dashboardMessage, TOKEN_EXPIRED, type ServerMessage } from '../realtime/messages';
 import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from '../realtime/notifier';
 import { changeOf, isVersionChange, type Change } from './changes';
+import { Pacer } from './pacer';
 
 export interface FanOutDependencies {
   readonly connections: ConnectionStore;
@@ -24,6 +29,8 @@ export interface FanOutDependencies {
   readonly notifier: ConnectionNotifier;
   /** Posts in flight at once. @default 64 */
   readonly concurrency?: number;
+  /** Paces the posts against the account throttle. @default one of its own */
+  readonly pacer?: Pacer;
 }
 
 export interface FanOutReport extends DynamoDBBatchResponse {
@@ -31,9 +38,24 @@ export interface FanOutReport extends DynamoDBBatchResponse {
   readonly gone: number;
   /** Sessions ended because their token had expired. */
   readonly ended: number;
+  /** Posts the management API answered 429 (each was tried again). */
+  readonly throttled: number;
 }
 
-type Counters = { delivered: number; gone: number; ended: number };
+type Counters = { delivered: number; gone: number; ended: number; throttled: number };
+
+/** Times one post may be throttled in a row before its change fails (and Lambda retries the batch). */
+export const MAX_THROTTLED_ATTEMPTS = 10;
+/** Changes whose subscribers were not all sent to, remembered for the retry (this many at most). */
+const UNFINISHED_KEPT = 64;
+
+/** Some subscribers were throttled past MAX_THROTTLED_ATTEMPTS; the others were sent to. */
+export class FanOutThrottledError extends Error {
+  override readonly name = 'FanOutThrottledError';
+  constructor(readonly connectionIds: readonly string[]) {
+    super(`${connectionIds.length} posts still throttled after ${MAX_THROTTLED_ATTEMPTS} attempts`);
+  }
+}
 
 /** Runs fn over items with at most `limit` in flight. */
 export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -48,9 +70,17 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 export class FanOut {
   private readonly concurrency: number;
+  private readonly pacer: Pacer;
+  /**
+   * Stream record (sequence number) → the subscribers its fan-out could not reach for the
+   * throttle: Lambda's retry of the batch posts to these only, not again to the others (a retry in
+   * another container posts to all; the clients drop a version they have).
+   */
+  private readonly unfinished = new Map<string, ReadonlySet<string>>();
 
   constructor(private readonly deps: FanOutDependencies) {
     this.concurrency = deps.concurrency ?? 64;
+    this.pacer = deps.pacer ?? new Pacer();
   }
 
   async handle(records: readonly DynamoDBRecord[]): Promise<FanOutReport> {
@@ -61,7 +91,7 @@ export class FanOut {
       byEntity.set(key, [...(byEntity.get(key) ?? []), change]);
     }
     const failed: Change[] = [];
-    const counters: Counters = { delivered: 0, gone: 0, ended: 0 };
+    const counters: Counters = { delivered: 0, gone: 0, ended: 0, throttled: 0 };
     const dashboards = new Set<string>();
     const goneConnections = new Set<string>();
     await forEachLimited([...byEntity.values()], 8, async (sequence) => {
@@ -97,7 +127,22 @@ export class FanOut {
     if (change.kind === 'stock') await this.countLowStock(change);
     if (!isVersionChange(change)) return;
     const message = messageFor(change);
-    if (message) await this.broadcast(change.tenantId, message.channel, message.body, gone, counters);
+    if (!message) return;
+    const only = this.unfinished.get(change.sequenceNumber);
+    try {
+      await this.broadcast(change.tenantId, message.channel, message.body, gone, counters, only);
+      this.unfinished.delete(change.sequenceNumber);
+    } catch (error) {
+      if (error instanceof FanOutThrottledError) {
+        this.unfinished.delete(change.sequenceNumber);
+        this.unfinished.set(change.sequenceNumber, new Set(error.connectionIds));
+        for (const key of this.unfinished.keys()) {
+          if (this.unfinished.size <= UNFINISHED_KEPT) break;
+          this.unfinished.delete(key);
+        }
+      }
+      throw error;
+    }
   }
 
   /**
@@ -114,12 +159,24 @@ export class FanOut {
     if (isLow !== isLowStock(change.before)) await this.deps.repo.recordStockState(change.tenantId, change.id, after.version, isLow);
   }
 
-  private async broadcast(tenantId: string, channel: string, message: ServerMessage, gone: Set<string>, counters: Counters): Promise<void> {
+  /** Posts to every subscriber of the channel (`only`: to those of them only). */
+  private async broadcast(
+    tenantId: string,
+    channel: string,
+    message: ServerMessage,
+    gone: Set<string>,
+    counters: Counters,
+    only?: ReadonlySet<string>,
+  ): Promise<void> {
     const body: ServerMessage =
       Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
+    const unreached: string[] = [];
     let page: Record<string, unknown> | undefined;
     do {
-      const { connectionIds, expired, next } = await this.deps.connections.subscribers(tenantId, channel, page);
+      const subscribers = await this.deps.connections.subscribers(tenantId, channel, page);
+      const { next } = subscribers;
+      const connectionIds = only ? subscribers.connectionIds.filter((id) => only.has(id)) : subscribers.connectionIds;
+      const expired = only ? subscribers.expired.filter((id) => only.has(id)) : subscribers.expired;
       await forEachLimited(
         expired.filter((id) => !gone.has(id)),
         this.concurrency,
@@ -134,8 +191,13 @@ export class FanOut {
         connectionIds.filter((id) => !gone.has(id)),
         this.concurrency,
         async (connectionId) => {
-          if ((await this.deps.notifier.post(connectionId, body)) === 'sent') {
+          const result = await this.paced(connectionId, body, counters);
+          if (result === 'sent') {
             counters.delivered++;
+            return;
+          }
+          if (result === 'throttled') {
+            unreached.push(connectionId);
             return;
           }
           gone.add(connectionId);
@@ -145,6 +207,26 @@ export class FanOut {
       );
       page = next;
     } while (page);
+    if (unreached.length > 0) throw new FanOutThrottledError(unreached);
+  }
+
+  /** One post in the pacer's turn, tried again in later turns while throttled (MAX_THROTTLED_ATTEMPTS in all). */
+  private async paced(connectionId: string, body: ServerMessage, counters: Counters): Promise<'sent' | 'gone' | 'throttled'> {
+    const { notifier } = this.deps;
+    // A notifier that cannot answer 'throttled' retries on its own.
+    if (notifier.attempt === undefined) return notifier.post(connectionId, body);
+    for (let attempt = 1; ; attempt++) {
+      // Unpaced (nothing throttled lately), a post does not wait, not even for a promise.
+      const round = this.pacer.paced ? await this.pacer.turn() : this.pacer.currentRound;
+      const result = await notifier.attempt(connectionId, body);
+      if (result !== 'throttled') {
+        if (result === 'sent') this.pacer.sent();
+        return result;
+      }
+      counters.throttled++;
+      this.pacer.throttled(round);
+      if (attempt >= MAX_THROTTLED_ATTEMPTS) return 'throttled';
+    }
   }
 }
 

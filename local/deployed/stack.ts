@@ -30,6 +30,7 @@ import { freePort } from '../services/free-port';
 import { StreamPoller } from '../stream-poller';
 import type { DevTokenOptions } from '../tokens';
 import { startWebSocketFront, type WebSocketFront } from '../ws-front';
+import type { ManagementThrottle } from '../connections-endpoint';
 import { restApiFromDeployment, webSocketApiFromDeployment, type FunctionResolver } from './apis';
 import { readCloudAssembly } from './assembly';
 import { startLocalCache, type LocalCache } from './cache';
@@ -91,6 +92,8 @@ export interface DeployedStackOptions {
   readonly emulatorTimeouts?: boolean;
   /** @default 200 ms */
   readonly pollIntervalMs?: number;
+  /** The account throttle of @connections (see WebSocketFrontOptions). @default the environment's */
+  readonly managementThrottle?: ManagementThrottle;
   readonly logRequests?: boolean;
   /** Serve the live page (/), /openapi.json and /dev/tokens on the REST front. @default true */
   readonly web?: boolean;
@@ -116,6 +119,8 @@ export interface DeployedStack {
   readonly identityProvider: LocalIdentityProvider | undefined;
   /** Every DynamoDB call any function (or event source mapping) made, newest last (bounded). */
   dynamoDbCalls(): readonly DynamoDbCallRecord[];
+  /** @connections calls the account throttle answered 429 so far. */
+  managementThrottled(): number;
   /** Function containers by deployed function name. */
   readonly pools: ReadonlyMap<string, FunctionPool>;
   /** A token the deployment's authorizer accepts. */
@@ -355,6 +360,7 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
       port: wsPort,
       logger: log('ws'),
       logRequests: options.logRequests ?? false,
+      ...(options.managementThrottle !== undefined ? { managementThrottle: options.managementThrottle } : {}),
       management: { tls, authorize: connectionsAuthorizer({ authority, region, accountId, apiId: webSocketApi.id }) },
     });
     stops.push(() => ws.close());
@@ -553,6 +559,7 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
       secretsManager,
       identityProvider: provider,
       dynamoDbCalls: () => calls,
+      managementThrottled: () => ws.managementThrottled(),
       pools,
       mintToken,
       tokens,

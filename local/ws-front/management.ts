@@ -6,13 +6,20 @@
  */
 import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import { createConnectionsEndpoint, type ConnectionRegistry, type ConnectionsEndpointOptions } from '../connections-endpoint';
+import {
+  createConnectionsEndpoint,
+  type ConnectionRegistry,
+  type ConnectionsEndpointOptions,
+  type ManagementThrottle,
+} from '../connections-endpoint';
 import { describeError, type Logger } from '../log';
 
 export interface ManagementOptions {
   readonly registry: ConnectionRegistry;
   readonly stage: string;
   readonly latencyMs: number;
+  /** One bucket for the plain and the HTTPS server. @default the environment's (see connections-endpoint.ts) */
+  readonly throttle?: ManagementThrottle;
   readonly maxMessageBytes: number;
   readonly logger: Logger;
   readonly authorize?: ConnectionsEndpointOptions['authorize'];
@@ -24,6 +31,8 @@ export interface Management {
   readonly serve: RequestListener;
   /** The HTTPS server of the management API (not listening yet). */
   tlsServer(tls: { readonly cert: string; readonly key: string }): Server;
+  /** Calls answered 429 by the account throttle so far. */
+  throttled(): number;
 }
 
 export function createManagement(options: ManagementOptions): Management {
@@ -32,6 +41,7 @@ export function createManagement(options: ManagementOptions): Management {
     registry: options.registry,
     stage: options.stage,
     latencyMs: options.latencyMs,
+    ...(options.throttle !== undefined ? { throttle: options.throttle } : {}),
     maxMessageBytes: options.maxMessageBytes,
     logger,
     ...(options.authorize !== undefined ? { authorize: options.authorize } : {}),
@@ -45,6 +55,7 @@ export function createManagement(options: ManagementOptions): Management {
   return {
     handles: (req) => endpoint.handles(req),
     serve,
+    throttled: () => endpoint.throttled(),
     tlsServer: (tls) =>
       createTlsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
         if (endpoint.handles(req)) {

@@ -6,7 +6,7 @@
  */
 import type { Server } from 'node:http';
 import type { WebSocketRoute } from '../../functions/routes';
-import type { ConnectionsEndpointOptions } from '../connections-endpoint';
+import type { ConnectionsEndpointOptions, ManagementThrottle } from '../connections-endpoint';
 import type { HandlerLoader } from '../handlers';
 import type { Logger } from '../log';
 import type { AuthorizerSettings } from '../rest-front';
@@ -40,6 +40,11 @@ export interface WebSocketFrontOptions {
   readonly maxConnectionMs?: number;
   /** Artificial delay before every management API call is answered (benchmarks). @default 0 */
   readonly managementLatencyMs?: number;
+  /**
+   * The account throttle every management API call counts against (429 TooManyRequestsException past it).
+   * @default WS_MANAGEMENT_THROTTLE_RATE / WS_MANAGEMENT_THROTTLE_BURST, else 10,000 a second, burst 5,000
+   */
+  readonly managementThrottle?: ManagementThrottle;
   /** Function timeout of every route. @default 29 s */
   readonly timeoutMs?: number;
   /** One line per connect, message and disconnect. @default false */
@@ -64,6 +69,8 @@ export interface WebSocketFront {
   readonly managementEndpoint: string;
   /** The HTTPS port of the management API, when `management.tls` was given. */
   readonly managementTlsPort: number | undefined;
+  /** Management API calls answered 429 by the account throttle so far. */
+  managementThrottled(): number;
   readonly server: Server;
   /** Ids of the open connections. */
   connectionIds(): string[];

@@ -71,6 +71,7 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     registry: connections,
     stage,
     latencyMs: options.managementLatencyMs ?? 0,
+    ...(options.managementThrottle !== undefined ? { throttle: options.managementThrottle } : {}),
     maxMessageBytes,
     logger,
     ...(options.management?.authorize !== undefined ? { authorize: options.management.authorize } : {}),
@@ -102,6 +103,7 @@ export async function startWebSocketFront(options: WebSocketFrontOptions = {}): 
     managementEndpoint: `http://${host}:${port}/${stage}`,
     managementTlsPort: tlsServer === undefined ? undefined : (tlsServer.address() as AddressInfo).port,
     server,
+    managementThrottled: () => management.throttled(),
     connectionIds: () => connections.ids(),
     async close() {
       closing = true;

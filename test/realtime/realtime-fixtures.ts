@@ -8,7 +8,7 @@ import { resetConfig } from '../../functions/shared/config';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import { mintDevToken } from '../../local/tokens';
 import { dynamoDbEndpoint, frameText, redisSingleUrl, testTables, uniqueId } from '../support';
-import { startStackUnderTest, type StackUnderTest, type TokenOptions } from '../support/stack-under-test';
+import { startStackUnderTest, type StackUnderTest, type StackUnderTestOptions, type TokenOptions } from '../support/stack-under-test';
 
 export interface Received {
   readonly socket: WebSocket;
@@ -26,8 +26,8 @@ export function tenantId(prefix = 't'): string {
 }
 
 /** The stack under test of this project's mode; token() and mint() sign for it from now on. */
-export async function startStack(): Promise<StackUnderTest> {
-  const stack = await startStackUnderTest({ name: 'rt' });
+export async function startStack(options: Omit<StackUnderTestOptions, 'name'> = {}): Promise<StackUnderTest> {
+  const stack = await startStackUnderTest({ name: 'rt', ...options });
   current = stack;
   return stack;
 }

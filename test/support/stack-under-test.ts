@@ -31,6 +31,7 @@ import { respCommand } from '../../local/services/resp';
 import { startLocalStack, type LocalStack } from '../../local/stack';
 import type { StreamPoller } from '../../local/stream-poller';
 import { TokenBucket } from '../../local/token-bucket';
+import type { ManagementThrottle } from '../../local/connections-endpoint';
 import { mintDevToken, type DevTokenOptions } from '../../local/tokens';
 import { startDynamoDbRecorder, type DynamoDbRecorder } from './dynamodb-recorder';
 import { dynamoDbEndpoint, redisSingleUrl } from './env';
@@ -158,6 +159,8 @@ export interface StackUnderTest {
   dataCallsNaming(text: string, since: number): readonly DataCall[];
   /** Resolves once every stream consumer has processed every record written before the call. */
   streamsCaughtUp(): Promise<void>;
+  /** @connections calls the account throttle answered 429 so far. */
+  managementThrottled(): number;
   /** Source mode only: the in-process controls (undefined as deployed). */
   readonly source: SourceControls | undefined;
   /** As-deployed mode only: the deployed stack itself (undefined from source). */
@@ -182,6 +185,8 @@ export interface StackUnderTestOptions {
   readonly assemblyDir?: string;
   /** Source: latency of the @connections endpoint (see WebSocketFrontOptions). */
   readonly managementLatencyMs?: number;
+  /** The account throttle of @connections, in both modes. @default the environment's (10,000 a second, burst 5,000) */
+  readonly managementThrottle?: ManagementThrottle;
   /** @default 100 ms */
   readonly pollIntervalMs?: number;
   /** @default the project's (SHOP_EDGE_TEST_MODE) */
@@ -208,6 +213,7 @@ async function startSource(options: StackUnderTestOptions): Promise<StackUnderTe
       web: false,
       pollIntervalMs: options.pollIntervalMs ?? 100,
       ...(options.managementLatencyMs !== undefined ? { managementLatencyMs: options.managementLatencyMs } : {}),
+      ...(options.managementThrottle !== undefined ? { managementThrottle: options.managementThrottle } : {}),
     });
   } catch (error) {
     await recorder.close();
@@ -254,6 +260,7 @@ async function startSource(options: StackUnderTestOptions): Promise<StackUnderTe
     cacheNodes: [{ host: redisUrl.hostname, port: Number(redisUrl.port) }],
     dataCalls: () => recorder.calls().map((c) => ({ at: c.at, api: c.api, operation: c.operation, text: c.body })),
     pollers: stack.pollers,
+    managementThrottled: () => stack.managementThrottled(),
     source: controls,
     deployed: undefined,
     stop: async () => {
@@ -278,6 +285,7 @@ async function startAsDeployed(options: StackUnderTestOptions): Promise<StackUnd
     seed: options.seed ?? false,
     web: false,
     pollIntervalMs: options.pollIntervalMs ?? 100,
+    ...(options.managementThrottle !== undefined ? { managementThrottle: options.managementThrottle } : {}),
     // SHOP_EDGE_TEST_LOGS=1: the functions' logs, the fronts' requests and the stack's warnings on stderr.
     ...(process.env.SHOP_EDGE_TEST_LOGS === '1' ? { logger: consoleLogger, logRequests: true } : {}),
   });
@@ -328,6 +336,7 @@ async function startAsDeployed(options: StackUnderTestOptions): Promise<StackUnd
         ...(c.errorType !== undefined ? { errorType: c.errorType } : {}),
       })),
     pollers: deployed.pollers,
+    managementThrottled: () => deployed.managementThrottled(),
     source: undefined,
     deployed,
     stop: () => deployed.stop(),
@@ -347,6 +356,7 @@ interface Parts {
   readonly cacheNodes: readonly CacheNode[];
   readonly dataCalls: () => readonly DataCall[];
   readonly pollers: readonly StreamPoller[];
+  readonly managementThrottled: () => number;
   readonly source: SourceControls | undefined;
   readonly deployed: DeployedStack | undefined;
   readonly stop: () => Promise<void>;
@@ -405,6 +415,7 @@ function common(parts: Parts): StackUnderTest {
     streamsCaughtUp: async () => {
       await Promise.all(parts.pollers.map((p) => p.caughtUp()));
     },
+    managementThrottled: parts.managementThrottled,
     source: parts.source,
     deployed: parts.deployed,
     stop: async () => {
