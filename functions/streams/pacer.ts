@@ -17,6 +17,8 @@
  * bucket has refilled by then, and the next fan-out may use its burst.
  */
 
+import { sleep } from '../shared/retry';
+
 const DECREASE = 0.75;
 const INCREASE = 0.1;
 /** Posts a second it never goes below: one every 100 ms still probes whether the throttle has let go. */
@@ -54,7 +56,7 @@ export class Pacer {
 
   constructor(options: PacerOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = options.sleep ?? sleep;
   }
 
   /** Posts a second it keeps to now (Infinity: unpaced). */
