@@ -35,6 +35,8 @@ export async function fanOutBatch(records: readonly DynamoDBRecord[], services: 
     metrics.addMetric('ConnectionsGone', MetricUnit.Count, report.gone);
     // How hard the account throttle pushed back: each was tried again, paced (functions/streams/pacer.ts).
     metrics.addMetric('PostsThrottled', MetricUnit.Count, report.throttled);
+    // Versions a later change of the same entity in the batch superseded: never sent.
+    metrics.addMetric('MessagesConflated', MetricUnit.Count, report.conflated);
     metrics.publishStoredMetrics();
   }
   if (report.batchItemFailures.length > 0) logger.warn('fan-out will be retried', { from: report.batchItemFailures[0]?.itemIdentifier });

@@ -2,6 +2,9 @@
  * Turns committed Shop changes into WebSocket messages for that tenant's subscribers.
  * - Records of one entity are handled in order (one product's updates reach a client in version
  *   order); different entities in parallel, posts with bounded concurrency.
+ * - Conflated within a batch: of an entity's changes in one batch, only the latest is sent (only
+ *   the latest stock matters; the ones it supersedes are counted, never sent). Its low-stock
+ *   state is still judged change by change.
  * - A gone connection (410) is removed with its subscriptions; it is not a failure.
  * - A subscriber whose token has expired gets no more updates: its session is ended (the error
  *   TOKEN_EXPIRED, then the connection is closed), as its next message would end it.
@@ -40,9 +43,11 @@ export interface FanOutReport extends DynamoDBBatchResponse {
   readonly ended: number;
   /** Posts the management API answered 429 (each was tried again). */
   readonly throttled: number;
+  /** Changes not sent because a later change of the same entity in the batch superseded them. */
+  readonly conflated: number;
 }
 
-type Counters = { delivered: number; gone: number; ended: number; throttled: number };
+type Counters = { delivered: number; gone: number; ended: number; throttled: number; conflated: number };
 
 /** Times one post may be throttled in a row before its change fails (and Lambda retries the batch). */
 export const MAX_THROTTLED_ATTEMPTS = 10;
@@ -91,13 +96,15 @@ export class FanOut {
       byEntity.set(key, [...(byEntity.get(key) ?? []), change]);
     }
     const failed: Change[] = [];
-    const counters: Counters = { delivered: 0, gone: 0, ended: 0, throttled: 0 };
+    const counters: Counters = { delivered: 0, gone: 0, ended: 0, throttled: 0, conflated: 0 };
     const dashboards = new Set<string>();
     const goneConnections = new Set<string>();
     await forEachLimited([...byEntity.values()], 8, async (sequence) => {
+      // The entity's latest message of the batch: the earlier ones it supersedes are not sent.
+      const latest = sequence.findLast((change) => isVersionChange(change) && messageFor(change) !== undefined);
       for (const change of sequence) {
         try {
-          await this.apply(change, dashboards, goneConnections, counters);
+          await this.apply(change, dashboards, goneConnections, counters, latest === undefined || change === latest);
         } catch {
           failed.push(change);
           return; // later changes of this entity wait for the retry, keeping version order
@@ -119,7 +126,7 @@ export class FanOut {
     return { batchItemFailures: first ? [{ itemIdentifier: first.sequenceNumber }] : [], ...counters };
   }
 
-  private async apply(change: Change, dashboards: Set<string>, gone: Set<string>, counters: Counters): Promise<void> {
+  private async apply(change: Change, dashboards: Set<string>, gone: Set<string>, counters: Counters, send: boolean): Promise<void> {
     if (change.kind === 'metrics') {
       dashboards.add(change.tenantId);
       return;
@@ -128,6 +135,10 @@ export class FanOut {
     if (!isVersionChange(change)) return;
     const message = messageFor(change);
     if (!message) return;
+    if (!send) {
+      counters.conflated++;
+      return;
+    }
     const only = this.unfinished.get(change.sequenceNumber);
     try {
       await this.broadcast(change.tenantId, message.channel, message.body, gone, counters, only);

@@ -205,9 +205,9 @@ describe('FanOut against the throttle', () => {
     expect(report.throttled).toBeGreaterThan(0);
     // The posts in flight when the burst ran out, and a few per drop: not one per post.
     expect(report.throttled).toBeLessThan(subscribers / 3);
-    // The throttle's ideal: (600 - 50) / 400 = 1.4 s; paced, not far behind it.
+    // The bucket lets no fan-out beat its ideal, (600 - 50) / 400 = 1.4 s: a bound the throttle
+    // sets, not a timing of ours (how close the fan-out comes to it is the benchmark's to measure).
     expect(elapsed).toBeGreaterThan(1000);
-    expect(elapsed).toBeLessThan(6000);
   }, 30_000);
 
   it('fails a change whose posts stay throttled, after sending to everyone else; the retry posts to those only', async () => {

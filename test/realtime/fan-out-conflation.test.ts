@@ -1,0 +1,109 @@
+/**
+ * Conflation within a batch: of one entity's changes in a batch, subscribers are sent the latest
+ * version only, and never a version lower than one sent before it; the superseded ones are counted.
+ * Without a stack: FanOut over a store of subscribers and a notifier that records what it posts.
+ */
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import type { ShopRepository } from '../../functions/catalog/ports';
+import type { AttemptResult, ConnectionNotifier, PostResult } from '../../functions/realtime/notifier';
+import type { ServerMessage } from '../../functions/realtime/messages';
+import type { ConnectionStore, SubscriberPage } from '../../functions/realtime/ports';
+import { FanOut } from '../../functions/streams/fan-out';
+
+const TENANT = 'acme';
+
+function stockRecord(productId: string, version: number, stock: number, sequence: number): DynamoDBRecord {
+  const keys = { pk: `T#${TENANT}`, sk: `S#${productId}` };
+  const image = (v: number, s: number) => ({
+    ...keys,
+    entity: 'stock',
+    tenantId: TENANT,
+    productId,
+    stock: s,
+    lowStockThreshold: 5,
+    version: v,
+    lastUpdated: new Date().toISOString(),
+  });
+  return {
+    eventName: 'MODIFY',
+    dynamodb: {
+      Keys: marshall(keys) as never,
+      OldImage: marshall(image(version - 1, stock + 1)) as never,
+      NewImage: marshall(image(version, stock)) as never,
+      SequenceNumber: String(sequence).padStart(21, '0'),
+      ApproximateCreationDateTime: Date.now() / 1000,
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    },
+  };
+}
+
+const SUBSCRIBERS = ['c1', 'c2', 'c3'];
+const store = {
+  subscribers: (): Promise<SubscriberPage> => Promise.resolve({ connectionIds: SUBSCRIBERS, expired: [] }),
+  remove: () => Promise.resolve(),
+} as unknown as ConnectionStore;
+
+class RecordingNotifier implements ConnectionNotifier {
+  readonly posts: { connectionId: string; message: ServerMessage }[] = [];
+  attempt(connectionId: string, message: ServerMessage): Promise<AttemptResult> {
+    this.posts.push({ connectionId, message });
+    return Promise.resolve('sent');
+  }
+  post(connectionId: string, message: ServerMessage): Promise<PostResult> {
+    this.posts.push({ connectionId, message });
+    return Promise.resolve('sent');
+  }
+  disconnect(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function versionsPosted(notifier: RecordingNotifier, connectionId: string, productId: string): number[] {
+  return notifier.posts
+    .filter((p) => p.connectionId === connectionId && p.message.type === 'stock:update' && p.message.productId === productId)
+    .map((p) => (p.message as { version: number }).version);
+}
+
+it("sends each subscriber an entity's latest version of the batch only, and counts the superseded ones", async () => {
+  const recorded: { productId: string; version: number; isLow: boolean }[] = [];
+  const repo = {
+    recordStockState: (_tenant: string, productId: string, version: number, isLow: boolean) => {
+      recorded.push({ productId, version, isLow });
+      return Promise.resolve();
+    },
+  } as unknown as ShopRepository;
+  const notifier = new RecordingNotifier();
+  const fanOut = new FanOut({ connections: store, repo, notifier });
+  // Twenty versions of a hot product, two of another, interleaved as the stream delivers them.
+  const records: DynamoDBRecord[] = [];
+  let sequence = 1;
+  for (let version = 2; version <= 21; version++) {
+    records.push(stockRecord('hot', version, 25 - version, sequence++));
+    if (version === 5 || version === 9) records.push(stockRecord('calm', version === 5 ? 2 : 3, 30, sequence++));
+  }
+  const report = await fanOut.handle(records);
+
+  expect(report.batchItemFailures).toEqual([]);
+  for (const connectionId of SUBSCRIBERS) {
+    expect(versionsPosted(notifier, connectionId, 'hot')).toEqual([21]);
+    expect(versionsPosted(notifier, connectionId, 'calm')).toEqual([3]);
+  }
+  expect(report.delivered).toBe(2 * SUBSCRIBERS.length);
+  expect(report.conflated).toBe(19 + 1);
+  // The low-stock count still follows every change, superseded or not: version 20 (stock 6 -> 5)
+  // moved the hot product into low stock, and version 21 superseded it.
+  expect(recorded).toEqual([{ productId: 'hot', version: 20, isLow: true }]);
+});
+
+it('sends a version the next batch brings, never one lower than the one already sent', async () => {
+  const notifier = new RecordingNotifier();
+  const fanOut = new FanOut({
+    connections: store,
+    repo: { recordStockState: () => Promise.resolve() } as unknown as ShopRepository,
+    notifier,
+  });
+  await fanOut.handle([stockRecord('hot', 2, 10, 1), stockRecord('hot', 3, 9, 2)]);
+  await fanOut.handle([stockRecord('hot', 4, 8, 3), stockRecord('hot', 5, 7, 4), stockRecord('hot', 6, 6, 5)]);
+  for (const connectionId of SUBSCRIBERS) expect(versionsPosted(notifier, connectionId, 'hot')).toEqual([3, 6]);
+});
