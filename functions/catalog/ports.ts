@@ -69,10 +69,21 @@ export interface DashboardRepository {
   recordStockState(tenantId: string, productId: string, version: number, isLow: boolean): Promise<void>;
 }
 
+/** The entities whose every change moves a version (each its own counter: a product's stock and the product count apart). */
+export type VersionedEntity = 'product' | 'stock' | 'order';
+
+export interface EntityVersions {
+  /**
+   * The entity's version in the table now (a consistent read; a deleted product or its stock
+   * keeps the version its deletion set); undefined when there is no such item.
+   */
+  currentVersion(entity: VersionedEntity, tenantId: string, id: string): Promise<number | undefined>;
+}
+
 export interface StorageHealth {
   /** Resolves when the store answers (the health check). */
   ping(): Promise<void>;
 }
 
 /** Everything the services use, as one object: what the container builds and hands round. */
-export type ShopRepository = ProductRepository & StockRepository & OrderRepository & DashboardRepository & StorageHealth;
+export type ShopRepository = ProductRepository & StockRepository & OrderRepository & DashboardRepository & EntityVersions & StorageHealth;

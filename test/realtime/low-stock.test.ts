@@ -2,7 +2,8 @@
  * The dashboard's low-stock count, kept by the fan-out from the stream: a product's life (sold out,
  * deleted, unlisted, created again) through the real stream path; and one batch of changes that
  * came faster than the counting (so each image still carries the lowCounted mark from before the
- * batch), through the real FanOut and repository on DynamoDB Local.
+ * batch), through the real FanOut and repository on DynamoDB Local. And the repository's read of an
+ * entity's current version, which a fan-out still behind asks before each further page.
  */
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
@@ -146,4 +147,27 @@ it("counts a change whose transaction first lost to another on the tenant's coun
   await repo.recordStockState(tenant, 'hot', 1, true);
   expect(conflicts).toBe(0);
   expect((await repo.getDashboard(tenant)).lowStockCount).toBe(1);
+});
+
+it("reads an entity's current version: a stock item's, a product's (kept past its deletion), an order's; none for no item", async () => {
+  const tables = await testTables('versions');
+  const repo = new DynamoShopRepository(db, tables.shop);
+  const tenant = tenantId();
+  const product = await repo.createProduct(
+    tenant,
+    { id: 'jam', name: 'Jam', description: '', price: 300, currency: 'EUR', category: 'c', listed: false },
+    5,
+  );
+  expect(await repo.currentVersion('product', tenant, 'jam')).toBe(product.version);
+  const stock = await repo.adjustStock(tenant, 'jam', 4);
+  expect(await repo.currentVersion('stock', tenant, 'jam')).toBe(stock.version);
+  const order = await repo.createOrder(tenant, 'buyer', 'o-jam', [{ productId: 'jam', quantity: 1 }]);
+  expect(await repo.currentVersion('order', tenant, 'o-jam')).toBe(order.version);
+  expect(await repo.currentVersion('stock', tenant, 'jam')).toBe(stock.version + 1);
+
+  await repo.deleteProduct(tenant, 'jam');
+  expect(await repo.currentVersion('product', tenant, 'jam')).toBe(product.version + 1);
+  expect(await repo.currentVersion('stock', tenant, 'jam')).toBe(stock.version + 2);
+  expect(await repo.currentVersion('product', tenant, 'none')).toBeUndefined();
+  expect(await repo.currentVersion('order', tenant, 'none')).toBeUndefined();
 });

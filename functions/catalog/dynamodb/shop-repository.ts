@@ -1,9 +1,10 @@
 /**
  * The whole Shop table behind one object: the per-aggregate adapters of this folder on one
  * client and table, as the container builds it (`new DynamoShopRepository(documentClient, tableName)`),
- * plus the health check's read.
+ * plus the reads that span them: an entity's current version, and the health check's.
  */
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { shopKeys } from '../../shared/tables';
 import type {
   DashboardFigures,
   MarketplaceListing,
@@ -15,7 +16,7 @@ import type {
   StockLevel,
   UpdateProductInput,
 } from '../model';
-import type { NewProduct, RequestedLine, ShopRepository } from '../ports';
+import type { NewProduct, RequestedLine, ShopRepository, VersionedEntity } from '../ports';
 import { DynamoDashboardRepository } from './dashboard';
 import { DynamoOrderRepository } from './orders';
 import { DynamoProductRepository } from './products';
@@ -92,6 +93,19 @@ export class DynamoShopRepository implements ShopRepository {
 
   recordStockState(tenantId: string, productId: string, version: number, isLow: boolean): Promise<void> {
     return this.dashboard.recordStockState(tenantId, productId, version, isLow);
+  }
+
+  async currentVersion(entity: VersionedEntity, tenantId: string, id: string): Promise<number | undefined> {
+    const out = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: shopKeys.tenant(tenantId), sk: shopKeys[entity](id) },
+        ConsistentRead: true,
+        ProjectionExpression: 'version',
+      }),
+    );
+    const version: unknown = out.Item?.version;
+    return typeof version === 'number' ? version : undefined;
   }
 
   async ping(): Promise<void> {
