@@ -37,6 +37,8 @@ export async function fanOutBatch(records: readonly DynamoDBRecord[], services: 
     metrics.addMetric('PostsThrottled', MetricUnit.Count, report.throttled);
     // Versions a later change of the same entity in the batch superseded: never sent.
     metrics.addMetric('MessagesConflated', MetricUnit.Count, report.conflated);
+    // Posts a fan-out still behind left out: the table already held a newer version, sent by its own record.
+    metrics.addMetric('MessagesSuperseded', MetricUnit.Count, report.superseded);
     metrics.publishStoredMetrics();
   }
   if (report.batchItemFailures.length > 0) logger.warn('fan-out will be retried', { from: report.batchItemFailures[0]?.itemIdentifier });

@@ -5,6 +5,10 @@
  * - Conflated within a batch: of an entity's changes in one batch, only the latest is sent (only
  *   the latest stock matters; the ones it supersedes are counted, never sent). Its low-stock
  *   state is still judged change by change.
+ * - Superseded across batches: a fan-out that goes on past its first page of subscribers reads the
+ *   entity's version in the table before each further page. Once the table holds a newer one, the
+ *   subscribers not reached yet are not sent this version (counted): the newer version's record,
+ *   in a later batch of the shard, goes to all of them. A failed read changes nothing.
  * - A gone connection (410) is removed with its subscriptions; it is not a failure.
  * - A subscriber whose token has expired gets no more updates: its session is ended (the error
  *   TOKEN_EXPIRED, then the connection is closed), as its next message would end it.
@@ -23,7 +27,8 @@ import { channelNames } from '../realtime/channels';
 import type { ConnectionStore } from '../realtime/ports';
 import { dashboardMessage, TOKEN_EXPIRED, type ServerMessage } from '../realtime/messages';
 import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from '../realtime/notifier';
-import { changeOf, isVersionChange, type Change } from './changes';
+import { logger } from '../shared/observability';
+import { changeOf, isVersionChange, versionOf, type Change } from './changes';
 import { Pacer } from './pacer';
 
 export interface FanOutDependencies {
@@ -45,9 +50,17 @@ export interface FanOutReport extends DynamoDBBatchResponse {
   readonly throttled: number;
   /** Changes not sent because a later change of the same entity in the batch superseded them. */
   readonly conflated: number;
+  /**
+   * Posts not made because, when the fan-out reached their page of subscribers, the table already
+   * held a newer version of the entity (its own record sends that one).
+   */
+  readonly superseded: number;
 }
 
-type Counters = { delivered: number; gone: number; ended: number; throttled: number; conflated: number };
+type Counters = { delivered: number; gone: number; ended: number; throttled: number; conflated: number; superseded: number };
+
+/** Answers whether the table already holds a version newer than the one being sent. */
+type SupersededCheck = () => Promise<boolean>;
 
 /** Times one post may be throttled in a row before its change fails (and Lambda retries the batch). */
 export const MAX_THROTTLED_ATTEMPTS = 10;
@@ -96,7 +109,7 @@ export class FanOut {
       byEntity.set(key, [...(byEntity.get(key) ?? []), change]);
     }
     const failed: Change[] = [];
-    const counters: Counters = { delivered: 0, gone: 0, ended: 0, throttled: 0, conflated: 0 };
+    const counters: Counters = { delivered: 0, gone: 0, ended: 0, throttled: 0, conflated: 0, superseded: 0 };
     const dashboards = new Set<string>();
     const goneConnections = new Set<string>();
     await forEachLimited([...byEntity.values()], 8, async (sequence) => {
@@ -141,7 +154,7 @@ export class FanOut {
     }
     const only = this.unfinished.get(change.sequenceNumber);
     try {
-      await this.broadcast(change.tenantId, message.channel, message.body, gone, counters, only);
+      await this.broadcast(change.tenantId, message.channel, message.body, gone, counters, only, () => this.isSuperseded(change));
       this.unfinished.delete(change.sequenceNumber);
     } catch (error) {
       if (error instanceof FanOutThrottledError) {
@@ -170,7 +183,33 @@ export class FanOut {
     if (isLow !== isLowStock(change.before)) await this.deps.repo.recordStockState(change.tenantId, change.id, after.version, isLow);
   }
 
-  /** Posts to every subscriber of the channel (`only`: to those of them only). */
+  /**
+   * Whether the table holds a newer version of the change's entity than the change's: read once
+   * per page of subscribers after the first. Cannot tell (no item, a failed read): not superseded,
+   * so the latest version is never the one left out.
+   */
+  private async isSuperseded(change: Change): Promise<boolean> {
+    if (change.kind === 'metrics') return false;
+    const version = versionOf(change.after);
+    try {
+      const current = await this.deps.repo.currentVersion(change.kind, change.tenantId, change.id);
+      return current !== undefined && current > version;
+    } catch (error) {
+      logger.warn('could not read the current version; the fan-out goes on', {
+        error: error as Error,
+        kind: change.kind,
+        id: change.id,
+        version,
+      });
+      return false;
+    }
+  }
+
+  /**
+   * Posts to every subscriber of the channel (`only`: to those of them only). `superseded`, asked
+   * before each page after the first: once it answers true, the rest are not sent to, and neither
+   * are the throttled of the earlier pages (the newer version is sent to all of them).
+   */
   private async broadcast(
     tenantId: string,
     channel: string,
@@ -178,16 +217,28 @@ export class FanOut {
     gone: Set<string>,
     counters: Counters,
     only?: ReadonlySet<string>,
+    superseded?: SupersededCheck,
   ): Promise<void> {
     const body: ServerMessage =
       Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
     const unreached: string[] = [];
     let page: Record<string, unknown> | undefined;
+    let first = true;
+    let stale = false;
     do {
       const subscribers = await this.deps.connections.subscribers(tenantId, channel, page);
       const { next } = subscribers;
       const connectionIds = only ? subscribers.connectionIds.filter((id) => only.has(id)) : subscribers.connectionIds;
       const expired = only ? subscribers.expired.filter((id) => only.has(id)) : subscribers.expired;
+      const toSend = connectionIds.filter((id) => !gone.has(id));
+      // Not before the first page: a fan-out of one page (the common case) reads nothing more; nor
+      // for a page with no one to send to (a retry's few throttled subscribers among many).
+      if (!first && !stale && toSend.length > 0 && superseded !== undefined && (await superseded())) {
+        stale = true;
+        counters.superseded += unreached.length;
+        unreached.length = 0;
+      }
+      first = false;
       await forEachLimited(
         expired.filter((id) => !gone.has(id)),
         this.concurrency,
@@ -198,6 +249,12 @@ export class FanOut {
           await this.deps.connections.remove(connectionId);
         },
       );
+      // Superseded: the remaining pages are still read, for their expired sessions and the count.
+      if (stale) {
+        counters.superseded += toSend.length;
+        page = next;
+        continue;
+      }
       await forEachLimited(
         connectionIds.filter((id) => !gone.has(id)),
         this.concurrency,

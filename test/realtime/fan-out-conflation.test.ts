@@ -10,6 +10,7 @@ import type { AttemptResult, ConnectionNotifier, PostResult } from '../../functi
 import type { ServerMessage } from '../../functions/realtime/messages';
 import type { ConnectionStore, SubscriberPage } from '../../functions/realtime/ports';
 import { FanOut } from '../../functions/streams/fan-out';
+import { Pacer } from '../../functions/streams/pacer';
 
 const TENANT = 'acme';
 
@@ -106,4 +107,108 @@ it('sends a version the next batch brings, never one lower than the one already 
   await fanOut.handle([stockRecord('hot', 2, 10, 1), stockRecord('hot', 3, 9, 2)]);
   await fanOut.handle([stockRecord('hot', 4, 8, 3), stockRecord('hot', 5, 7, 4), stockRecord('hot', 6, 6, 5)]);
   for (const connectionId of SUBSCRIBERS) expect(versionsPosted(notifier, connectionId, 'hot')).toEqual([3, 6]);
+});
+
+describe('across batches, while a fan-out is behind', () => {
+  const PAGE = 250;
+  const MANY = Array.from({ length: 1000 }, (_, i) => `m${String(i).padStart(4, '0')}`);
+
+  /** Four pages of subscribers; `onPage(n)` runs as page n (from 0) is read. */
+  function pagedStore(onPage: (page: number) => void = () => undefined): ConnectionStore {
+    return {
+      subscribers: (_tenant: string, _channel: string, startKey?: Record<string, unknown>): Promise<SubscriberPage> => {
+        const offset = Number(startKey?.offset ?? 0);
+        onPage(offset / PAGE);
+        const end = offset + PAGE;
+        return Promise.resolve({
+          connectionIds: MANY.slice(offset, end),
+          expired: [],
+          ...(end < MANY.length ? { next: { offset: end } } : {}),
+        });
+      },
+      remove: () => Promise.resolve(),
+    } as unknown as ConnectionStore;
+  }
+
+  /** The table's version of the stock item, read as currentVersion would; every read counted. */
+  function table(version: () => Promise<number | undefined>) {
+    const reads: { entity: string; tenantId: string; id: string }[] = [];
+    const repo = {
+      recordStockState: () => Promise.resolve(),
+      currentVersion: (entity: string, tenantId: string, id: string) => {
+        reads.push({ entity, tenantId, id });
+        return version();
+      },
+    } as unknown as ShopRepository;
+    return { repo, reads };
+  }
+
+  it('stops sending a version the table has already superseded; the newer one reaches everyone', async () => {
+    let committed = 2;
+    const { repo, reads } = table(() => Promise.resolve(committed));
+    // Version 3 is committed while version 2 is still being sent: after its first page.
+    const notifier = new RecordingNotifier();
+    const fanOut = new FanOut({ connections: pagedStore((page) => page === 1 && (committed = 3)), repo, notifier });
+
+    const first = await fanOut.handle([stockRecord('hot', 2, 10, 1)]);
+    expect(first.batchItemFailures).toEqual([]);
+    expect(first.delivered).toBe(PAGE);
+    expect(first.superseded).toBe(MANY.length - PAGE);
+    // Read once, before the second page; never again once superseded.
+    expect(reads).toEqual([{ entity: 'stock', tenantId: TENANT, id: 'hot' }]);
+
+    const second = await fanOut.handle([stockRecord('hot', 3, 9, 2)]);
+    expect(second.delivered).toBe(MANY.length);
+    expect(second.superseded).toBe(0);
+    MANY.forEach((connectionId, i) => expect(versionsPosted(notifier, connectionId, 'hot')).toEqual(i < PAGE ? [2, 3] : [3]));
+  });
+
+  it('sends to every subscriber when the table holds the version being sent, reading it between pages only', async () => {
+    const { repo, reads } = table(() => Promise.resolve(2));
+    const notifier = new RecordingNotifier();
+    const report = await new FanOut({ connections: pagedStore(), repo, notifier }).handle([stockRecord('hot', 2, 10, 1)]);
+    expect(report.delivered).toBe(MANY.length);
+    expect(report.superseded).toBe(0);
+    for (const connectionId of MANY) expect(versionsPosted(notifier, connectionId, 'hot')).toEqual([2]);
+    // Before pages 2, 3 and 4: none before the first.
+    expect(reads).toHaveLength(3);
+  });
+
+  it('leaves out the throttled of the earlier pages too once superseded, rather than failing the batch for them', async () => {
+    let committed = 2;
+    const { repo } = table(() => Promise.resolve(committed));
+    // The first page's first subscriber is throttled on every attempt.
+    class Throttling extends RecordingNotifier {
+      override attempt(connectionId: string, message: ServerMessage): Promise<AttemptResult> {
+        return connectionId === MANY[0] ? Promise.resolve('throttled') : super.attempt(connectionId, message);
+      }
+    }
+    const notifier = new Throttling();
+    const fanOut = new FanOut({
+      connections: pagedStore((page) => page === 1 && (committed = 3)),
+      repo,
+      notifier,
+      pacer: new Pacer({ sleep: () => Promise.resolve() }),
+    });
+    const first = await fanOut.handle([stockRecord('hot', 2, 10, 1)]);
+    expect(first.batchItemFailures).toEqual([]);
+    expect(first.delivered).toBe(PAGE - 1);
+    expect(first.superseded).toBe(MANY.length - PAGE + 1);
+
+    // The latest version is never left out: still throttled, its change fails, for Lambda to retry.
+    const second = await fanOut.handle([stockRecord('hot', 3, 9, 2)]);
+    expect(second.delivered).toBe(MANY.length - 1);
+    expect(second.batchItemFailures).toEqual([{ itemIdentifier: String(2).padStart(21, '0') }]);
+  });
+
+  it('goes on when the version cannot be read', async () => {
+    const { repo, reads } = table(() => Promise.reject(new Error('ProvisionedThroughputExceededException')));
+    const notifier = new RecordingNotifier();
+    const report = await new FanOut({ connections: pagedStore(), repo, notifier }).handle([stockRecord('hot', 2, 10, 1)]);
+    expect(report.batchItemFailures).toEqual([]);
+    expect(report.delivered).toBe(MANY.length);
+    expect(report.superseded).toBe(0);
+    for (const connectionId of MANY) expect(versionsPosted(notifier, connectionId, 'hot')).toEqual([2]);
+    expect(reads).toHaveLength(3);
+  });
 });

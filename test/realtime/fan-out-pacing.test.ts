@@ -161,7 +161,8 @@ function subscribersStore(count: number): ConnectionStore {
   return store as ConnectionStore;
 }
 
-const repo = { recordStockState: () => Promise.resolve() } as unknown as ShopRepository;
+/** No newer version is ever committed here: every fan-out goes to its last subscriber. */
+const repo = { recordStockState: () => Promise.resolve(), currentVersion: () => Promise.resolve(undefined) } as unknown as ShopRepository;
 
 /** Answers like the local @connections endpoint behind its account throttle, after `latencyMs`. */
 class ThrottledNotifier implements ConnectionNotifier {
