@@ -52,7 +52,7 @@ export type RequestOf<N extends RestRouteName> = RestRequest<
 
 export interface RestResponse {
   readonly status?: number;
-  /** Wrapped as {"data": ...} unless raw is set. */
+  /** Answered as {"data": ...} (with nextCursor when set); absent: no body. */
   readonly data?: unknown;
   readonly nextCursor?: string | null;
   readonly etag?: string;
