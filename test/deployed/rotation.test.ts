@@ -42,6 +42,10 @@ beforeAll(async () => {
     nameSalt: uniqueId('rotation'),
     seed: false,
     web: false,
+    // Free ports, as every other stack of the suite: the defaults (3000, 3001) are npm start's, and
+    // another suite's stack on them at the same moment made this one fail to listen.
+    port: 0,
+    wsPort: 0,
   });
   const [cache] = stack.caches;
   if (cache?.password === undefined) throw new Error('the dev app has no cache with AUTH: nothing to rotate');
