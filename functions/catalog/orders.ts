@@ -53,7 +53,7 @@ export interface Placing {
  * the stock for its line (stock never goes below 0, ./stock.ts).
  */
 export function placeOrder(placing: Placing): Order {
-  const ids = [...placing.quantities.keys()];
+  const ids = Array.from(placing.quantities, ([id]) => id);
   const missing = ids.filter((id) => !placing.products.has(id));
   if (missing.length > 0) throw new NotFoundError(`product ${missing[0]} not found`);
   const currency = orderCurrency(ids.map((id) => placing.products.get(id) as Product));

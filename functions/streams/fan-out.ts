@@ -160,7 +160,7 @@ export class FanOut {
       if (error instanceof FanOutThrottledError) {
         this.unfinished.delete(change.sequenceNumber);
         this.unfinished.set(change.sequenceNumber, new Set(error.connectionIds));
-        for (const key of this.unfinished.keys()) {
+        for (const [key] of this.unfinished) {
           if (this.unfinished.size <= UNFINISHED_KEPT) break;
           this.unfinished.delete(key);
         }

@@ -23,7 +23,12 @@ export class DynamoOrderRepository implements OrderRepository {
   async createOrder(tenantId: string, userId: string, orderId: string, requested: readonly RequestedLine[]): Promise<Order> {
     const quantities = orderQuantities(requested);
     const pk = shopKeys.tenant(tenantId);
-    const products = await batchGetProducts(this.db, this.tableName, tenantId, [...quantities.keys()]);
+    const products = await batchGetProducts(
+      this.db,
+      this.tableName,
+      tenantId,
+      Array.from(quantities, ([id]) => id),
+    );
     const now = new Date().toISOString();
     const order = placeOrder({ tenantId, userId, orderId, quantities, products, now });
     const { lines, total } = order;
