@@ -35,6 +35,8 @@ export async function fanOutBatch(records: readonly DynamoDBRecord[], services: 
     metrics.addMetric('ConnectionsGone', MetricUnit.Count, report.gone);
     // How hard the account throttle pushed back: each was tried again, paced (functions/streams/pacer.ts).
     metrics.addMetric('PostsThrottled', MetricUnit.Count, report.throttled);
+    // Posts that failed otherwise (timeouts, 5xx): retried with the batch, for those subscribers only.
+    metrics.addMetric('PostsFailed', MetricUnit.Count, report.failed);
     // Versions a later change of the same entity in the batch superseded: never sent.
     metrics.addMetric('MessagesConflated', MetricUnit.Count, report.conflated);
     // Posts a fan-out still behind left out: the table already held a newer version, sent by its own record.

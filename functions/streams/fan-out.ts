@@ -13,7 +13,11 @@
  * - A subscriber whose token has expired gets no more updates: its session is ended (the error
  *   TOKEN_EXPIRED, then the connection is closed), as its next message would end it.
  * - On a failure the batch reports its first failed record: Lambda retries from there, and the
- *   client drops what it already has (every message carries the entity's version).
+ *   client drops what it already has (every message carries the entity's version). A post that
+ *   fails (a timeout, a 5xx) fails its change once the other subscribers have been sent to; the
+ *   retry, in this container, posts only to the subscribers not reached, and nothing again for a
+ *   change whose every subscriber was reached (a batch retried for a later change, a dashboard
+ *   read or the CDN purge). A post that timed out may still have been delivered: at least once.
  * - Posts are paced against API Gateway's account throttle (./pacer.ts): a throttled post (429)
  *   slows every post of the container down and is tried again in its turn. One throttled
  *   MAX_THROTTLED_ATTEMPTS times in a row fails its change (Lambda retries the batch) once the
@@ -24,7 +28,7 @@ import { availabilityOf } from '../catalog/model';
 import { toProduct } from '../catalog/dynamodb/items';
 import type { ShopRepository } from '../catalog/ports';
 import { channelNames } from '../realtime/channels';
-import type { ConnectionStore } from '../realtime/ports';
+import type { AttemptResult, ConnectionStore } from '../realtime/ports';
 import { dashboardMessage, TOKEN_EXPIRED, type ServerMessage } from '../realtime/messages';
 import { MAX_MESSAGE_BYTES, type ConnectionNotifier } from '../realtime/notifier';
 import { logger } from '../shared/observability';
@@ -48,6 +52,8 @@ export interface FanOutReport extends DynamoDBBatchResponse {
   readonly ended: number;
   /** Posts the management API answered 429 (each was tried again). */
   readonly throttled: number;
+  /** Posts that failed otherwise (a timeout, a 5xx): their change is retried for them. */
+  readonly failed: number;
   /** Changes not sent because a later change of the same entity in the batch superseded them. */
   readonly conflated: number;
   /**
@@ -57,21 +63,32 @@ export interface FanOutReport extends DynamoDBBatchResponse {
   readonly superseded: number;
 }
 
-type Counters = { delivered: number; gone: number; ended: number; throttled: number; conflated: number; superseded: number };
+type Counters = {
+  delivered: number;
+  gone: number;
+  ended: number;
+  throttled: number;
+  failed: number;
+  conflated: number;
+  superseded: number;
+};
 
 /** Answers whether the table already holds a version newer than the one being sent. */
 type SupersededCheck = () => Promise<boolean>;
 
 /** Times one post may be throttled in a row before its change fails (and Lambda retries the batch). */
 export const MAX_THROTTLED_ATTEMPTS = 10;
-/** Changes whose subscribers were not all sent to, remembered for the retry (this many at most). */
-const UNFINISHED_KEPT = 64;
+/** Changes' progress remembered for Lambda's retry of their batch (this many at most). */
+const PROGRESS_KEPT = 1024;
 
-/** Some subscribers were throttled past MAX_THROTTLED_ATTEMPTS; the others were sent to. */
-export class FanOutThrottledError extends Error {
-  override readonly name = 'FanOutThrottledError';
+/**
+ * Some subscribers were not reached (throttled past MAX_THROTTLED_ATTEMPTS, or their post
+ * failed); the others were sent to.
+ */
+export class FanOutUnreachedError extends Error {
+  override readonly name = 'FanOutUnreachedError';
   constructor(readonly connectionIds: readonly string[]) {
-    super(`${connectionIds.length} posts still throttled after ${MAX_THROTTLED_ATTEMPTS} attempts`);
+    super(`${connectionIds.length} subscribers not reached (throttled ${MAX_THROTTLED_ATTEMPTS} times, or their post failed)`);
   }
 }
 
@@ -90,11 +107,11 @@ export class FanOut {
   private readonly concurrency: number;
   private readonly pacer: Pacer;
   /**
-   * Stream record (sequence number) → the subscribers its fan-out could not reach for the
-   * throttle: Lambda's retry of the batch posts to these only, not again to the others (a retry in
+   * Stream record (sequence number) → the subscribers its fan-out has still to reach (none: all
+   * were): Lambda's retry of the batch posts to these only, not again to the others (a retry in
    * another container posts to all; the clients drop a version they have).
    */
-  private readonly unfinished = new Map<string, ReadonlySet<string>>();
+  private readonly progress = new Map<string, ReadonlySet<string>>();
 
   constructor(private readonly deps: FanOutDependencies) {
     this.concurrency = deps.concurrency ?? 64;
@@ -109,7 +126,7 @@ export class FanOut {
       byEntity.set(key, [...(byEntity.get(key) ?? []), change]);
     }
     const failed: Change[] = [];
-    const counters: Counters = { delivered: 0, gone: 0, ended: 0, throttled: 0, conflated: 0, superseded: 0 };
+    const counters: Counters = { delivered: 0, gone: 0, ended: 0, throttled: 0, failed: 0, conflated: 0, superseded: 0 };
     const dashboards = new Set<string>();
     const goneConnections = new Set<string>();
     await forEachLimited([...byEntity.values()], 8, async (sequence) => {
@@ -152,20 +169,23 @@ export class FanOut {
       counters.conflated++;
       return;
     }
-    const only = this.unfinished.get(change.sequenceNumber);
+    const only = this.progress.get(change.sequenceNumber);
+    if (only?.size === 0) return; // every subscriber was reached before the retry
     try {
       await this.broadcast(change.tenantId, message.channel, message.body, gone, counters, only, () => this.isSuperseded(change));
-      this.unfinished.delete(change.sequenceNumber);
+      this.remember(change.sequenceNumber, new Set());
     } catch (error) {
-      if (error instanceof FanOutThrottledError) {
-        this.unfinished.delete(change.sequenceNumber);
-        this.unfinished.set(change.sequenceNumber, new Set(error.connectionIds));
-        for (const [key] of this.unfinished) {
-          if (this.unfinished.size <= UNFINISHED_KEPT) break;
-          this.unfinished.delete(key);
-        }
-      }
+      if (error instanceof FanOutUnreachedError) this.remember(change.sequenceNumber, new Set(error.connectionIds));
       throw error;
+    }
+  }
+
+  private remember(sequenceNumber: string, unreached: ReadonlySet<string>): void {
+    this.progress.delete(sequenceNumber);
+    this.progress.set(sequenceNumber, unreached);
+    for (const [key] of this.progress) {
+      if (this.progress.size <= PROGRESS_KEPT) break;
+      this.progress.delete(key);
     }
   }
 
@@ -264,7 +284,7 @@ export class FanOut {
             counters.delivered++;
             return;
           }
-          if (result === 'throttled') {
+          if (result === 'throttled' || result === 'failed') {
             unreached.push(connectionId);
             return;
           }
@@ -275,18 +295,27 @@ export class FanOut {
       );
       page = next;
     } while (page);
-    if (unreached.length > 0) throw new FanOutThrottledError(unreached);
+    if (unreached.length > 0) throw new FanOutUnreachedError(unreached);
   }
 
-  /** One post in the pacer's turn, tried again in later turns while throttled (MAX_THROTTLED_ATTEMPTS in all). */
-  private async paced(connectionId: string, body: ServerMessage, counters: Counters): Promise<'sent' | 'gone' | 'throttled'> {
+  /**
+   * One post in the pacer's turn, tried again in later turns while throttled (MAX_THROTTLED_ATTEMPTS
+   * in all). 'failed': the post threw (logged once per batch; the change is retried for it).
+   */
+  private async paced(connectionId: string, body: ServerMessage, counters: Counters): Promise<'sent' | 'gone' | 'throttled' | 'failed'> {
     const { notifier } = this.deps;
     // A notifier that cannot answer 'throttled' retries on its own.
-    if (notifier.attempt === undefined) return notifier.post(connectionId, body);
+    if (notifier.attempt === undefined)
+      return notifier.post(connectionId, body).catch((error: unknown) => this.failedPost(error, counters));
     for (let attempt = 1; ; attempt++) {
       // Unpaced (nothing throttled lately), a post does not wait, not even for a promise.
       const round = this.pacer.paced ? await this.pacer.turn() : this.pacer.currentRound;
-      const result = await notifier.attempt(connectionId, body);
+      let result: AttemptResult;
+      try {
+        result = await notifier.attempt(connectionId, body);
+      } catch (error) {
+        return this.failedPost(error, counters);
+      }
       if (result !== 'throttled') {
         if (result === 'sent') this.pacer.sent();
         return result;
@@ -295,6 +324,13 @@ export class FanOut {
       this.pacer.throttled(round);
       if (attempt >= MAX_THROTTLED_ATTEMPTS) return 'throttled';
     }
+  }
+
+  private failedPost(error: unknown, counters: Counters): 'failed' {
+    // Once per batch: a management API that times out fails many posts at once.
+    if (counters.failed++ === 0)
+      logger.warn('a post failed; its change is retried for the subscribers not reached', { error: error as Error });
+    return 'failed';
   }
 }
 

@@ -172,9 +172,11 @@ class ThrottledNotifier implements ConnectionNotifier {
     private readonly bucket: TokenBucket,
     private readonly latencyMs = 1,
     private readonly refuse: (connectionId: string) => boolean = () => false,
+    private readonly fail: (connectionId: string) => boolean = () => false,
   ) {}
   async attempt(connectionId: string): Promise<AttemptResult> {
     await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+    if (this.fail(connectionId)) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
     if (this.refuse(connectionId) || !this.bucket.take()) {
       this.answered429++;
       return 'throttled';
@@ -235,4 +237,45 @@ describe('FanOut against the throttle', () => {
     const next = await fanOut.handle([stockRecord('hot', 4, '201')]);
     expect(next.delivered).toBe(400);
   }, 60_000);
+
+  it('fails a change whose posts fail (a timeout), after sending to everyone else; the retry posts to those only', async () => {
+    let failing = true;
+    const notifier = new ThrottledNotifier(
+      new TokenBucket(1e9, 1e9),
+      0,
+      () => false,
+      (id) => failing && id === 'c00042',
+    );
+    const fanOut = new FanOut({ connections: subscribersStore(300), repo, notifier });
+    const record = stockRecord('hot', 5, '300');
+    const first = await fanOut.handle([record]);
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: '300' }]);
+    expect([first.delivered, first.failed]).toEqual([299, 1]);
+
+    failing = false;
+    const retry = await fanOut.handle([record]);
+    expect([retry.batchItemFailures, retry.delivered]).toEqual([[], 1]);
+    expect(notifier.received.size).toBe(300);
+    expect([...notifier.received.values()].every((n) => n === 1)).toBe(true);
+  }, 30_000);
+
+  it('posts nothing again for a change every subscriber was sent, when its batch is retried for a later one', async () => {
+    let failing = true;
+    const notifier = new ThrottledNotifier(
+      new TokenBucket(1e9, 1e9),
+      0,
+      () => false,
+      (id) => failing && id === 'c00001',
+    );
+    // Two products, 10 subscribers each (the store answers the same ids for every channel).
+    const fanOut = new FanOut({ connections: subscribersStore(10), repo, notifier });
+    const batch = [stockRecord('calm', 2, '400'), stockRecord('hot', 6, '401')];
+    failing = false;
+    const done = await fanOut.handle(batch.slice(0, 1));
+    expect(done.delivered).toBe(10);
+    failing = true;
+    const first = await fanOut.handle(batch);
+    // 'calm' (already sent in full) is not posted again; 'hot' misses one subscriber and fails.
+    expect([first.delivered, first.failed, first.batchItemFailures]).toEqual([9, 1, [{ itemIdentifier: '401' }]]);
+  }, 30_000);
 });
