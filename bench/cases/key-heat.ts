@@ -8,11 +8,12 @@
  * rates at which the busiest key would reach DynamoDB's per-key limits.
  */
 import { randomUUID } from 'node:crypto';
-import type { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
 import { ConflictError } from '../../functions/shared/errors';
 import { SHOP_TABLE, CONNECTIONS_TABLE, shopKeys } from '../../functions/shared/tables';
 import { startDynamoDbRecorder } from '../lib/dynamodb-recorder';
-import { productInput, repository } from '../lib/fixtures';
+import { DynamoShopRepository } from '../../functions/catalog/dynamodb/shop-repository';
+import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
+import { productInput } from '../lib/fixtures';
 import {
   analyzeKeyHeat,
   keyLabel,
@@ -96,7 +97,12 @@ export const keyHeat: BenchCase = {
       [tables.connections, CONNECTIONS_TABLE],
     ]);
     const recorder = await startDynamoDbRecorder({ upstream: ctx.dynamo.endpoint, definition: (t) => definitions.get(t) });
-    const repo = repository(recorder.url, tables.shop);
+    // The functions' client and repository; timeouts for a proxy sharing this process's event loop
+    // with 75 concurrent callers on a possibly loaded machine (the 500 ms connect default is for DynamoDB).
+    const repo = new DynamoShopRepository(
+      createDocumentClient({ endpoint: recorder.url, timeoutMs: 20_000, connectTimeoutMs: 10_000 }),
+      tables.shop,
+    );
     const tenants = Array.from({ length: sizes.tenants }, (_, i) => `tenant-${String(i).padStart(3, '0')}`);
     const counts: Counts = {
       hotOrders: 0,
@@ -128,6 +134,7 @@ export const keyHeat: BenchCase = {
           await repo.adjustStock(tenant, `p${i}`, 100);
         }
       });
+      await recorder.settled();
       recorder.clear();
 
       ctx.log(
@@ -172,6 +179,7 @@ export const keyHeat: BenchCase = {
       await Promise.all([sale, trading]);
       seconds = (performance.now() - started) / 1000;
       counts.hotOrderRetries = retry.retries;
+      await recorder.settled();
       records = [...recorder.records()];
     } finally {
       await recorder.close();
@@ -320,11 +328,12 @@ export const keyHeat: BenchCase = {
           'Its TransactWriteItems units are not per item: 4x the size-based units of a lone item (not 2x), and for several items about 4x of their summed size (a small Put and a small Update: 4 in all, not 2 + 2 each doubled), a ConditionCheck nothing; it reports no units for a failed request. ' +
           'So every transactional write is counted here from item sizes (2x per item, a ConditionCheck as a transactional write of the checked item, as DynamoDB bills it by a public measurement: 2 WCU for a small item); a Query keeps the units DynamoDB Local reports.',
         `Images: ${fmtInt(recorder.images.readBefore)} items read before their first recorded write, ${fmtInt(recorder.images.readAfter)} read after an update; ${fmtInt(recorder.images.raced)} updates saw another write's image (versions apart by more than one: writes to one item in flight together), which can move that write's size by a few bytes, not its index keys (the hot items, stock and day figures, carry none).`,
-        `Failed requests (not counted in the units): ${
-          Object.entries(analysis.failed)
-            .map(([k, v]) => `${k}: ${fmtInt(v)}`)
-            .join(', ') || 'none'
-        }.`,
+        `Recorder errors (requests answered 500 or not recorded): ${fmtInt(recorder.errors.count)}${recorder.errors.last ? ` (last: ${recorder.errors.last})` : ''}. ` +
+          `Failed requests (not counted in the units): ${
+            Object.entries(analysis.failed)
+              .map(([k, v]) => `${k}: ${fmtInt(v)}`)
+              .join(', ') || 'none'
+          }.`,
       ],
     };
     return {
@@ -350,6 +359,7 @@ export const keyHeat: BenchCase = {
         items: analysis.items.slice(0, 25).map((t) => ({ key: keyLabel(t, alias), ...t, table: alias(t.table) })),
         comparison: analysis.comparison,
         images: { ...recorder.images },
+        recorderErrors: { ...recorder.errors },
       } satisfies Record<string, unknown> & { projections: KeyHeatAnalysis['projections'] },
     };
   },

@@ -52,10 +52,15 @@ export interface RecorderOptions {
 export interface DynamoDbRecorder {
   /** http://127.0.0.1:<port>, a client's endpoint */
   readonly url: string;
+  /** The records so far; call settled() first for every answered request's (its record follows its answer). */
   records(): readonly RecordedRequest[];
+  /** Resolves once every request in flight is recorded. */
+  settled(): Promise<void>;
   /** Forgets the records (not the images seen). */
   clear(): void;
   readonly images: { raced: number; readBefore: number; readAfter: number };
+  /** Requests the recorder failed on (answered 500, or answered but not recorded), with the last message. */
+  readonly errors: { count: number; last?: string };
   close(): Promise<void>;
 }
 
@@ -102,6 +107,8 @@ export async function startDynamoDbRecorder(options: RecorderOptions): Promise<D
   const records: RecordedRequest[] = [];
   const images = new Map<string, ImageSummary | null>();
   const stats = { raced: 0, readBefore: 0, readAfter: 0 };
+  const errors: { count: number; last?: string } = { count: 0 };
+  const inFlight = new Set<Promise<void>>();
 
   const send = (headers: Record<string, string | string[]>, body: Buffer, path = '/'): Promise<Upstream> =>
     new Promise((resolve, reject) => {
@@ -132,17 +139,26 @@ export async function startDynamoDbRecorder(options: RecorderOptions): Promise<D
 
   /** The recorder's own call (not recorded): DynamoDB Local checks no signature. */
   const call = async (operation: string, input: Json): Promise<Json> => {
-    const res = await send(
-      {
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': `${PREFIX}${operation}`,
-        authorization: 'AWS4-HMAC-SHA256 Credential=local/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
-      },
-      Buffer.from(JSON.stringify(input)),
-    );
-    const parsed = JSON.parse(res.body.toString('utf8')) as Json;
-    if (res.status !== 200) throw new Error(`recorder ${operation}: ${res.status} ${res.body.toString('utf8').slice(0, 200)}`);
-    return parsed;
+    let last = '';
+    // DynamoDB Local on a loaded machine can answer 500 or drop a socket: a few attempts.
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      try {
+        const res = await send(
+          {
+            'content-type': 'application/x-amz-json-1.0',
+            'x-amz-target': `${PREFIX}${operation}`,
+            authorization: 'AWS4-HMAC-SHA256 Credential=local/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+          },
+          Buffer.from(JSON.stringify(input)),
+        );
+        if (res.status === 200) return JSON.parse(res.body.toString('utf8')) as Json;
+        last = `${res.status} ${res.body.toString('utf8').slice(0, 200)}`;
+      } catch (error) {
+        last = String(error);
+      }
+      await new Promise((r) => setTimeout(r, 20 * attempt));
+    }
+    throw new Error(`recorder ${operation}: ${last}`);
   };
 
   const keyOf = (table: string, key: Json): { pk: string; sk?: string } | undefined => {
@@ -468,7 +484,12 @@ export async function startDynamoDbRecorder(options: RecorderOptions): Promise<D
   };
 
   const { endpoint } = await listen((req, res) => {
-    handle(req, res).catch((error: unknown) => {
+    const handling = handle(req, res);
+    inFlight.add(handling);
+    void handling.finally(() => inFlight.delete(handling)).catch(() => undefined);
+    handling.catch((error: unknown) => {
+      errors.count++;
+      errors.last = error instanceof Error ? error.message : String(error);
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
         res.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError', message: String(error) }));
@@ -478,10 +499,14 @@ export async function startDynamoDbRecorder(options: RecorderOptions): Promise<D
   return {
     url: endpoint.url,
     records: () => records,
+    settled: async () => {
+      while (inFlight.size) await Promise.allSettled([...inFlight]);
+    },
     clear: () => {
       records.length = 0;
     },
     images: stats,
+    errors,
     close: async () => {
       await endpoint.close();
       agent.destroy();
