@@ -13,6 +13,7 @@
  *   one item that overlap in time can see each other's images: `images.raced` counts the writes
  *   whose before and after `version` differ by other than one, where the item has a version.
  */
+import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen, readBody } from '../../local/aws/http';
 import type { TableDefinition } from '../../functions/shared/tables';
@@ -77,6 +78,19 @@ function str(value: unknown): string | undefined {
   if (typeof v.N === 'string') return v.N;
   if (typeof v.B === 'string') return v.B;
   return undefined;
+}
+
+/** JSON with every object's keys sorted (the same item, however its attributes are ordered). */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  const record = asRecord(value);
+  if (record) {
+    return `{${Object.keys(record)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(record[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 let crcTable: Uint32Array | undefined;
@@ -190,6 +204,7 @@ export async function startDynamoDbRecorder(options: RecorderOptions): Promise<D
     return {
       sizeBytes: itemBytes(item as Item),
       indexes,
+      digest: createHash('sha256').update(canonical(item)).digest('base64'),
       ...(Number.isFinite(version) && asRecord(item.version)?.N !== undefined ? { version } : {}),
     };
   };

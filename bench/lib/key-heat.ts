@@ -11,7 +11,7 @@
  * - transactional: twice that (TransactWriteItems, TransactGetItems); a ConditionCheck in a
  *   TransactWriteItems is billed as a transactional write of the checked item;
  * - a global secondary index write per index the item is (or was) in: in place one write of
- *   the larger image, a changed index key a delete on the old key and a put on the new one. Index
+ *   the larger image (none when the item is written unchanged), a changed index key a delete on the old key and a put on the new one. Index
  *   writes are counted at the standard rate, also for a transactional write (the index is kept
  *   asynchronously, outside the transaction; `transactionalIndexFactor` says otherwise);
  * - a Query: the units the endpoint reported (the sizes of the items read, filter or not, in
@@ -89,6 +89,8 @@ export interface ImageSummary {
   readonly indexes: readonly IndexEntry[];
   /** The item's numeric `version` attribute when it has one (to spot images of another write). */
   readonly version?: number;
+  /** A digest of the whole item: an unchanged item writes no index entry. */
+  readonly digest?: string;
 }
 
 export type ItemAction = 'Put' | 'Update' | 'Delete' | 'ConditionCheck' | 'Get';
@@ -184,8 +186,11 @@ export function requestUnits(request: RecordedRequest, options: UnitOptions = {}
       const write = (entry: IndexEntry, size: number): void => {
         out.push({ table: item.table, index, pk: entry.pk, kind: 'write', units: writeUnits(size) * indexFactor });
       };
-      if (old && now && old.pk === now.pk && old.sk === now.sk) write(now, Math.max(sizeOf(item.before), sizeOf(after)));
-      else {
+      if (old && now && old.pk === now.pk && old.sk === now.sk) {
+        // Written again unchanged: the index entry is not touched.
+        const unchanged = item.before?.digest !== undefined && item.before.digest === after?.digest;
+        if (!unchanged) write(now, Math.max(sizeOf(item.before), sizeOf(after)));
+      } else {
         if (old) write(old, sizeOf(item.before));
         if (now) write(now, sizeOf(after));
       }
