@@ -341,7 +341,7 @@ export async function startDynamoDbRecorder(options: RecorderOptions): Promise<D
     }
     if (!parsed) {
       const out = await send(headers, body, req.url);
-      res.writeHead(out.status, out.headers);
+      res.writeHead(out.status, { ...out.headers, 'content-length': String(out.body.length) });
       res.end(out.body);
       return;
     }
@@ -375,7 +375,7 @@ export async function startDynamoDbRecorder(options: RecorderOptions): Promise<D
         answer = Buffer.from(JSON.stringify(client));
       }
     }
-    const replyHeaders = { ...out.headers };
+    const replyHeaders = { ...out.headers, 'content-length': String(answer.length) };
     if ('x-amz-crc32' in replyHeaders) replyHeaders['x-amz-crc32'] = String(crc32(answer));
     res.writeHead(out.status, replyHeaders);
     res.end(answer);

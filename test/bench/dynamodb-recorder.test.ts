@@ -4,7 +4,7 @@
  * units the analysis makes of them.
  */
 import { PutItemCommand, QueryCommand, TransactWriteItemsCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { startDynamoDbRecorder, type DynamoDbRecorder } from '../../bench/lib/dynamodb-recorder';
+import { crc32, startDynamoDbRecorder, type DynamoDbRecorder } from '../../bench/lib/dynamodb-recorder';
 import { requestUnits } from '../../bench/lib/key-heat';
 import { SHOP_TABLE } from '../../functions/shared/tables';
 import { localDynamoDbClient } from '../../local/services/dynamodb-local';
@@ -41,6 +41,29 @@ async function lastRecord() {
   const records = recorder.records();
   return records[records.length - 1];
 }
+
+it('computes the x-amz-crc32 of the bodies it changes (CRC-32/IEEE)', () => {
+  expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926);
+});
+
+it('answers with its own body length and crc32 where it strips ConsumedCapacity', async () => {
+  const body = JSON.stringify({ TableName: table, Key: { pk: { S: 'T#none' }, sk: { S: 'P#none' } } });
+  const res = await fetch(recorder.url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': 'DynamoDB_20120810.GetItem',
+      authorization: 'AWS4-HMAC-SHA256 Credential=local/20200101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+    },
+    body,
+  });
+  const text = await res.text();
+  expect(JSON.parse(text)).toEqual({});
+  expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(text)));
+  // DynamoDB Local sends one; the SDK may check it against the body it gets.
+  expect(res.headers.get('x-amz-crc32')).toBe(String(crc32(Buffer.from(text))));
+  expect((await lastRecord())?.reported?.total).toBe(0.5);
+});
 
 it('gives ConsumedCapacity back as the client asked, and records what DynamoDB Local reported', async () => {
   const none = await client.send(new PutItemCommand({ TableName: table, Item: product('tea') }));
