@@ -19,6 +19,7 @@ import { coldStart } from './cases/cold-start';
 import { fanOut } from './cases/fan-out';
 import { httpHitPath } from './cases/http-hit-path';
 import { invalidation } from './cases/invalidation';
+import { keyHeat } from './cases/key-heat';
 import { memory } from './cases/memory';
 import { readPath } from './cases/read-path';
 import { stampede } from './cases/stampede';
@@ -26,7 +27,7 @@ import { describeMachine, machineLine } from './lib/machine';
 import { caseMarkdown, floorsTable, markdownTable, writeJson, type BenchCase, type CaseRecord, type FloorCheck } from './lib/report';
 import { setLocalAwsEnvironment, startDynamo } from './lib/services';
 
-const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, coldStart, memory];
+const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, coldStart, memory, keyHeat];
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean> {
   const flags: Record<string, string | boolean> = {};
