@@ -23,11 +23,12 @@ import { invalidation } from './cases/invalidation';
 import { memory } from './cases/memory';
 import { readPath } from './cases/read-path';
 import { stampede } from './cases/stampede';
+import { throttledFanOut } from './cases/throttled-fan-out';
 import { describeMachine, machineLine } from './lib/machine';
 import { caseMarkdown, floorsTable, markdownTable, writeCharts, writeJson, type BenchCase, type CaseRecord, type FloorCheck } from './lib/report';
 import { setLocalAwsEnvironment, startDynamo } from './lib/services';
 
-const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, coldStart, memory];
+const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, throttledFanOut, coldStart, memory];
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean> {
   const flags: Record<string, string | boolean> = {};

@@ -98,6 +98,13 @@ async function main(): Promise<void> {
       return { ok: true };
     }
     if (message.op === 'counts') return Object.fromEntries(received);
+    if (message.op === 'reached') {
+      // Connections that have received a post of this version or a later one since the reset.
+      const version = Number(message.version);
+      const reached = new Set<number>();
+      for (let k = 0; k < log.length; k += 3) if ((log[k + 2] as number) >= version) reached.add(log[k] as number);
+      return reached.size;
+    }
     if (message.op === 'posts') {
       // Indices into ids; ids holds every connection seen since the process started.
       return { ids, log };
