@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { coldStart } from './cases/cold-start';
+import { conflation } from './cases/conflation';
 import { fanOut } from './cases/fan-out';
 import { httpHitPath } from './cases/http-hit-path';
 import { invalidation } from './cases/invalidation';
@@ -25,10 +26,19 @@ import { readPath } from './cases/read-path';
 import { stampede } from './cases/stampede';
 import { throttledFanOut } from './cases/throttled-fan-out';
 import { describeMachine, machineLine } from './lib/machine';
-import { caseMarkdown, floorsTable, markdownTable, writeCharts, writeJson, type BenchCase, type CaseRecord, type FloorCheck } from './lib/report';
+import {
+  caseMarkdown,
+  floorsTable,
+  markdownTable,
+  writeCharts,
+  writeJson,
+  type BenchCase,
+  type CaseRecord,
+  type FloorCheck,
+} from './lib/report';
 import { setLocalAwsEnvironment, startDynamo } from './lib/services';
 
-const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, throttledFanOut, coldStart, memory];
+const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, throttledFanOut, conflation, coldStart, memory];
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean> {
   const flags: Record<string, string | boolean> = {};

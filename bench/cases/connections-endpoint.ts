@@ -16,7 +16,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { WebSocket } from 'ws';
-import { createConnectionsEndpoint, type ConnectionsEndpoint, type LiveConnection, type ManagementThrottle } from '../../local/connections-endpoint';
+import {
+  createConnectionsEndpoint,
+  type ConnectionsEndpoint,
+  type LiveConnection,
+  type ManagementThrottle,
+} from '../../local/connections-endpoint';
 import { silentLogger } from '../../local/log';
 import { serveRequests, signalReady } from '../lib/child';
 

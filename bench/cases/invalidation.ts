@@ -190,7 +190,7 @@ export const invalidation: BenchCase = {
           y: { label: 'median time (ms)', log: true },
           series: names.map((name) => ({
             name: name === 'ours' ? 'ours: generation bump (3 counters)' : `design doc: ${name}`,
-            points: d.sizes.map((size) => [size, d.results[String(size)]?.[name]?.median ?? Number.NaN] as const),
+            points: d.sizes.map((size) => [size, d.results[String(size)]?.[name].median ?? Number.NaN] as const),
           })),
         },
       },

@@ -71,7 +71,7 @@ export const throttledFanOut: BenchCase = {
   title: 'Throttled fan-out',
   description:
     'One stock update to every subscriber of a product through the local @connections endpoint (its own process) under a token-bucket account throttle set low, so the throttle and not the CPU is the limit (answers at once otherwise). ' +
-    "Ours: the real `FanOut` (concurrency 64) with `ManagementApiNotifier.attempt`, paced by its AIMD `Pacer`. Baseline, the fan-out before pacing: the same `FanOut` with a notifier without `attempt`, so every post is `ManagementApiNotifier.post` and its own backoff retries (5 attempts, full jitter). Both over the real `ConnectionStore` on DynamoDB Local, driven as Lambda drives the stream consumer: a batch that reports a failed record is handed again, up to the deployed 5 retries (50 ms, doubling, between them). A fresh `FanOut` (a fresh pacer) and a full bucket for every run. " +
+    'Ours: the real `FanOut` (concurrency 64) with `ManagementApiNotifier.attempt`, paced by its AIMD `Pacer`. Baseline, the fan-out before pacing: the same `FanOut` with a notifier without `attempt`, so every post is `ManagementApiNotifier.post` and its own backoff retries (5 attempts, full jitter). Both over the real `ConnectionStore` on DynamoDB Local, driven as Lambda drives the stream consumer: a batch that reports a failed record is handed again, up to the deployed 5 retries (50 ms, doubling, between them). A fresh `FanOut` (a fresh pacer) and a full bucket for every run. ' +
     'Lost and duplicates: from the endpoint’s count of posts per connection id. Ideal: (subscribers − burst) / rate, the earliest a token bucket lets the last post through.',
   async run(ctx): Promise<CaseResult> {
     const main = { subscribers: ctx.quick ? 1_000 : 5_000, throttle: { rate: 500, burst: 250 } };
@@ -197,7 +197,9 @@ export const throttledFanOut: BenchCase = {
           const r = sweepCell(size, rate);
           if (!r) return 'n/a';
           const ratio = r.idealMs > 0 ? ` (${fmtRatio(r.lastMs / r.idealMs)})` : ' (ideal 0)';
-          const failures = r.errors ? `, ${r.errors} failed calls (${Object.keys(r.errorKinds).join('; ')}), ${r.duplicates} duplicates` : '';
+          const failures = r.errors
+            ? `, ${r.errors} failed calls (${Object.keys(r.errorKinds).join('; ')}), ${r.duplicates} duplicates`
+            : '';
           return `${fmtMs(r.lastMs)}${ratio}${r.lost ? `, ${r.lost} lost` : ''}, ${(throttledShare(r) * 100).toFixed(1)}% 429${failures}`;
         }),
       ]),

@@ -37,6 +37,8 @@ export interface LineChart {
   readonly series: readonly Series[];
   /** Lines printed under the title, smaller. */
   readonly subtitle?: string;
+  /** Where the legend goes: inside the plot at its top left or bottom right, or right of it (the chart grows). @default 'top-left' */
+  readonly legend?: 'top-left' | 'bottom-right' | 'right';
   /** @default 720 */
   readonly width?: number;
   /** @default 420 */
@@ -113,9 +115,12 @@ function scaleFor(axis: Axis, values: readonly number[]): Scale {
 const fmt = (n: number) => (Math.round(n * 10) / 10).toString();
 
 export function lineChartSvg(chart: LineChart): string {
-  const width = chart.width ?? 720;
+  const legendAt = chart.legend ?? 'top-left';
+  const legendW = Math.max(...chart.series.map((s) => s.name.length)) * 6.6 + 40;
+  const legendH = chart.series.length * 18 + 8;
+  const width = (chart.width ?? 720) + (legendAt === 'right' ? legendW + 12 : 0);
   const height = chart.height ?? 420;
-  const plotW = width - MARGIN.left - MARGIN.right;
+  const plotW = width - MARGIN.left - MARGIN.right - (legendAt === 'right' ? legendW + 12 : 0);
   const plotH = height - MARGIN.top - MARGIN.bottom;
   const all = chart.series.flatMap((s) => s.points);
   const xs = scaleFor(
@@ -173,14 +178,19 @@ export function lineChartSvg(chart: LineChart): string {
       for (const [x, y] of points) out.push(`<circle cx="${fmt(px(x))}" cy="${fmt(py(y))}" r="3" fill="${color}"/>`);
     }
   });
-  // Legend, top left inside the plot.
-  const legendW = Math.max(...chart.series.map((s) => s.name.length)) * 6.6 + 40;
+  // Legend.
+  const [left, top] =
+    legendAt === 'right'
+      ? [MARGIN.left + plotW + 12, MARGIN.top]
+      : legendAt === 'bottom-right'
+        ? [MARGIN.left + plotW - 8 - legendW, MARGIN.top + plotH - 8 - legendH]
+        : [MARGIN.left + 8, MARGIN.top + 8];
   out.push(
-    `<rect x="${MARGIN.left + 8}" y="${MARGIN.top + 8}" width="${fmt(legendW)}" height="${chart.series.length * 18 + 8}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`,
+    `<rect x="${fmt(left)}" y="${fmt(top)}" width="${fmt(legendW)}" height="${legendH}" fill="#ffffff" fill-opacity="0.85" stroke="#cccccc"/>`,
   );
   chart.series.forEach((s, i) => {
-    const y = MARGIN.top + 22 + i * 18;
-    const x = MARGIN.left + 16;
+    const y = top + 14 + i * 18;
+    const x = left + 8;
     out.push(
       `<line x1="${x}" y1="${y}" x2="${x + 22}" y2="${y}" stroke="${colors[i]}" stroke-width="${s.width ?? 2}"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
       `<text x="${x + 28}" y="${y}" dominant-baseline="middle">${escapeXml(s.name)}</text>`,
