@@ -61,15 +61,18 @@ export function shortNumber(value: number): string {
   return trim(value);
 }
 
-/** About `count` round ticks (1, 2 or 5 × 10^n apart) covering [min, max]. */
+/** About `count` round ticks (1, 2 or 5 × 10^n apart) from min up to the first at or past max. */
 export function linearTicks(min: number, max: number, count = 6): number[] {
   if (!(max > min)) return [min];
   const raw = (max - min) / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? 10 * magnitude;
   const ticks: number[] = [];
-  for (let v = Math.ceil(min / step - 1e-9) * step; v <= max + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
-  return ticks;
+  // Up to the first tick at or past max: an axis drawn to it ends on a labelled tick.
+  for (let v = Math.ceil(min / step - 1e-9) * step; ; v += step) {
+    ticks.push(Number(v.toPrecision(12)));
+    if (v >= max - step * 1e-9) return ticks;
+  }
 }
 
 /** Powers of ten in [min, max]; with 1, 2 and 5 of each decade when the range spans less than three. */
