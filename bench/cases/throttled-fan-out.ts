@@ -145,11 +145,10 @@ export const throttledFanOut: BenchCase = {
     const sum = (rs: ThrottledRun[], f: (r: ThrottledRun) => number) => rs.reduce((s, r) => s + f(r), 0);
     const rowOf = (v: VariantName): string[] => {
       const rs = mainRuns[v];
-      const last = median(rs.map((r) => r.lastMs));
       return [
         v,
         String(rs.length),
-        `${fmtMs(last)} (${fmtRatio(last / ideal)})`,
+        rs.map((r) => `${fmtMs(r.lastMs)} (${fmtRatio(r.lastMs / ideal)})`).join(', '),
         rs.map((r) => fmtInt(r.lost)).join(', '),
         rs.map((r) => `${fmtInt(r.throttled)} (${(throttledShare(r) * 100).toFixed(1)}%)`).join(', '),
         rs.map((r) => fmtInt(r.duplicates)).join(', '),
@@ -157,12 +156,22 @@ export const throttledFanOut: BenchCase = {
         `${fmtInt(median(rs.map((r) => (r.cpuMs * 1000) / Math.max(1, r.delivered))))} µs`,
       ];
     };
+    const errorsOf = (v: VariantName): string => {
+      const kinds: Record<string, number> = {};
+      for (const r of mainRuns[v]) for (const [k, n] of Object.entries(r.errorKinds)) kinds[k] = (kinds[k] ?? 0) + n;
+      return (
+        Object.entries(kinds)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, n]) => `${fmtInt(n)} × \`${k}\``)
+          .join('; ') || 'none'
+      );
+    };
     const mainTable: Table = {
       title: `${fmtInt(main.subscribers)} subscribers, throttle ${main.throttle.rate}/s burst ${main.throttle.burst}: ideal ${fmtMs(ideal)}`,
       columns: [
         'variant',
         'runs',
-        'last delivery, median (× ideal)',
+        'last delivery, per run (× ideal)',
         'lost, per run',
         '429 answers (% of posts), per run',
         'duplicates, per run',
@@ -173,20 +182,12 @@ export const throttledFanOut: BenchCase = {
       notes: [
         'Last delivery: from the first invocation until the last post answered 200, the retries of a failed batch included (and, for the baseline, the posts its failed invocations left running).',
         `Invocations: the first plus Lambda's retries of a batch that reported its record failed (at most ${RETRY_ATTEMPTS}); "given up": still failed after them (the records would go to the failure queue).`,
-        `SDK errors by kind: ${
-          Object.entries(notifiers[BEFORE].errorKinds)
-            .map(([k, n]) => `${fmtInt(n)} × \`${k}\``)
-            .join('; ') || 'none'
-        } (baseline, last run); ours: ${
-          Object.entries(notifiers[OURS].errorKinds)
-            .map(([k, n]) => `${fmtInt(n)} × \`${k}\``)
-            .join('; ') || 'none'
-        }.`,
+        `Calls that threw, all runs: before pacing ${errorsOf(BEFORE)}; ours ${errorsOf(OURS)}.`,
       ],
     };
     const sweepCell = (size: number, rate: number): ThrottledRun | undefined =>
       size === main.subscribers && rate === main.throttle.rate
-        ? ({ ...mainRuns[OURS][0], lastMs: median(mainRuns[OURS].map((r) => r.lastMs)) } as ThrottledRun)
+        ? ({ ...mainRuns[OURS][0], lastMs: Math.max(...mainRuns[OURS].map((r) => r.lastMs)) } as ThrottledRun)
         : sweep.find((r) => r.subscribers === size && r.throttle.rate === rate);
     const sweepTable: Table = {
       title: 'Ours against subscribers and throttle (burst = rate / 2): time to last delivery (× ideal)',
@@ -204,17 +205,18 @@ export const throttledFanOut: BenchCase = {
         }),
       ]),
       notes: [
-        'One run per cell, except the main cell (the median above). Ideal at rate r, burst b: (n − b) / r; a size within the burst has an ideal of 0 (the time then is the posting itself).',
+        'One run per cell, except the main cell (the slower of the runs above). Ideal at rate r, burst b: (n − b) / r; a size within the burst has an ideal of 0 (the time then is the posting itself).',
       ],
     };
     const ours = mainRuns[OURS];
-    const oursLast = median(ours.map((r) => r.lastMs));
+    // Every run, not a median of two (nearest rank would pick the faster).
+    const oursLast = Math.max(...ours.map((r) => r.lastMs));
     const oursLost = sum(ours, (r) => r.lost);
     const worstShare = Math.max(...ours.map(throttledShare));
     const floors: FloorCheck[] = [
       {
-        floor: `last delivery ≤ 1.2× the ideal (${fmtMs(ideal)}) at ${sizeLabel(main.subscribers)}, ${main.throttle.rate}/s`,
-        measured: `${fmtMs(oursLast)}: ${fmtRatio(oursLast / ideal)} (runs: ${ours.map((r) => fmtMs(r.lastMs)).join(', ')})`,
+        floor: `last delivery ≤ 1.2× the ideal (${fmtMs(ideal)}) at ${sizeLabel(main.subscribers)}, ${main.throttle.rate}/s, every run`,
+        measured: `slowest ${fmtMs(oursLast)}: ${fmtRatio(oursLast / ideal)} (runs: ${ours.map((r) => fmtMs(r.lastMs)).join(', ')})`,
         met: oursLast <= 1.2 * ideal,
       },
       { floor: '0 subscribers lost', measured: `${fmtInt(oursLost)} over ${ours.length} runs`, met: oursLost === 0 },
@@ -227,8 +229,8 @@ export const throttledFanOut: BenchCase = {
     const before = mainRuns[BEFORE];
     return {
       headline: [
-        `${sizeLabel(main.subscribers)} subscribers at ${main.throttle.rate}/s burst ${main.throttle.burst} (ideal ${fmtMs(ideal)}): ours ${fmtMs(oursLast)} (${fmtRatio(oursLast / ideal)}), ${fmtInt(oursLost)} lost, ${(worstShare * 100).toFixed(1)}% 429s at most; ` +
-          `before pacing ${fmtMs(median(before.map((r) => r.lastMs)))}, ${before.map((r) => fmtInt(r.lost)).join(' and ')} lost, ${before.map((r) => `${(throttledShare(r) * 100).toFixed(0)}%`).join(' and ')} 429s, ${before.map((r) => fmtInt(r.duplicates)).join(' and ')} duplicates.`,
+        `${sizeLabel(main.subscribers)} subscribers at ${main.throttle.rate}/s burst ${main.throttle.burst} (ideal ${fmtMs(ideal)}): ours ${ours.map((r) => fmtMs(r.lastMs)).join(' and ')} (slowest ${fmtRatio(oursLast / ideal)}), ${fmtInt(oursLost)} lost, ${(worstShare * 100).toFixed(1)}% 429s at most; ` +
+          `before pacing ${before.map((r) => fmtMs(r.lastMs)).join(' and ')}, ${before.map((r) => fmtInt(r.lost)).join(' and ')} lost, ${before.map((r) => `${(throttledShare(r) * 100).toFixed(0)}%`).join(' and ')} 429s, ${before.map((r) => fmtInt(r.duplicates)).join(' and ')} duplicates.`,
       ],
       tables: [mainTable, sweepTable],
       floors,
@@ -246,7 +248,7 @@ export const throttledFanOut: BenchCase = {
     const colors = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e'];
     const cell = (size: number, rate: number): number | undefined =>
       size === d.main.subscribers && rate === d.main.throttle.rate
-        ? median(d.runs[OURS].map((r) => r.lastMs))
+        ? Math.max(...d.runs[OURS].map((r) => r.lastMs))
         : d.sweep.find((r) => r.subscribers === size && r.throttle.rate === rate)?.lastMs;
     const maxSize = Math.max(...d.sweepSizes);
     const chart: NamedChart = {
