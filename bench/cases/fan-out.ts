@@ -144,7 +144,7 @@ export const fanOut: BenchCase = {
   description:
     'One stock update to every subscriber of a product channel: the real `FanOut` (concurrency ' +
     `${CONCURRENCY}, its default), \`ConnectionStore\` over DynamoDB Local (subscription items written with BatchWrite), \`ManagementApiNotifier\` (AWS SDK client) posting to the local @connections endpoint code (local/connections-endpoint.ts) served by a bench process whose "sockets" are in-memory counters, answering at once or after a simulated 20 ms per call. ` +
-    'Baselines through the same store, notifier and endpoint: a sequential post loop, an unbounded `Promise.all`, and the SDK floor (the same posts, ids known in advance, same client and concurrency, to the endpoint that answers at once). Time = from the start until the last post is answered.',
+    "Baselines through the same store, notifier and endpoint: a sequential post loop, an unbounded `Promise.all`, and the SDK floor (the same posts, ids known in advance, same client and concurrency, to the endpoint that answers at once). Time = from the start until the last post is answered. Ours posts with `ManagementApiNotifier.attempt` (its paced path; the endpoint's default throttle, 10,000/s burst 5,000, is not reached here); the baselines with `post`. CPU: `process.cpuUsage()` of this process over each run.",
   async run(ctx): Promise<CaseResult> {
     const sizes = ctx.quick ? [100, 500] : [1_000, 10_000];
     const fullSequential = ctx.flags['full-sequential'] === true;
