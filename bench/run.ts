@@ -11,11 +11,13 @@
  *   npm run bench -- --only=fan-out --full-sequential   measure the 10k sequential loop at 20 ms (~4 min) instead of projecting it
  *   npm run bench -- --only=fan-out --fan-out-sweep     also time FanOut at other concurrencies
  *   npm run bench -- --out=some/dir                     write the JSON and report.md there instead
+ *   npm run bench -- --charts [--only=...]              only draw the SVG charts again from the JSON in the results directory
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { coldStart } from './cases/cold-start';
+import { conflation } from './cases/conflation';
 import { fanOut } from './cases/fan-out';
 import { httpHitPath } from './cases/http-hit-path';
 import { invalidation } from './cases/invalidation';
@@ -23,11 +25,21 @@ import { keyHeat } from './cases/key-heat';
 import { memory } from './cases/memory';
 import { readPath } from './cases/read-path';
 import { stampede } from './cases/stampede';
+import { throttledFanOut } from './cases/throttled-fan-out';
 import { describeMachine, machineLine } from './lib/machine';
-import { caseMarkdown, floorsTable, markdownTable, writeJson, type BenchCase, type CaseRecord, type FloorCheck } from './lib/report';
+import {
+  caseMarkdown,
+  floorsTable,
+  markdownTable,
+  writeCharts,
+  writeJson,
+  type BenchCase,
+  type CaseRecord,
+  type FloorCheck,
+} from './lib/report';
 import { setLocalAwsEnvironment, startDynamo } from './lib/services';
 
-const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, coldStart, memory, keyHeat];
+const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, throttledFanOut, conflation, coldStart, memory, keyHeat];
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean> {
   const flags: Record<string, string | boolean> = {};
@@ -48,6 +60,16 @@ async function main(): Promise<void> {
   const selected = CASES.filter((c) => !only || only.includes(c.id));
   const resultsDir = typeof flags.out === 'string' ? path.resolve(flags.out) : path.join(__dirname, 'results', ...(quick ? ['quick'] : []));
   const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+  if (flags.charts === true) {
+    for (const bench of selected) {
+      const file = path.join(resultsDir, `${bench.id}.json`);
+      if (!bench.charts || !fs.existsSync(file)) continue;
+      const record = JSON.parse(fs.readFileSync(file, 'utf8')) as CaseRecord;
+      if (record.result === undefined) continue;
+      for (const written of writeCharts(resultsDir, bench, record.result.data)) log(`wrote ${path.relative(process.cwd(), written)}`);
+    }
+    return;
+  }
 
   setLocalAwsEnvironment();
   const machine = describeMachine();
@@ -85,6 +107,7 @@ async function main(): Promise<void> {
         const seconds = (Date.now() - caseStarted) / 1000;
         text = caseMarkdown(bench, result, seconds);
         writeJson(resultsDir, bench.id, { ...record, seconds, loadAtEnd: os.loadavg()[0], result });
+        writeCharts(resultsDir, bench, result.data);
         allFloors.push(...result.floors.map((f) => ({ ...f, case: bench.title })));
       } catch (error) {
         failures++;

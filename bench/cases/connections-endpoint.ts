@@ -1,42 +1,78 @@
 /**
- * The @connections endpoint of the fan-out case, in its own process (API Gateway is another
+ * The @connections endpoint of the fan-out cases, in its own process (API Gateway is another
  * machine, not the fan-out's event loop). It is the local stack's own management API
- * (local/connections-endpoint.ts: same routing, status codes, artificial per-call latency), with
- * one thing replaced: the registry. Instead of live WebSocket sockets, every connection id is
- * "open" and a post is counted in memory, so 10k subscribers need no 10k sockets.
- * Two listeners: one answering at once, one after 20 ms (a management API round trip from Lambda).
- * Reports per connection id how many posts arrived (exactly one each is what a fan-out must do).
+ * (local/connections-endpoint.ts: same routing, status codes, token-bucket account throttle,
+ * artificial per-call latency), with one thing replaced: the registry. Instead of live WebSocket
+ * sockets, every connection id is "open" and a post is counted in memory, so 10k subscribers need
+ * no 10k sockets.
+ * Listeners: one per latency given on the command line (answering at once, or after 20 ms: a
+ * management API round trip from Lambda), under the account throttle the environment sets (by
+ * default API Gateway's 10,000/s, burst 5,000); and one "throttled" listener answering at once,
+ * whose throttle each `reset` sets afresh (a full bucket, the rate and burst asked for).
+ * Reports per connection id how many posts arrived (exactly one each is what a fan-out must do),
+ * and, on request, every post: when it arrived (epoch ms) and the version its body carried.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { WebSocket } from 'ws';
-import { createConnectionsEndpoint, type LiveConnection } from '../../local/connections-endpoint';
+import {
+  createConnectionsEndpoint,
+  type ConnectionsEndpoint,
+  type LiveConnection,
+  type ManagementThrottle,
+} from '../../local/connections-endpoint';
 import { silentLogger } from '../../local/log';
 import { serveRequests, signalReady } from '../lib/child';
 
 const STAGE = 'local';
 const received = new Map<string, number>();
+/** Connection id → its index in `ids` (the post log refers to connections by index). */
+const index = new Map<string, number>();
+const ids: string[] = [];
+/** Every post since the last reset: connection index, epoch ms, version in the body (-1: none). */
+let log: number[] = [];
+const VERSION = /"version":(\d+)/;
+
+const epochMs = () => performance.timeOrigin + performance.now();
 
 function countingConnection(id: string): LiveConnection {
   const ws = {
     OPEN: 1,
     readyState: 1,
-    send(_data: unknown, _options: unknown, callback: (error?: Error) => void) {
+    send(data: Buffer, _options: unknown, callback: (error?: Error) => void) {
       received.set(id, (received.get(id) ?? 0) + 1);
+      let i = index.get(id);
+      if (i === undefined) {
+        i = ids.length;
+        ids.push(id);
+        index.set(id, i);
+      }
+      const version = VERSION.exec(data.toString('utf8'));
+      log.push(i, epochMs(), version ? Number(version[1]) : -1);
       callback();
     },
   } as unknown as WebSocket;
   return { id, ws, connectedAt: Date.now(), lastActiveAt: Date.now(), sourceIp: '127.0.0.1', userAgent: 'bench' };
 }
 
-async function listen(latencyMs: number): Promise<Server> {
-  const endpoint = createConnectionsEndpoint({ registry: { get: countingConnection }, stage: STAGE, latencyMs, logger: silentLogger });
-  const server = createServer((req, res) => {
-    if (!endpoint.handles(req)) {
+const endpointWith = (latencyMs: number, throttle?: ManagementThrottle): ConnectionsEndpoint =>
+  createConnectionsEndpoint({
+    registry: { get: countingConnection },
+    stage: STAGE,
+    latencyMs,
+    logger: silentLogger,
+    ...(throttle ? { throttle } : {}),
+  });
+
+async function listen(endpoint: () => ConnectionsEndpoint): Promise<Server> {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const current = endpoint();
+    if (!current.handles(req)) {
       res.writeHead(404).end();
       return;
     }
-    endpoint.handle(req, res).catch(() => {
+    current.handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
@@ -46,13 +82,37 @@ async function listen(latencyMs: number): Promise<Server> {
   return server;
 }
 
+const url = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}/${STAGE}`;
+
 async function main(): Promise<void> {
   const latencies = process.argv.slice(2).map(Number);
-  const servers = await Promise.all(latencies.map(listen));
+  const servers = await Promise.all(
+    latencies.map((latency) => {
+      const endpoint = endpointWith(latency);
+      return listen(() => endpoint);
+    }),
+  );
+  let throttled = endpointWith(0, { rateLimit: 500, burstLimit: 250 });
+  const throttledServer = await listen(() => throttled);
   serveRequests((message) => {
     if (message.op === 'reset') {
       received.clear();
+      log = [];
+      const throttle = message.throttle as ManagementThrottle | undefined;
+      if (throttle) throttled = endpointWith(0, throttle);
       return { ok: true };
+    }
+    if (message.op === 'counts') return Object.fromEntries(received);
+    if (message.op === 'reached') {
+      // Connections that have received a post of this version or a later one since the reset.
+      const version = Number(message.version);
+      const reached = new Set<number>();
+      for (let k = 0; k < log.length; k += 3) if ((log[k + 2] as number) >= version) reached.add(log[k] as number);
+      return reached.size;
+    }
+    if (message.op === 'posts') {
+      // Indices into ids; ids holds every connection seen since the process started.
+      return { ids, log };
     }
     let posts = 0;
     let duplicates = 0;
@@ -60,12 +120,11 @@ async function main(): Promise<void> {
       posts += n;
       if (n > 1) duplicates += n - 1;
     }
-    return { posts, distinct: received.size, duplicates };
+    return { posts, distinct: received.size, duplicates, throttled: throttled.throttled() };
   });
   signalReady({
-    endpoints: Object.fromEntries(
-      servers.map((s, i) => [String(latencies[i]), `http://127.0.0.1:${(s.address() as AddressInfo).port}/${STAGE}`]),
-    ),
+    endpoints: Object.fromEntries(servers.map((s, i) => [String(latencies[i]), url(s)])),
+    throttled: url(throttledServer),
   });
   process.on('SIGTERM', () => process.exit(0));
 }

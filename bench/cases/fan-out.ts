@@ -13,7 +13,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DynamoConnectionStore, CONNECTION_LIFETIME_SECONDS } from '../../functions/realtime/connection-store';
 import { FanOut, forEachLimited } from '../../functions/streams/fan-out';
-import { ManagementApiNotifier, type ConnectionNotifier, type PostResult } from '../../functions/realtime/notifier';
+import { ManagementApiNotifier, type AttemptResult, type ConnectionNotifier, type PostResult } from '../../functions/realtime/notifier';
 import { channelNames } from '../../functions/realtime/channels';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys, shopKeys } from '../../functions/shared/tables';
@@ -42,40 +42,78 @@ interface RunResult {
   readonly endpoint: { posts: number; distinct: number; duplicates: number };
   /** Only part of the subscribers posted to; lastMs is projected to all of them. */
   readonly projectedFrom?: number;
+  /** CPU time of this process (user + system) over the run, in ms: process.cpuUsage(). */
+  readonly cpuMs: number;
 }
 
-/** Records when each post completes, relative to a start mark. */
-class RecordingNotifier implements ConnectionNotifier {
+/**
+ * Records when each post completes, relative to a start mark. It has `attempt` when its inner
+ * notifier has (FanOut then paces itself on 'throttled' answers) and `post` always (with its own
+ * retries of a throttled post: FanOut's path for a notifier without `attempt`).
+ */
+export class RecordingNotifier implements ConnectionNotifier {
   times: number[] = [];
   errors = 0;
+  /** Attempts answered 'throttled' (the paced path; post() retries inside the notifier). */
+  throttled = 0;
+  /** Calls not answered yet (a failed fan-out's other posts may still be running). */
+  inFlight = 0;
   errorKinds: Record<string, number> = {};
+  readonly attempt?: (connectionId: string, message: unknown) => Promise<AttemptResult>;
   private start = 0;
-  constructor(private readonly inner: ConnectionNotifier) {}
+  constructor(private readonly inner: ConnectionNotifier) {
+    const attempt = inner.attempt?.bind(inner);
+    if (attempt)
+      this.attempt = (connectionId, message) =>
+        this.recorded(async () => {
+          const result = await attempt(connectionId, message);
+          if (result === 'throttled') this.throttled++;
+          else this.times.push(performance.now() - this.start);
+          return result;
+        });
+  }
   reset(): void {
     this.times = [];
     this.errors = 0;
+    this.throttled = 0;
     this.errorKinds = {};
     this.start = performance.now();
   }
-  async post(connectionId: string, message: unknown): Promise<PostResult> {
-    try {
+  /** performance.now() of the start mark. */
+  get startedAt(): number {
+    return this.start;
+  }
+  post(connectionId: string, message: unknown): Promise<PostResult> {
+    return this.recorded(async () => {
       const result = await this.inner.post(connectionId, message);
       this.times.push(performance.now() - this.start);
       return result;
+    });
+  }
+  disconnect(connectionId: string): Promise<void> {
+    return this.inner.disconnect(connectionId);
+  }
+  /** Resolves once no call is in flight. */
+  async idle(): Promise<void> {
+    while (this.inFlight > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  private async recorded<T>(call: () => Promise<T>): Promise<T> {
+    this.inFlight++;
+    try {
+      return await call();
     } catch (error) {
       this.errors++;
       const e = error as { name?: string; code?: string; message?: string };
       const kind = `${e.name ?? 'Error'}${e.code ? ` ${e.code}` : ''}: ${(e.message ?? String(error)).slice(0, 80)}`;
       this.errorKinds[kind] = (this.errorKinds[kind] ?? 0) + 1;
       throw error;
+    } finally {
+      this.inFlight--;
     }
-  }
-  disconnect(connectionId: string): Promise<void> {
-    return this.inner.disconnect(connectionId);
   }
 }
 
-function stockRecord(productId: string, version: number): DynamoDBRecord {
+export function stockRecord(productId: string, version: number): DynamoDBRecord {
   const keys = { pk: shopKeys.tenant(TENANT), sk: shopKeys.stock(productId) };
   const image = (v: number, stock: number) => ({
     ...keys,
@@ -106,7 +144,7 @@ export const fanOut: BenchCase = {
   description:
     'One stock update to every subscriber of a product channel: the real `FanOut` (concurrency ' +
     `${CONCURRENCY}, its default), \`ConnectionStore\` over DynamoDB Local (subscription items written with BatchWrite), \`ManagementApiNotifier\` (AWS SDK client) posting to the local @connections endpoint code (local/connections-endpoint.ts) served by a bench process whose "sockets" are in-memory counters, answering at once or after a simulated 20 ms per call. ` +
-    'Baselines through the same store, notifier and endpoint: a sequential post loop, an unbounded `Promise.all`, and the SDK floor (the same posts, ids known in advance, same client and concurrency, to the endpoint that answers at once). Time = from the start until the last post is answered.',
+    "Baselines through the same store, notifier and endpoint: a sequential post loop, an unbounded `Promise.all`, and the SDK floor (the same posts, ids known in advance, same client and concurrency, to the endpoint that answers at once). Time = from the start until the last post is answered. Ours posts with `ManagementApiNotifier.attempt` (its paced path; the endpoint's default throttle, 10,000/s burst 5,000, is not reached here); the baselines with `post`. CPU: `process.cpuUsage()` of this process over each run.",
   async run(ctx): Promise<CaseResult> {
     const sizes = ctx.quick ? [100, 500] : [1_000, 10_000];
     const fullSequential = ctx.flags['full-sequential'] === true;
@@ -146,12 +184,14 @@ export const fanOut: BenchCase = {
             sdkWarnings++;
           };
           recorder.reset();
+          const cpuBefore = process.cpuUsage();
           let outcome: { expected: number; projectedFrom?: number };
           try {
             outcome = await body();
           } finally {
             console.warn = warn;
           }
+          const cpu = process.cpuUsage(cpuBefore);
           const times = summarize(recorder.times);
           const endpointStats = await endpointChild.request<RunResult['endpoint']>({ op: 'stats' });
           const last = outcome.projectedFrom ? (times.max * size) / outcome.projectedFrom : times.max;
@@ -165,6 +205,7 @@ export const fanOut: BenchCase = {
             errorKinds: recorder.errorKinds,
             endpoint: endpointStats,
             ...(outcome.projectedFrom ? { projectedFrom: outcome.projectedFrom } : {}),
+            cpuMs: (cpu.user + cpu.system) / 1000,
           };
         };
         const allIds = async (channel: string): Promise<string[]> => {
@@ -364,6 +405,30 @@ export const fanOut: BenchCase = {
       });
     }
     const big = sizes[sizes.length - 1] as number;
+    const cpuPerMessageUs = (rs: RunResult[]) => median(rs.map((r) => (r.cpuMs * 1000) / Math.max(1, r.delivered)));
+    const cpuVariants: VariantName[] = ['ours: FanOut', 'SDK floor'];
+    tables.push({
+      title: 'CPU per delivered message, 0 ms per call (this process: process.cpuUsage() over the run / posts delivered)',
+      columns: ['subscribers', 'variant', 'runs', 'CPU per delivered message (median)', 'CPU busy (CPU time / wall time)', 'vs SDK floor'],
+      rows: sizes.flatMap((size) =>
+        cpuVariants.map((v) => {
+          const rs = get(0, size, v);
+          return [
+            sizeLabel(size),
+            v,
+            String(rs.length),
+            `${fmtInt(cpuPerMessageUs(rs))} µs`,
+            `${Math.round(median(rs.map((r) => (r.cpuMs / r.lastMs) * 100)))}%`,
+            v === 'SDK floor' ? '-' : fmtRatio(cpuPerMessageUs(rs) / cpuPerMessageUs(get(0, size, 'SDK floor'))),
+          ];
+        }),
+      ),
+      notes: [
+        "Ours: FanOut's whole path (the subscriber Query, the paced attempt, the SDK client). The SDK floor: the client's posts alone, ids known. The endpoint runs in another process and is not counted.",
+      ],
+    });
+    const oursCpuUs = cpuPerMessageUs(get(0, big, 'ours: FanOut'));
+    const projection = projectAccountThrottle(oursCpuUs);
     const ours20 = lastOf(get(20, big, 'ours: FanOut'));
     const seq20 = lastOf(get(20, big, 'sequential loop'));
     const errors20 = get(20, big, 'ours: FanOut').reduce((s, r) => s + r.errors, 0);
@@ -390,17 +455,56 @@ export const fanOut: BenchCase = {
     ];
     return {
       headline: [
+        projection.line,
         `${sizeLabel(big)} subscribers at 20 ms per call: ours ${fmtMs(ours20)}, sequential ${fmtMs(seq20)}${fullSequential ? '' : ' (projected)'} (${fmtRatio(seq20 / ours20)}); at 0 ms ours ${fmtMs(ours0)} vs SDK floor ${fmtMs(floor0)}.`,
       ],
       tables,
       floors,
-      data: { sizes, concurrency: CONCURRENCY, latencies: LATENCIES, fullSequential, results: Object.fromEntries(results), sweep },
+      data: {
+        sizes,
+        concurrency: CONCURRENCY,
+        latencies: LATENCIES,
+        fullSequential,
+        results: Object.fromEntries(results),
+        sweep,
+        cpuPerMessageUs: Object.fromEntries(cpuVariants.map((v) => [v, cpuPerMessageUs(get(0, big, v))])),
+        projection,
+      },
     };
   },
 };
 
+/**
+ * A projection, not a measurement: the same design at API Gateway's real account throttle
+ * (10,000 posts a second, burst 5,000), from the CPU one delivered message cost here.
+ */
+export function projectAccountThrottle(cpuPerMessageUs: number): {
+  readonly subscribers: number;
+  readonly seconds: number;
+  readonly cores: number;
+  readonly postsPerCore: number;
+  readonly line: string;
+} {
+  const subscribers = 100_000;
+  const rate = 10_000;
+  const burst = 5_000;
+  const seconds = (subscribers - burst) / rate;
+  const cores = (cpuPerMessageUs * rate) / 1e6;
+  const postsPerCore = 1e6 / cpuPerMessageUs;
+  return {
+    subscribers,
+    seconds,
+    cores,
+    postsPerCore,
+    line:
+      `Projection (not measured) at the real account throttle, 10,000/s burst 5,000: ${fmtInt(subscribers)} subscribers take (100k − 5k) / 10k = ${seconds.toFixed(1)} s at best; ` +
+      `at ${fmtInt(cpuPerMessageUs)} µs of CPU per delivered message (measured here) that rate needs ${cores.toFixed(1)} cores of this machine, ` +
+      `so one Node process (one event loop, about one core) posts at most ~${fmtInt(postsPerCore)}/s: the fan-out would be CPU-bound, not throttle-bound, unless it is spread over ${Math.ceil(cores)}+ concurrent invocations.`,
+  };
+}
+
 /** Subscription items as ConnectionStore.subscribe writes them, BatchWrite 25 at a time, 8 batches in flight. */
-async function writeSubscribers(
+export async function writeSubscribers(
   db: ReturnType<typeof createDocumentClient>,
   table: string,
   productId: string,

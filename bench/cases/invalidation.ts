@@ -36,7 +36,8 @@ export const invalidation: BenchCase = {
     "Baselines, same redis-server and keyspace, interleaved: the design document's `deletePattern` (`KEYS {tenant}:products:*` + `DEL`) and its `invalidateRelatedCaches` (4 patterns, what its product update runs). " +
     `Before each baseline run the ${MATCHING_PER_PATTERN} keys per pattern it deletes are put back (untimed); the other keys (filled with \`DEBUG POPULATE\`) match no pattern.`,
   async run(ctx): Promise<CaseResult> {
-    const sizes = ctx.quick ? [1_000, 10_000] : [1_000, 10_000, 100_000, 1_000_000];
+    // Half-decade steps in full mode, for the chart (bench/results/invalidation.svg).
+    const sizes = ctx.quick ? [1_000, 10_000] : [1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000];
     const server = await startBenchRedis();
     const admin = plainRedis(server);
     const probe = plainRedis(server);
@@ -175,6 +176,25 @@ export const invalidation: BenchCase = {
         keysGrowth,
       },
     };
+  },
+  charts(data) {
+    const d = data as { sizes: number[]; results: Record<string, Record<VariantName, Summary>> };
+    const names: VariantName[] = ['ours', 'KEYS+DEL, one pattern', 'KEYS+DEL, a product update (4 patterns)'];
+    return [
+      {
+        name: 'invalidation',
+        chart: {
+          title: 'Group invalidation against keyspace size',
+          subtitle: 'median time of one invalidation; the same redis-server, interleaved at each size',
+          x: { label: 'keys present', log: true },
+          y: { label: 'median time (ms)', log: true },
+          series: names.map((name) => ({
+            name: name === 'ours' ? 'ours: generation bump (3 counters)' : `design doc: ${name}`,
+            points: d.sizes.map((size) => [size, d.results[String(size)]?.[name].median ?? Number.NaN] as const),
+          })),
+        },
+      },
+    ];
   },
 };
 

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Machine } from './machine';
 import type { Dynamo } from './services';
+import { lineChartSvg, type LineChart } from './svg';
 
 export interface Table {
   readonly title: string;
@@ -45,6 +46,24 @@ export interface BenchCase {
   /** What is compared, printed under the heading. */
   readonly description: string;
   run(ctx: CaseContext): Promise<CaseResult>;
+  /** Charts drawn from a result's `data` (a run's, or one read back from its JSON): bench/results/<name>.svg. */
+  charts?(data: unknown): readonly NamedChart[];
+}
+
+export interface NamedChart {
+  /** The file name without .svg. */
+  readonly name: string;
+  readonly chart: LineChart;
+}
+
+/** Writes the case's charts next to its JSON; the files written. */
+export function writeCharts(dir: string, bench: BenchCase, data: unknown): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  return (bench.charts?.(data) ?? []).map(({ name, chart }) => {
+    const file = path.join(dir, `${name}.svg`);
+    fs.writeFileSync(file, lineChartSvg(chart));
+    return file;
+  });
 }
 
 export function markdownTable(table: Table): string {
