@@ -47,8 +47,11 @@ const store = {
 
 class RecordingNotifier implements ConnectionNotifier {
   readonly posts: { connectionId: string; message: ServerMessage }[] = [];
+  /** `onPost` runs after each post is recorded. */
+  constructor(private readonly onPost: () => void = () => undefined) {}
   attempt(connectionId: string, message: ServerMessage): Promise<AttemptResult> {
     this.posts.push({ connectionId, message });
+    this.onPost();
     return Promise.resolve('sent');
   }
   post(connectionId: string, message: ServerMessage): Promise<PostResult> {
@@ -161,6 +164,20 @@ describe('across batches, while a fan-out is behind', () => {
     expect(second.delivered).toBe(MANY.length);
     expect(second.superseded).toBe(0);
     MANY.forEach((connectionId, i) => expect(versionsPosted(notifier, connectionId, 'hot')).toEqual(i < PAGE ? [2, 3] : [3]));
+  });
+
+  it('stops within a page too: one page of 1,000 subscribers is read again every 250 posts', async () => {
+    let committed = 2;
+    const { repo, reads } = table(() => Promise.resolve(committed));
+    const onePage = {
+      subscribers: () => Promise.resolve({ connectionIds: MANY, expired: [] }),
+      remove: () => Promise.resolve(),
+    } as unknown as ConnectionStore;
+    // Version 3 is committed once 300 posts of version 2 have gone out.
+    const notifier = new RecordingNotifier(() => notifier.posts.length === 300 && (committed = 3));
+    const first = await new FanOut({ connections: onePage, repo, notifier }).handle([stockRecord('hot', 2, 10, 1)]);
+    // The read before the third chunk (after 500 posts) finds it.
+    expect([first.delivered, first.superseded, reads.length]).toEqual([500, 500, 2]);
   });
 
   it('sends to every subscriber when the table holds the version being sent, reading it between pages only', async () => {
