@@ -24,6 +24,7 @@ const END_TO_END = [
   '<rootDir>/test/realtime/sessions.test.ts',
   '<rootDir>/test/realtime/stream-invalidation.test.ts',
   '<rootDir>/test/realtime/throttled-fan-out.test.ts',
+  '<rootDir>/test/realtime/tenant-fairness.test.ts',
   '<rootDir>/test/realtime/ws-input.property.test.ts',
   '<rootDir>/test/security/authentication.test.ts',
   '<rootDir>/test/security/tenancy.test.ts',

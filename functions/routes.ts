@@ -108,6 +108,13 @@ export interface StreamConsumer {
   readonly needs: FunctionNeeds;
   readonly batchSize: number;
   /**
+   * Concurrent batches per shard (the mapping's ParallelizationFactor, 1 to 10). Lambda reads the
+   * shard once and hands each record to one of this many lanes by a hash of its partition key
+   * (pk, T#<tenantId>): one key's records stay in order, in one lane, while the other lanes go
+   * on. It adds no reader of the stream. The consumer's concurrency is up to shards × this factor.
+   */
+  readonly parallelizationFactor: number;
+  /**
    * Lambda event filters (the mapping's FilterCriteria, EventBridge patterns over the stream
    * record): only records matching one of them reach the function, the others are dropped as
    * processed. Every record the function acts on must match.
@@ -350,6 +357,10 @@ export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
     entry: 'functions/handlers/streams/fan-out.ts',
     needs: { redis: false, tables: [{ table: 'connections', access: 'write' }, shopWrite], manageConnections: true, cdnInvalidation: true },
     batchSize: 100,
+    // 10 lanes: a tenant's fan-out paced against the account throttle (5,000 subscribers at 500 a
+    // second: 10 s) holds up only the tenants whose pk hashes to its lane, not the whole shard.
+    // A tenant's changes keep their order: all of them share its pk, so its lane.
+    parallelizationFactor: 10,
   },
   {
     // In the VPC: bumps cache generations for every committed change, from any writer.
@@ -358,6 +369,10 @@ export const STREAM_CONSUMERS: readonly StreamConsumer[] = [
     entry: 'functions/handlers/streams/invalidate.ts',
     needs: { redis: true, tables: [] },
     batchSize: 100,
+    // 1: a batch is one Redis call for all its generations, quick; what makes it slow (the cache
+    // unreachable, INVALIDATION_PATIENCE_MS) would hold every lane up alike, so more lanes would
+    // only split the batches into more calls and more concurrent executions in the VPC.
+    parallelizationFactor: 1,
     // Product items only (pk T#<tenantId>, sk P#<productId>: functions/shared/tables.ts), inserted,
     // updated or removed: the only records streams/invalidation.ts bumps generations for.
     filters: [{ dynamodb: { Keys: { pk: { S: [{ prefix: 'T#' }] }, sk: { S: [{ prefix: 'P#' }] } } } }],

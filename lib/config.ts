@@ -66,8 +66,9 @@ const profileSchema = z.strictObject({
   api: throttle,
   realtime: throttle,
   /**
-   * Reserved concurrency of each stream consumer (0: none). A DynamoDB stream is read by at most
-   * one invocation per shard (parallelization factor 1), so this is headroom over the shard count.
+   * Reserved concurrency of each stream consumer (0: none). A consumer runs at most one invocation
+   * per lane of each shard, shards × its parallelizationFactor (functions/routes.ts: FanOut 10,
+   * Invalidate 1): the reservation must be at least that, or the lanes beyond it are throttled.
    */
   streamConsumerConcurrency: z.coerce.number().int().min(0).max(1000).default(0),
   logRetentionDays: z.coerce

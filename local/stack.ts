@@ -246,6 +246,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           loadHandler: () => loadHandler(consumer.entry),
           functionName: consumer.name,
           batchSize: consumer.batchSize,
+          parallelizationFactor: consumer.parallelizationFactor,
           pollIntervalMs: options.pollIntervalMs ?? 200,
           logger: log('streams'),
         });

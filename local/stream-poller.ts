@@ -6,7 +6,16 @@
  *    every `shardRefreshMs` (new shards from TRIM_HORIZON, a child only after its parent is read);
  *  - LATEST never reaches DynamoDB Local as an iterator type (see `pinLatest`): the poller reads an
  *    open shard to its tip at start and continues after the last record it saw;
- *  - one batch per shard at a time, at most `batchSize` records, in order;
+ *  - `parallelizationFactor` 1 (the default): one batch per shard at a time, at most `batchSize`
+ *    records, in order;
+ *  - `parallelizationFactor` N > 1, as Lambda's ParallelizationFactor: each shard is still read in
+ *    order, once, and each record goes to one of N lanes of its shard by a hash of its partition
+ *    key value (partitionLane), so every record of a key is in the same lane. Each lane delivers
+ *    its own batches (at most `batchSize`, in order, with the retries below) while the other lanes
+ *    go on; the shard read goes on meanwhile, until the lanes hold N × `batchSize` records not
+ *    delivered yet (then it waits for a lane to finish a batch: fewer than (N + 1) × `batchSize`
+ *    records are ever held). A closed shard's children start
+ *    once its lanes are drained;
  *  - `{batchItemFailures}` retries from the first failed record; a thrown error retries the batch,
  *    split in two first when `bisectBatchOnFunctionError`; after `maxRetryAttempts` the records go
  *    to the on-failure list (and `onFailure`) and the shard moves on.
@@ -46,6 +55,16 @@ export interface StreamPollerOptions {
   readonly functionName?: string;
   /** @default 100 */
   readonly batchSize?: number;
+  /**
+   * Concurrent batches per shard (Lambda's ParallelizationFactor, 1 to 10): records of one
+   * partition key always go to the same lane, in order; lanes run concurrently. @default 1
+   */
+  readonly parallelizationFactor?: number;
+  /**
+   * The name of the table's partition (HASH) key, whose value picks a record's lane. @default
+   * the table's KeySchema when `tableName` is given; else the first attribute of each record's Keys
+   */
+  readonly partitionKey?: string;
   /** Wait between empty GetRecords calls. @default 200 ms */
   readonly pollIntervalMs?: number;
   /** How often DescribeStream looks for new shards. @default 1000 ms */
@@ -103,6 +122,28 @@ interface ShardState {
   checkpoint: string | undefined;
   /** When (performance.now()) the last GetRecords that found nothing new was sent. */
   emptyReadAt?: number;
+  /** Parallelization factor > 1: the shard's lanes, and each lane's `enqueued` at emptyReadAt. */
+  lanes?: LaneSet;
+  emptyReadMarks?: readonly number[];
+}
+
+/** One lane of a shard: records of the keys that hash to it, delivered in order, a batch at a time. */
+interface Lane {
+  readonly index: number;
+  /** Read, not yet handed to the function. */
+  readonly queue: DynamoDBRecord[];
+  /** Records put in the lane so far, and records whose invocation finished (success or given up). */
+  enqueued: number;
+  finished: number;
+  running: boolean;
+}
+
+interface LaneSet {
+  readonly lanes: readonly Lane[];
+  /** Records in the lanes whose invocation has not finished (queued or in flight). */
+  buffered: number;
+  /** Woken whenever a lane finishes a batch or goes idle. */
+  waiters: (() => void)[];
 }
 
 type Outcome = { readonly ok: true } | { readonly ok: false; readonly from: number; readonly threw: boolean; readonly error: string };
@@ -126,6 +167,9 @@ export class StreamPoller {
   private started = false;
   private readonly logged = new Set<string>();
   private readonly matches: EventMatcher;
+  private readonly factor: number;
+  /** The partition key's name: the option, or the table's HASH key; undefined: each record's first key. */
+  private partitionKey: string | undefined;
 
   constructor(options: StreamPollerOptions) {
     if (options.handler === undefined && options.loadHandler === undefined) throw new Error('StreamPoller: give handler or loadHandler');
@@ -133,6 +177,12 @@ export class StreamPoller {
       throw new Error('StreamPoller: give streamArn, or tableName and dynamoDb');
     }
     if (options.streams === undefined && options.endpoint === undefined) throw new Error('StreamPoller: give streams or endpoint');
+    const factor = options.parallelizationFactor ?? 1;
+    if (!Number.isInteger(factor) || factor < 1 || factor > 10) {
+      throw new Error(`StreamPoller: parallelizationFactor must be an integer from 1 to 10 (got ${factor})`);
+    }
+    this.factor = factor;
+    this.partitionKey = options.partitionKey;
     this.options = options;
     this.matches = compileFilters(options.filters ?? []);
     this.handler = options.handler;
@@ -145,6 +195,18 @@ export class StreamPoller {
         credentials: FAKE_CREDENTIALS,
         maxAttempts: 2,
       });
+  }
+
+  /** Concurrent batches per shard (the option, 1 by default). */
+  get parallelizationFactor(): number {
+    return this.factor;
+  }
+
+  /** Records read into the lanes whose invocation has not finished (0 with a factor of 1). */
+  get bufferedRecords(): number {
+    let count = 0;
+    for (const state of this.shards.values()) count += state.lanes?.buffered ?? 0;
+    return count;
   }
 
   get functionName(): string {
@@ -160,7 +222,7 @@ export class StreamPoller {
     this.scheduleRefresh();
   }
 
-  /** Stops polling; an invocation in progress finishes first. */
+  /** Stops polling; the invocations in progress (one per busy lane) finish first. */
   async stop(): Promise<void> {
     this.abort.abort();
     clearTimeout(this.refreshTimer);
@@ -173,13 +235,27 @@ export class StreamPoller {
    * Resolves once every shard being read has been read to its end after this call, with every
    * record found handed to the function and its invocation finished: a record written before the
    * call has been processed (or given up on). Tests wait on it before they look for what a stream
-   * consumer does, or make sure it does nothing more. Rejects after `timeoutMs`.
+   * consumer does, or make sure it does nothing more. With lanes, every record in a lane when the
+   * shard was found read to its end has been processed too. Rejects after `timeoutMs`.
    */
   async caughtUp(timeoutMs = 15_000): Promise<void> {
     const since = performance.now();
     const deadline = Date.now() + timeoutMs;
+    // Per shard with lanes: each lane's `enqueued` at the first empty read after the call.
+    const marks = new Map<string, readonly number[]>();
+    const isBehind = (s: ShardState): boolean => {
+      if (s.status !== 'reading') return false;
+      if ((s.emptyReadAt ?? -1) < since) return true;
+      if (s.lanes === undefined) return false;
+      let mark = marks.get(s.id);
+      if (mark === undefined) {
+        mark = s.emptyReadMarks ?? [];
+        marks.set(s.id, mark);
+      }
+      return s.lanes.lanes.some((lane) => lane.finished < (mark[lane.index] ?? 0));
+    };
     for (;;) {
-      const behind = [...this.shards.values()].filter((s) => s.status === 'reading' && (s.emptyReadAt ?? -1) < since);
+      const behind = [...this.shards.values()].filter(isBehind);
       if (behind.length === 0 || this.stopped) return;
       if (Date.now() > deadline) {
         throw new Error(`${this.functionName}: shard(s) ${behind.map((s) => s.id).join(', ')} not read to the end within ${timeoutMs} ms`);
@@ -194,6 +270,7 @@ export class StreamPoller {
 
   private async lookUpStreamArn(): Promise<string> {
     const table = await (this.options.dynamoDb as DynamoDBClient).send(new DescribeTableCommand({ TableName: this.options.tableName }));
+    this.partitionKey ??= table.Table?.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
     const arn = table.Table?.LatestStreamArn;
     if (!arn || !table.Table?.StreamSpecification?.StreamEnabled)
       throw new Error(`StreamPoller: table ${this.options.tableName} has no stream`);
@@ -233,6 +310,7 @@ export class StreamPoller {
         status: initial && !fromStart && closed ? 'done' : 'waiting',
         fromTip: initial && !fromStart,
         checkpoint: undefined,
+        ...(this.factor > 1 ? { lanes: newLanes(this.factor) } : {}),
       };
       this.shards.set(id, state);
     }
@@ -309,12 +387,18 @@ export class StreamPoller {
 
   private async readShard(state: ShardState, first: string | undefined): Promise<void> {
     let iterator = first;
+    const batchSize = this.options.batchSize ?? 100;
     while (!this.stopped && iterator !== undefined) {
       let records: _Record[];
       let next: string | undefined;
+      // Lanes: no further read while they hold factor × batchSize records (bounded memory).
+      if (state.lanes !== undefined) await this.laneRoom(state.lanes, this.factor * batchSize);
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the await
+      if (this.stopped) return;
       const readAt = performance.now();
+      const marks = state.lanes?.lanes.map((lane) => lane.enqueued);
       try {
-        const out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: this.options.batchSize ?? 100 }), {
+        const out = await this.streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: batchSize }), {
           abortSignal: this.abort.signal,
         });
         records = out.Records ?? [];
@@ -343,17 +427,79 @@ export class StreamPoller {
       }
       if (records.length > 0) {
         const delivered = records.map((r) => this.toLambdaRecord(r)).filter((r) => this.matches(r));
-        if (delivered.length > 0) await this.deliver(state, delivered, 1);
+        // With lanes, the checkpoint is the last record read into them: they deliver it from memory.
+        if (state.lanes !== undefined) for (const record of delivered) this.enqueue(state, state.lanes, record);
+        else if (delivered.length > 0) await this.deliver(state, delivered, 1);
         state.checkpoint = records[records.length - 1]?.dynamodb?.SequenceNumber ?? state.checkpoint;
       }
       iterator = next;
-      if (records.length === 0) state.emptyReadAt = readAt;
+      if (records.length === 0) {
+        state.emptyReadAt = readAt;
+        if (marks !== undefined) state.emptyReadMarks = marks;
+      }
       if (records.length === 0 && iterator !== undefined) await this.sleep(this.options.pollIntervalMs ?? 200);
     }
     if (this.stopped) return;
-    // Closed and read to the end: its children may start now.
+    // Closed and read to the end: its children may start once every record of it is delivered.
+    if (state.lanes !== undefined) await this.laneRoom(state.lanes, 1);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may have run during the await
+    if (this.stopped) return;
     state.status = 'done';
     await this.refreshShards(false).catch(() => undefined);
+  }
+
+  /** Puts a record in its lane, and starts the lane's delivery when it is idle. */
+  private enqueue(state: ShardState, set: LaneSet, record: DynamoDBRecord): void {
+    const lane = set.lanes[partitionLane(this.partitionKeyValue(record), this.factor)] as Lane;
+    lane.queue.push(record);
+    lane.enqueued++;
+    set.buffered++;
+    if (lane.running) return;
+    lane.running = true;
+    const loop = this.runLane(state, set, lane).finally(() => this.loops.delete(loop));
+    this.loops.add(loop);
+  }
+
+  /** A lane's batches, one at a time, in order, until its queue is empty (or the poller stops). */
+  private async runLane(state: ShardState, set: LaneSet, lane: Lane): Promise<void> {
+    const batchSize = this.options.batchSize ?? 100;
+    try {
+      while (lane.queue.length > 0 && !this.stopped) {
+        const batch = lane.queue.splice(0, batchSize);
+        try {
+          await this.deliver(state, batch, 1);
+        } finally {
+          lane.finished += batch.length;
+          set.buffered -= batch.length;
+          wake(set);
+        }
+      }
+    } finally {
+      lane.running = false;
+      wake(set);
+    }
+  }
+
+  /** Resolves once the lanes hold fewer than `limit` records not delivered yet, or the poller stops. */
+  private async laneRoom(set: LaneSet, limit: number): Promise<void> {
+    while (set.buffered >= limit && !this.stopped) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.abort.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        set.waiters.push(done);
+        this.abort.signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  /** The value that picks a record's lane: its partition key attribute, as a string. */
+  private partitionKeyValue(record: DynamoDBRecord): string {
+    const keys = record.dynamodb?.Keys ?? {};
+    const name = this.partitionKey ?? Object.keys(keys)[0];
+    const value = name === undefined ? undefined : keys[name];
+    return value?.S ?? value?.N ?? value?.B ?? '';
   }
 
   /** One invocation and its retries; resolves once the records succeeded or were given up. */
@@ -473,6 +619,33 @@ export class StreamPoller {
       this.abort.signal.addEventListener('abort', done, { once: true });
     });
   }
+}
+
+/**
+ * The lane of a partition key value among `factor` lanes: FNV-1a (32 bits) of its UTF-8 bytes,
+ * modulo the factor. Lambda's own hash is not documented; what it guarantees, and what this keeps,
+ * is that every record of one partition key goes to the same lane. Tests use it to pick keys in
+ * different lanes.
+ */
+export function partitionLane(partitionKeyValue: string, factor: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(partitionKeyValue, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % factor;
+}
+
+function newLanes(factor: number): LaneSet {
+  return {
+    lanes: Array.from({ length: factor }, (_, index) => ({ index, queue: [], enqueued: 0, finished: 0, running: false })),
+    buffered: 0,
+    waiters: [],
+  };
+}
+
+function wake(set: LaneSet): void {
+  for (const waiter of set.waiters.splice(0)) waiter();
 }
 
 function toLambdaImage(image: Record<string, SdkAttributeValue>): Record<string, AttributeValue> {

@@ -1,6 +1,7 @@
 /**
- * Stream consumers: one function per STREAM_CONSUMERS entry on its table's stream, with partial
- * batch responses, bisection on error, bounded retries and record age, and an SQS queue that
+ * Stream consumers: one function per STREAM_CONSUMERS entry on its table's stream, with the
+ * entry's batch size and parallelization factor (concurrent batches per shard, lanes by partition
+ * key), partial batch responses, bisection on error, bounded retries and record age, and an SQS queue that
  * receives the metadata of every batch given up on. Deployed after the realtime and CDN stacks
  * because consumers post to WebSocket connections and purge the CDN.
  */
@@ -23,7 +24,8 @@ export interface StreamsStackProps extends StackProps {
   readonly streamArns: Readonly<Partial<Record<TableKey, DeployTimeValue>>>;
   /**
    * Concurrency reserved for each consumer, so a burst of REST traffic cannot take the account's
-   * whole pool and throttle them; a stream needs one invocation per shard (parallelization factor 1).
+   * whole pool and throttle them. A consumer runs up to one invocation per lane of each shard:
+   * shards × its parallelizationFactor (the route table's); a reservation below that throttles lanes.
    * @default 0 - none reserved
    */
   readonly reservedConcurrency?: number;
@@ -94,6 +96,7 @@ export class StreamsStack extends Stack {
         new DynamoEventSource(streamOf(consumer.table), {
           ...STREAM_SETTINGS,
           batchSize: consumer.batchSize,
+          parallelizationFactor: consumer.parallelizationFactor,
           onFailure: new SqsDlq(failureQueue),
           ...(consumer.filters !== undefined ? { filters: consumer.filters.map((pattern) => FilterCriteria.filter(pattern)) } : {}),
         }),

@@ -465,12 +465,6 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
     if (options.streams ?? true) {
       for (const mapping of deployment.eventSourceMappings) {
         if (!mapping.enabled) continue;
-        if (mapping.parallelizationFactor !== 1) {
-          throw new TemplateError(
-            { stack: mapping.stack, logicalId: mapping.logicalId, path: 'ParallelizationFactor' },
-            'only 1 is supported',
-          );
-        }
         const table = tables.find((t) => mapping.eventSourceArn.startsWith(`${t.arn}/stream/`));
         const localArn = table === undefined ? undefined : localStreamArns.get(table.name);
         if (table === undefined || localArn === undefined) {
@@ -479,6 +473,7 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
             `no local stream for ${mapping.eventSourceArn}`,
           );
         }
+        const partitionKey = table.createTable.KeySchema?.find((k) => k.KeyType === 'HASH')?.AttributeName;
         const { fn, deployed } = functionFor(mapping.functionName);
         const keys = credentials.get(deployed.name) as { accessKeyId: string; secretAccessKey: string; sessionToken: string };
         const streams = new DynamoDBStreamsClient({
@@ -498,6 +493,10 @@ export async function startDeployedStack(options: DeployedStackOptions = {}): Pr
           handler: (event: unknown) => fn.invoke(event),
           functionName: deployed.logicalId,
           batchSize: mapping.batchSize,
+          // The template's ParallelizationFactor: lanes by the table's partition key, each lane's
+          // invocation in a container of its own (the pool never gives a busy container another).
+          parallelizationFactor: mapping.parallelizationFactor,
+          ...(partitionKey !== undefined ? { partitionKey } : {}),
           bisectBatchOnFunctionError: mapping.bisectBatchOnFunctionError,
           maxRetryAttempts: mapping.maximumRetryAttempts < 0 ? Number.MAX_SAFE_INTEGER : mapping.maximumRetryAttempts,
           reportBatchItemFailures: mapping.reportBatchItemFailures,

@@ -1053,6 +1053,7 @@ describe('stream consumers', () => {
       // The Data stack's parameter, read at deployment (a new stream has a new ARN): not an export.
       EventSourceArn: { Ref: Match.stringLikeRegexp('^SsmParameterValueShopEdgedevDataShopstreamarn') },
       BatchSize: consumer.batchSize,
+      ParallelizationFactor: consumer.parallelizationFactor,
       BisectBatchOnFunctionError: true,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       MaximumRetryAttempts: 5,
@@ -1071,6 +1072,18 @@ describe('stream consumers', () => {
           ),
         }),
     )!.Properties!;
+
+  it("runs FanOut's batches in 10 lanes per shard (one tenant's fan-out does not hold up the others); Invalidate's in 1", () => {
+    for (const app of [dev, prod]) {
+      for (const [name, factor] of [
+        ['FanOut', 10],
+        ['Invalidate', 1],
+      ] as const) {
+        expect([name, mappingOf(app, name).ParallelizationFactor]).toEqual([name, factor]);
+        expect(STREAM_CONSUMERS.find((c) => c.name === name)!.parallelizationFactor).toBe(factor);
+      }
+    }
+  });
 
   it("invokes Invalidate only for the records it acts on (the route table's filters); FanOut for every batch", () => {
     for (const consumer of STREAM_CONSUMERS) {

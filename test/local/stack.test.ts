@@ -31,7 +31,9 @@ const WS: WebSocketRoute[] = ['$connect', '$disconnect', '$default'].map((routeK
   entry: 'test/local/fixtures/ws.ts',
   needs,
 }));
-const CONSUMERS: StreamConsumer[] = [{ name: 'Notify', table: 'shop', entry: 'test/local/fixtures/notify.ts', needs, batchSize: 10 }];
+const CONSUMERS: StreamConsumer[] = [
+  { name: 'Notify', table: 'shop', entry: 'test/local/fixtures/notify.ts', needs, batchSize: 10, parallelizationFactor: 1 },
+];
 
 const savedEnv = { ...process.env };
 function restoreEnv(): void {
