@@ -509,6 +509,8 @@ export async function writeSubscribers(
   table: string,
   productId: string,
   count: number,
+  tenantId: string = TENANT,
+  idPrefix = `c${count}x`,
 ): Promise<void> {
   const channel = channelNames.product(productId);
   const expiresAt = Math.floor(Date.now() / 1000) + CONNECTION_LIFETIME_SECONDS;
@@ -516,14 +518,14 @@ export async function writeSubscribers(
   for (let i = 0; i < count; i += 25) {
     batches.push(
       Array.from({ length: Math.min(25, count - i) }, (_, j) => {
-        const connectionId = `c${count}x${String(i + j).padStart(6, '0')}`;
+        const connectionId = `${idPrefix}${String(i + j).padStart(6, '0')}`;
         return {
           pk: connectionKeys.connection(connectionId),
           sk: connectionKeys.subscription(channel),
-          gsi1pk: connectionKeys.channel(TENANT, channel),
+          gsi1pk: connectionKeys.channel(tenantId, channel),
           gsi1sk: connectionId,
           connectionId,
-          tenantId: TENANT,
+          tenantId,
           channel,
           expiresAt,
         };
