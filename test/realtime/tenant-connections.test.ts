@@ -1,0 +1,182 @@
+/**
+ * A tenant's count of open connections in the Connections table (DynamoConnectionStore against
+ * DynamoDB Local): one counter item, exact under concurrent connects, each connection released
+ * once by whoever closes its record, and connections that vanished without $disconnect (past
+ * their 2 hours, or silent past API Gateway's idle timeout) reclaimed by a connect at the cap.
+ */
+import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoConnectionStore,
+  endBucket,
+  IDLE_CLOSED_AFTER_SECONDS,
+  silentPastIdleTimeout,
+  type ConnectionRecord,
+} from '../../functions/realtime/connection-store';
+import { parseChannel } from '../../functions/realtime/channels';
+import { messageOrder } from '../../functions/realtime/message-order';
+import { connectionKeys } from '../../functions/shared/tables';
+import { testDocumentClient, testTables, uniqueId } from '../support';
+
+let db: DynamoDBDocumentClient;
+let table: string;
+let store: DynamoConnectionStore;
+
+beforeAll(async () => {
+  table = (await testTables('tenant-count')).connections;
+  db = testDocumentClient();
+  store = new DynamoConnectionStore(db, table);
+});
+afterAll(() => db.destroy());
+
+const tenantId = () => uniqueId('t').replace(/[^A-Za-z0-9_-]/g, '_');
+let serial = 0;
+
+function record(tenant: string, connectedAt = Date.now()): ConnectionRecord {
+  return {
+    connectionId: `c${String(serial++).padStart(15, '0')}`,
+    tenantId: tenant,
+    userId: 'u',
+    permissions: [],
+    connectedAt,
+    expiresAt: Math.floor(connectedAt / 1000) + 7800,
+    tokenExpiresAt: Math.floor(Date.now() / 1000) + 3600,
+  };
+}
+
+/** Puts the record and counts it, as a connect does. */
+async function connect(connection: ConnectionRecord, max: number): Promise<boolean> {
+  await store.put(connection);
+  return store.countConnection(connection, max);
+}
+
+describe("a tenant's count", () => {
+  it('admits exactly the cap of concurrent connects, and counts every one in its bucket', async () => {
+    const tenant = tenantId();
+    const connections = Array.from({ length: 40 }, () => record(tenant));
+    const admitted = await Promise.all(connections.map((c) => connect(c, 20)));
+
+    expect(admitted.filter(Boolean)).toHaveLength(20);
+    const count = await store.tenantCount(tenant);
+    expect(count.open).toBe(20);
+    expect(Object.values(count.buckets).reduce((a, b) => a + b, 0)).toBe(20);
+    // Another tenant has a count of its own.
+    expect(await connect(record(tenantId()), 20)).toBe(true);
+  });
+
+  it('releases a connection once, however often and by whomever it is closed', async () => {
+    const tenant = tenantId();
+    const [a, b] = [record(tenant), record(tenant)];
+    await connect(a, 5);
+    await connect(b, 5);
+
+    await Promise.all([store.remove(a.connectionId), store.remove(a.connectionId), store.remove(a.connectionId)]);
+    await store.remove(a.connectionId);
+    expect((await store.tenantCount(tenant)).open).toBe(1);
+
+    // A connection never counted (refused, or unknown): its close takes nothing.
+    await store.remove('neverconnected00');
+    const refused = record(tenant);
+    await store.put(refused);
+    await store.remove(refused.connectionId);
+    expect((await store.tenantCount(tenant)).open).toBe(1);
+
+    await store.remove(b.connectionId);
+    await store.remove(b.connectionId);
+    expect(await store.tenantCount(tenant)).toEqual({ open: 0, buckets: { [endBucket(b.connectedAt)]: 0 } });
+  });
+
+  it('gives back the count of a connection closed while it was being counted', async () => {
+    const tenant = tenantId();
+    const c = record(tenant);
+    await store.put(c);
+    // $disconnect ran between the record's put and its count: it found nothing to release.
+    await store.remove(c.connectionId);
+    expect(await store.countConnection(c, 5)).toBe(true);
+    expect((await store.tenantCount(tenant)).open).toBe(0);
+  });
+
+  it('frees a slot when a connection closes: the next connect at the cap is admitted', async () => {
+    const tenant = tenantId();
+    const open = Array.from({ length: 3 }, () => record(tenant));
+    for (const c of open) expect(await connect(c, 3)).toBe(true);
+    expect(await connect(record(tenant), 3)).toBe(false);
+    await store.remove((open[0] as ConnectionRecord).connectionId);
+    expect(await connect(record(tenant), 3)).toBe(true);
+    expect((await store.tenantCount(tenant)).open).toBe(3);
+  });
+});
+
+describe('connections that vanished without $disconnect', () => {
+  /** A counted connection whose record says it connected at `connectedAt` (and, optionally, last spoke in `msgWindow`). */
+  async function counted(tenant: string, connectedAt: number, msgWindow?: number): Promise<ConnectionRecord> {
+    const c = record(tenant, connectedAt);
+    expect(await connect(c, 1000)).toBe(true);
+    if (msgWindow !== undefined) {
+      await db.send(
+        new UpdateCommand({
+          TableName: table,
+          Key: { pk: connectionKeys.connection(c.connectionId), sk: connectionKeys.meta },
+          UpdateExpression: 'SET msgWindow = :w',
+          ExpressionAttributeValues: { ':w': msgWindow },
+        }),
+      );
+    }
+    return c;
+  }
+
+  it('prunes the buckets of connections past their 2 hours, once', async () => {
+    const tenant = tenantId();
+    const now = Date.now();
+    const old = [await counted(tenant, now - 3 * 3600_000), await counted(tenant, now - 3 * 3600_000)];
+    await counted(tenant, now);
+    // The cap is 3 now: the two old ones make room when the next connect finds the tenant full.
+    expect(await connect(record(tenant), 3)).toBe(true);
+    const count = await store.tenantCount(tenant);
+    expect(count.open).toBe(2);
+    expect(Object.keys(count.buckets)).not.toContain(endBucket((old[0] as ConnectionRecord).connectedAt));
+    // Their late $disconnect only tombstones: the count stays the real one.
+    await store.remove((old[0] as ConnectionRecord).connectionId);
+    expect((await store.tenantCount(tenant)).open).toBe(2);
+  });
+
+  it('reclaims connections silent past the idle timeout, keeps those still talking, and leases the reclaim', async () => {
+    const tenant = tenantId();
+    const now = Date.now();
+    const quiet = now - 20 * 60_000;
+    const silent = [await counted(tenant, quiet), await counted(tenant, quiet, quiet + 60_000)];
+    // Connected as long ago, but its last message was this minute.
+    await counted(tenant, quiet, now - (now % 60_000));
+    await counted(tenant, now);
+
+    expect(await connect(record(tenant), 4)).toBe(true); // the two silent ones released
+    expect((await store.tenantCount(tenant)).open).toBe(3);
+    for (const c of silent) expect(await store.get(c.connectionId)).toBeUndefined(); // closed
+    // Their $disconnect, should it come: nothing more is released.
+    for (const c of silent) await store.remove(c.connectionId);
+    expect((await store.tenantCount(tenant)).open).toBe(3);
+
+    // At the cap again, with another silent one: the lease holds the reclaim off for a minute.
+    await counted(tenant, quiet);
+    expect(await connect(record(tenant), 4)).toBe(false);
+    expect((await store.tenantCount(tenant)).open).toBe(4);
+  });
+
+  it('judges silence as the user slots do', () => {
+    const now = Date.now();
+    const idle = IDLE_CLOSED_AFTER_SECONDS * 1000;
+    expect(silentPastIdleTimeout({ connectedAt: now - idle - 1 }, now)).toBe(true);
+    expect(silentPastIdleTimeout({ connectedAt: now - idle + 1000 }, now)).toBe(false);
+    expect(silentPastIdleTimeout({ connectedAt: now - 2 * idle, msgWindow: now - idle }, now)).toBe(false);
+    expect(silentPastIdleTimeout({ connectedAt: now - 2 * idle, msgWindow: now - idle - 61_000 }, now)).toBe(true);
+  });
+
+  it("is in no channel's subscribers: the index holds a tenant's connections under a key no channel has", async () => {
+    const tenant = tenantId();
+    const c = await counted(tenant, Date.now());
+    expect(await store.subscribe(c, 'dashboard', messageOrder({ at: Date.now(), messageId: 'm1' }, undefined))).toBe('subscribed');
+    expect((await store.subscribers(tenant, 'dashboard')).connectionIds).toEqual([c.connectionId]);
+    expect(parseChannel(connectionKeys.tenantConnectionIndex(tenant).slice(tenant.length + 1))).toBeUndefined();
+    await store.remove(c.connectionId);
+    expect((await store.subscribers(tenant, 'dashboard')).connectionIds).toEqual([]);
+  });
+});
