@@ -129,15 +129,15 @@ export function createHandshake(options: HandshakeOptions): Handshake {
     // it: ws then drops the socket without opening a connection), or close() begun, while
     // $connect ran. $connect succeeded, so API Gateway sends $disconnect: what $connect recorded
     // (the connection, its place in its user's and tenant's counts) is released.
-    let opened = false;
+    const upgrade = { opened: false };
     if (!socket.destroyed && !options.closing()) {
       // handleUpgrade calls back at once, or not at all.
       wss.handleUpgrade(req, socket, head, (ws) => {
-        opened = true;
+        upgrade.opened = true;
         connections.open(ws, peer, authorizerContext);
       });
     }
-    if (!opened) {
+    if (!upgrade.opened) {
       // Never left half-open: the server's close() waits for every socket it accepted.
       socket.destroy();
       const reason = options.closing() ? 'Going away' : 'Client left during $connect';
