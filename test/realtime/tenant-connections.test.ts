@@ -124,19 +124,54 @@ describe('connections that vanished without $disconnect', () => {
     return c;
   }
 
-  it('prunes the buckets of connections past their 2 hours, once', async () => {
+  /** A connection counted 3 hours ago (its bucket's minute is over), written as its connect wrote it. */
+  async function expired(tenant: string): Promise<ConnectionRecord> {
+    const c = record(tenant, Date.now() - 3 * 3600_000);
+    const bucket = endBucket(c.connectedAt);
+    await store.put(c);
+    await db.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: connectionKeys.connection(c.connectionId), sk: connectionKeys.meta },
+        UpdateExpression: 'SET countedIn = :b',
+        ExpressionAttributeValues: { ':b': bucket },
+      }),
+    );
+    await db.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: connectionKeys.tenant(tenant), sk: connectionKeys.tenantConnections },
+        UpdateExpression: 'ADD #open :one, #b :one',
+        ExpressionAttributeNames: { '#open': 'open', '#b': bucket },
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
+    return c;
+  }
+
+  it('prunes the buckets of connections past their 2 hours when the tenant is full, once', async () => {
     const tenant = tenantId();
-    const now = Date.now();
-    const old = [await counted(tenant, now - 3 * 3600_000), await counted(tenant, now - 3 * 3600_000)];
-    await counted(tenant, now);
-    // The cap is 3 now: the two old ones make room when the next connect finds the tenant full.
+    await counted(tenant, Date.now()); // first: the first connect of a minute prunes too (next test)
+    const old = [await expired(tenant), await expired(tenant)];
+    expect((await store.tenantCount(tenant)).open).toBe(3);
+
+    // The cap is 3: the two old ones make room.
     expect(await connect(record(tenant), 3)).toBe(true);
     const count = await store.tenantCount(tenant);
     expect(count.open).toBe(2);
     expect(Object.keys(count.buckets)).not.toContain(endBucket((old[0] as ConnectionRecord).connectedAt));
     // Their late $disconnect only tombstones: the count stays the real one.
     await store.remove((old[0] as ConnectionRecord).connectionId);
+    await store.remove((old[1] as ConnectionRecord).connectionId);
     expect((await store.tenantCount(tenant)).open).toBe(2);
+  });
+
+  it("prunes them with the first connect of a minute too: the item keeps about 2 hours' buckets", async () => {
+    const tenant = tenantId();
+    const old = await expired(tenant);
+    expect(await connect(record(tenant), 1000)).toBe(true);
+    expect(Object.keys((await store.tenantCount(tenant)).buckets)).not.toContain(endBucket(old.connectedAt));
+    expect((await store.tenantCount(tenant)).open).toBe(1);
   });
 
   it('reclaims connections silent past the idle timeout, keeps those still talking, and leases the reclaim', async () => {
