@@ -4,6 +4,11 @@
  * once by whoever closes its record, and connections that vanished without $disconnect (past
  * their 2 hours, or silent past API Gateway's idle timeout) reclaimed by a connect at the cap.
  */
+import { marshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import type { ShopRepository } from '../../functions/catalog/ports';
+import type { AttemptResult, ConnectionNotifier, PostResult } from '../../functions/realtime/notifier';
+import { FanOut } from '../../functions/streams/fan-out';
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   DynamoConnectionStore,
@@ -213,5 +218,60 @@ describe('connections that vanished without $disconnect', () => {
     expect(parseChannel(connectionKeys.tenantConnectionIndex(tenant).slice(tenant.length + 1))).toBeUndefined();
     await store.remove(c.connectionId);
     expect((await store.subscribers(tenant, 'dashboard')).connectionIds).toEqual([]);
+  });
+});
+
+describe('the fan-out ending connections', () => {
+  it('releases a gone connection (410) and an expired session, each once', async () => {
+    const tenant = tenantId();
+    const [gone, expired, live] = [
+      record(tenant),
+      { ...record(tenant), tokenExpiresAt: Math.floor(Date.now() / 1000) - 5 },
+      record(tenant),
+    ];
+    for (const c of [gone, expired, live]) {
+      expect(await connect(c, 10)).toBe(true);
+      expect(await store.subscribe(c, 'product:hot', messageOrder({ at: Date.now(), messageId: c.connectionId }, undefined))).toBe(
+        'subscribed',
+      );
+    }
+    const answer = (id: string): PostResult => (id === gone.connectionId ? 'gone' : 'sent');
+    const notifier: ConnectionNotifier = {
+      post: (id) => Promise.resolve(answer(id)),
+      attempt: (id): Promise<AttemptResult> => Promise.resolve(answer(id)),
+      disconnect: () => Promise.resolve(),
+    };
+    const repo = { recordStockState: () => Promise.resolve() } as unknown as ShopRepository;
+    const keys = { pk: `T#${tenant}`, sk: 'S#hot' };
+    const image = (version: number) => ({
+      ...keys,
+      entity: 'stock',
+      tenantId: tenant,
+      productId: 'hot',
+      stock: 10 - version,
+      lowStockThreshold: 0,
+      version,
+      lastUpdated: new Date().toISOString(),
+    });
+    const change: DynamoDBRecord = {
+      eventName: 'MODIFY',
+      dynamodb: {
+        Keys: marshall(keys) as never,
+        OldImage: marshall(image(1)) as never,
+        NewImage: marshall(image(2)) as never,
+        SequenceNumber: '1'.padStart(21, '0'),
+        ApproximateCreationDateTime: Date.now() / 1000,
+        StreamViewType: 'NEW_AND_OLD_IMAGES',
+      },
+    };
+
+    expect((await new FanOut({ connections: store, repo, notifier }).handle([change])).batchItemFailures).toEqual([]);
+
+    expect((await store.tenantCount(tenant)).open).toBe(1);
+    // Their $disconnect, when API Gateway sends it: nothing more.
+    await store.remove(gone.connectionId);
+    await store.remove(expired.connectionId);
+    expect((await store.tenantCount(tenant)).open).toBe(1);
+    expect(await store.get(live.connectionId)).toBeDefined();
   });
 });
