@@ -243,7 +243,7 @@ const disconnected = (id: string) =>
 describe('a client that leaves while $connect runs', () => {
   it.each([
     ['closes its socket', (socket: net.Socket) => new Promise<unknown>((resolve) => socket.once('close', resolve).destroy())],
-    ['half-closes it (FIN)', (socket: net.Socket) => new Promise<unknown>((resolve) => socket.end(resolve))],
+    ['half-closes it (FIN)', (socket: net.Socket) => new Promise<unknown>((resolve) => socket.end(() => resolve(undefined)))],
   ])('gets its $disconnect once $connect succeeded, as API Gateway sends it (%s)', async (_how, leave) => {
     const hold = `left-${events.length}`;
     const { socket, connectionId } = await heldUpgrade(front.port, hold);
