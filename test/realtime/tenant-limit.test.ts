@@ -7,6 +7,7 @@
  */
 import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import WebSocket from 'ws';
+import { connect, type LimitedInfo } from '../../client/src';
 import { DynamoConnectionStore, endBucket, type ConnectionRecord } from '../../functions/realtime/connection-store';
 import { createDocumentClient } from '../../functions/shared/clients/dynamodb';
 import { connectionKeys } from '../../functions/shared/tables';
@@ -192,6 +193,26 @@ describe('connections per tenant', () => {
     await disconnectRan(gone, since);
     await disconnectRan(other, since);
     expect(await store.tenantCount(tenant)).toMatchObject({ open: 0 });
+  });
+
+  it('the SDK backs off when its tenant is full, tells the app, and connects once a slot is free', async () => {
+    const tenant = tenantId('sdk');
+    const open = await Promise.all(Array.from({ length: LIMIT }, async () => client(await userToken(tenant))));
+    const sdk = connect(stack.wsUrl, await userToken(tenant), { WebSocket, limitedBackoffBaseMs: 50, backoffCapMs: 400 });
+    const limited: LimitedInfo[] = [];
+    sdk.on('limited', (info) => limited.push(info));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (limited.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(limited[0]).toMatchObject({ status: 429, reason: 'too-many-connections', refusals: 1, handover: false });
+      expect(sdk.state).toBe('connecting');
+
+      await open[0]?.close();
+      while (sdk.state !== 'connected' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(sdk.state).toBe('connected');
+    } finally {
+      sdk.close();
+    }
   });
 });
 
