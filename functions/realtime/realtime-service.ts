@@ -1,6 +1,6 @@
 /**
- * WebSocket sessions: connections (at most so many per user and per tenant), subscriptions with permission and
- * tenant checks, snapshots on subscribe (so a client that reconnects is whole again at once), the
+ * WebSocket sessions: connections (at most so many per user and per tenant), subscriptions with
+ * permission and tenant checks, snapshots on subscribe (so a client that reconnects is whole again at once), the
  * per-connection message rate, and the session's end with its token. Knows nothing of API
  * Gateway: handlers hand it ids, parsed messages and when each was received.
  */
@@ -84,7 +84,15 @@ export class RealtimeService {
       await this.connections.remove(connectionId);
       return 'too-many-connections';
     }
-    if (!(await this.connections.countConnection(connection, this.maxConnectionsPerTenant))) {
+    let counted: boolean;
+    try {
+      counted = await this.connections.countConnection(connection, this.maxConnectionsPerTenant);
+    } catch (error) {
+      // The handshake fails (no $disconnect follows it): give the user's slot back now.
+      await this.connections.remove(connectionId).catch(() => undefined);
+      throw error;
+    }
+    if (!counted) {
       await this.connections.remove(connectionId);
       return 'tenant-at-limit';
     }
