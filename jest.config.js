@@ -22,6 +22,7 @@ const END_TO_END = [
   '<rootDir>/test/realtime/realtime.test.ts',
   '<rootDir>/test/realtime/ordering.test.ts',
   '<rootDir>/test/realtime/sessions.test.ts',
+  '<rootDir>/test/realtime/tenant-limit.test.ts',
   '<rootDir>/test/realtime/stream-invalidation.test.ts',
   '<rootDir>/test/realtime/throttled-fan-out.test.ts',
   '<rootDir>/test/realtime/tenant-fairness.test.ts',

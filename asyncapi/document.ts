@@ -13,7 +13,7 @@
 import * as protocol from '../client/src/messages';
 import type { Schema } from '../client/src/messages';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../functions/realtime/connection-store';
-import { MAX_CONNECTIONS_PER_USER, MESSAGES_PER_MINUTE } from '../functions/realtime/realtime-service';
+import { MAX_CONNECTIONS_PER_TENANT, MAX_CONNECTIONS_PER_USER, MESSAGES_PER_MINUTE } from '../functions/realtime/realtime-service';
 import { WEBSOCKET_ROUTES, type WebSocketRoute } from '../functions/routes';
 
 /** 3.1.0 is the latest AsyncAPI 3 (the parser notes any older version). */
@@ -210,7 +210,7 @@ const OPERATIONS: Readonly<Record<string, OperationSpec>> = {
 
 const DESCRIPTION = `The live part of shop-edge: stock, product changes, order status and dashboard figures, pushed over one WebSocket connection. The REST API, headers and caching are in docs/contract.md (and openapi.json) in the repository; this document is generated from the client SDK's message schemas (client/src/messages.ts) by \`npm run asyncapi\`.
 
-- **Connect** with \`?token=<JWT>\`, the same token as REST's \`Authorization: Bearer\` (browsers cannot set headers on a WebSocket). An invalid or expired token refuses the handshake with 401; a user (tenant and sub) who has ${MAX_CONNECTIONS_PER_USER} connections open already is refused with 429 (back off: one frees when another closes).
+- **Connect** with \`?token=<JWT>\`, the same token as REST's \`Authorization: Bearer\` (browsers cannot set headers on a WebSocket). An invalid or expired token refuses the handshake with 401; a user (tenant and sub) who has ${MAX_CONNECTIONS_PER_USER} connections open already, or a tenant with ${MAX_CONNECTIONS_PER_TENANT.toLocaleString('en-US')} (by default), is refused with 429: back off exponentially with jitter (1 s doubling to 30 s), do not retry at once; a slot frees when another connection closes.
 - **The session ends with the token**: after the token's \`exp\`, the next message of the client, or the next update for it, is answered with \`error\` UNAUTHORIZED and the server closes the connection. API Gateway closes it with 1000 (it cannot send an application code such as 4401), so recognise the end by that error: reconnect with a fresh token and resubscribe. Replacing the connection before \`exp\` avoids the gap (the SDK does).
 - **Frames** are JSON text. The client's \`action\` selects the route (subscribe, unsubscribe, ping); anything else, or a frame that is not JSON, is answered with \`error\` BAD_REQUEST.
 - **Channels** are logical, on the one connection: \`product:<id>\`, \`order:<id>\`, \`dashboard\` (the tenant is always the token's). Messages name their channel: \`channel\`, or the \`productId\` / \`orderId\` of an update.
@@ -218,7 +218,7 @@ const DESCRIPTION = `The live part of shop-edge: stock, product changes, order s
 - **Snapshots**: every subscribe is answered with the channel's current state, so a client that reconnects and resubscribes is up to date at once.
 - **Versions**: every message about a product, its stock or an order carries that entity's \`version\`, which grows with each committed change (stock and product have separate counters). Updates of one entity are sent in version order, but a retried batch can repeat them: show a message only when its version is newer than the one shown. Dashboard figures have no version: order them by \`timestamp\`.
 - **Timestamps** of updates are the instant the change was committed, the same instant REST reports as \`updatedAt\` (products, orders) or \`lastUpdated\` (stock).
-- **Limits**: ${MAX_CONNECTIONS_PER_USER} connections per user (then 429 at the handshake; WS_MAX_CONNECTIONS_PER_USER), ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection, ${MESSAGES_PER_MINUTE} client messages a minute per connection (then \`error\` RATE_LIMITED), 128 KB per message, 10 minutes idle and 2 hours per connection (API Gateway's limits: reconnect and resubscribe), and the token's lifetime.`;
+- **Limits**: ${MAX_CONNECTIONS_PER_USER} connections per user (then 429 at the handshake; WS_MAX_CONNECTIONS_PER_USER), ${MAX_CONNECTIONS_PER_TENANT.toLocaleString('en-US')} per tenant (then 429 at the handshake; WS_MAX_CONNECTIONS_PER_TENANT), ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions per connection, ${MESSAGES_PER_MINUTE} client messages a minute per connection (then \`error\` RATE_LIMITED), 128 KB per message, 10 minutes idle and 2 hours per connection (API Gateway's limits: reconnect and resubscribe), and the token's lifetime.`;
 
 /** The document's JSON Schema for a schema of the SDK: named ones become $refs, SDK-only keywords go. */
 function toDocumentSchema(schema: Schema, names: ReadonlyMap<Schema, string>, options: { top: boolean; dropExamples: boolean }): Json {

@@ -34,7 +34,11 @@ export const CONTEXT_KEYS = {
   legacyExports: 'legacyExports',
   corsOrigins: 'corsOrigins',
   originSecretPreviousVersion: 'originSecretPreviousVersion',
+  wsMaxConnectionsPerTenant: 'wsMaxConnectionsPerTenant',
 } as const;
+
+/** Open WebSocket connections per tenant when the profile does not say (functions/shared/config.ts has the same default). */
+export const DEFAULT_WS_MAX_CONNECTIONS_PER_TENANT = 10_000;
 
 const throttle = z.strictObject({
   rateLimit: z.coerce.number().positive(),
@@ -65,6 +69,8 @@ const profileSchema = z.strictObject({
   }),
   api: throttle,
   realtime: throttle,
+  /** Open WebSocket connections per tenant: the next handshake is refused with 429 (WS_MAX_CONNECTIONS_PER_TENANT). */
+  wsMaxConnectionsPerTenant: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_WS_MAX_CONNECTIONS_PER_TENANT),
   /**
    * Reserved concurrency of each stream consumer (0: none). A consumer runs at most one invocation
    * per lane of each shard, shards × its parallelizationFactor (functions/routes.ts: FanOut 10,
@@ -152,6 +158,8 @@ export interface ShopEdgeConfig {
   readonly network: { readonly maxAzs: number; readonly natGateways: number };
   readonly api: ThrottleSettings;
   readonly realtime: ThrottleSettings;
+  /** Open WebSocket connections per tenant (the $connect function's WS_MAX_CONNECTIONS_PER_TENANT). */
+  readonly wsMaxConnectionsPerTenant: number;
   /** Reserved concurrency of each stream consumer; 0 reserves none (the account's unreserved pool). */
   readonly streamConsumerConcurrency: number;
   readonly logRetention: RetentionDays;
@@ -225,6 +233,7 @@ function applyOverrides(profile: Record<string, unknown>, ctx: (key: string) => 
   set(top, 'webAclArn', CONTEXT_KEYS.webAclArn);
   set(top, 'domainName', CONTEXT_KEYS.domainName);
   set(top, 'certificateArn', CONTEXT_KEYS.certificateArn);
+  set(top, 'wsMaxConnectionsPerTenant', CONTEXT_KEYS.wsMaxConnectionsPerTenant);
   // `-c corsOrigins=https://a.example.com,https://b.example.com` gives a string.
   const cors = ctx(CONTEXT_KEYS.corsOrigins);
   if (typeof cors === 'string')
@@ -310,6 +319,7 @@ function toConfig(envName: EnvName, p: Profile, ctx: (key: string) => unknown): 
     network: p.network,
     api: p.api,
     realtime: p.realtime,
+    wsMaxConnectionsPerTenant: p.wsMaxConnectionsPerTenant,
     streamConsumerConcurrency: p.streamConsumerConcurrency,
     logRetention: p.logRetentionDays,
     retainData: p.retainData,

@@ -89,6 +89,7 @@ export function buildShopEdge(app: App, config: ShopEdgeConfig): ShopEdgeStacks 
     stageName: config.envName,
     throttle: config.realtime,
     jwt: config.jwt,
+    maxConnectionsPerTenant: config.wsMaxConnectionsPerTenant,
   });
   // The WebSocket stage's execution logs need the account's API Gateway CloudWatch role (API stack).
   realtime.addStackDependency(api, 'API Gateway account CloudWatch role');

@@ -11,7 +11,7 @@ import { DEFAULT_REGION, LOCAL_ACCOUNT_ID } from './dev-defaults';
 /** A contract error code (functions/shared/errors.ts) the fronts answer with themselves. */
 export type GatewayErrorCode = Extract<
   ErrorCode,
-  'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'UNAVAILABLE' | 'INTERNAL'
+  'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'PAYLOAD_TOO_LARGE' | 'RATE_LIMITED' | 'UNAVAILABLE' | 'INTERNAL'
 >;
 
 /** The contract's error body: {"error":{"code","message"}}. */

@@ -14,11 +14,12 @@
  *   takes a dead one (no reply to a ping) for lost.
  * - Token refused on the handshake (401/403), or the session ended by the server (error
  *   UNAUTHORIZED: the token expired): see `TokenProvider` and README.md. A handshake refused with
- *   429 (too many connections of the user) waits close to the backoff ceiling before retrying.
+ *   429 (the user or the tenant has as many connections as the server allows) backs off
+ *   exponentially with jitter (1 s doubling to 30 s, never at once) and is reported ('limited').
  * - Numbers its subscribe and unsubscribe messages (`seq`): the server applies the later of two
  *   that cross.
  */
-import { backoffDelay } from './backoff';
+import { backoffDelay, limitedDelay } from './backoff';
 import {
   channelOf,
   parseServerMessage,
@@ -34,7 +35,7 @@ import { ChannelVersions } from './versions';
 // '@shop-edge/client/messages').
 export type * from './messages';
 export { channelOf, parseServerMessage } from './messages';
-export { backoffDelay } from './backoff';
+export { backoffDelay, limitedDelay } from './backoff';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
 
@@ -46,6 +47,22 @@ export interface StateInfo {
   readonly reason?: OfflineReason;
   /** Set when the state is `reconnecting`: what ended the connection, when known. */
   readonly cause?: string;
+}
+
+/**
+ * A handshake refused with 429: the user (10 by default) or the tenant (10,000 by default) has as
+ * many connections open as the server allows. The server does not say which; a slot frees when
+ * another connection closes, so the client waits `retryInMs` before its next attempt.
+ */
+export interface LimitedInfo {
+  readonly status: 429;
+  readonly reason: 'too-many-connections';
+  /** Refusals in a row, counting this one (from 1); a connection that opens resets it. */
+  readonly refusals: number;
+  /** When the next attempt is made. */
+  readonly retryInMs: number;
+  /** A refused replacement of an open connection (which stays in use meanwhile), not a (re)connect. */
+  readonly handover: boolean;
 }
 
 export interface TokenRequest {
@@ -84,6 +101,11 @@ export interface ClientOptions {
   readonly backoffBaseMs?: number;
   /** Largest backoff ceiling. @default 30_000 */
   readonly backoffCapMs?: number;
+  /**
+   * Backoff ceiling of the first retry after a handshake refused with 429 (too many connections),
+   * doubling with each refusal in a row up to `backoffCapMs`; the wait is in [ceiling / 2, ceiling). @default 1_000
+   */
+  readonly limitedBackoffBaseMs?: number;
   /** A connection open this long resets the backoff. @default 10_000 */
   readonly stableAfterMs?: number;
   /** A handshake not done by then is abandoned (and retried). @default 15_000 */
@@ -125,6 +147,8 @@ export interface ShopEdgeClient {
   on(event: 'state', listener: (state: ConnectionState, info: StateInfo) => void): () => void;
   /** `{"type":"error"}` messages from the server (FORBIDDEN, RATE_LIMITED, BAD_REQUEST...). */
   on(event: 'error', listener: (error: ErrorMessage) => void): () => void;
+  /** A handshake refused with 429 (too many connections of the user or the tenant), and when the client tries again. */
+  on(event: 'limited', listener: (info: LimitedInfo) => void): () => void;
   /** Closes the connection for good: state `offline` (reason `closed`), no reconnect. */
   close(): void;
 }
@@ -136,6 +160,7 @@ export function connect(url: string, token: string | TokenProvider, options: Cli
 const DEFAULTS = {
   backoffBaseMs: 250,
   backoffCapMs: 30_000,
+  limitedBackoffBaseMs: 1_000,
   stableAfterMs: 10_000,
   connectTimeoutMs: 15_000,
   pingIntervalMs: 5 * 60_000,
@@ -190,6 +215,10 @@ class Client implements ShopEdgeClient {
   private readonly channels = new Map<Channel, ChannelEntry>();
   private readonly stateListeners = new Set<(state: ConnectionState, info: StateInfo) => void>();
   private readonly errorListeners = new Set<(error: ErrorMessage) => void>();
+  private readonly limitedListeners = new Set<(info: LimitedInfo) => void>();
+  /** Handshakes refused with 429 in a row (reconnects; handovers count their own). */
+  private limitedRefusals = 0;
+  private limitedHandovers = 0;
   private primary: Connection | undefined;
   /** The connection being opened: a (re)connect, or the replacement of the primary. */
   private candidate: Connection | undefined;
@@ -263,11 +292,14 @@ class Client implements ShopEdgeClient {
 
   on(event: 'state', listener: (state: ConnectionState, info: StateInfo) => void): () => void;
   on(event: 'error', listener: (error: ErrorMessage) => void): () => void;
+  on(event: 'limited', listener: (info: LimitedInfo) => void): () => void;
   on(
-    event: 'state' | 'error',
-    listener: ((state: ConnectionState, info: StateInfo) => void) | ((error: ErrorMessage) => void),
+    event: 'state' | 'error' | 'limited',
+    listener: ((state: ConnectionState, info: StateInfo) => void) | ((error: ErrorMessage) => void) | ((info: LimitedInfo) => void),
   ): () => void {
-    const listeners = (event === 'state' ? this.stateListeners : this.errorListeners) as Set<typeof listener>;
+    const listeners = (event === 'state' ? this.stateListeners : event === 'error' ? this.errorListeners : this.limitedListeners) as Set<
+      typeof listener
+    >;
     listeners.add(listener);
     return () => void listeners.delete(listener);
   }
@@ -343,6 +375,8 @@ class Client implements ShopEdgeClient {
 
   private opened(connection: Connection): void {
     connection.opened = true;
+    if (connection.purpose === 'handover') this.limitedHandovers = 0;
+    else this.limitedRefusals = 0;
     this.clearTimer(connection, 'connect');
     this.setInterval(connection, 'ping', this.settings.pingIntervalMs, () => this.ping(connection));
     for (const channel of this.channels.keys()) this.send(connection, { action: 'subscribe', channel });
@@ -427,30 +461,35 @@ class Client implements ShopEdgeClient {
       }
       this.refusedStatus = connection.status;
     }
-    // 429: the user has as many connections as the server allows; one frees when another closes.
+    // 429: the user or the tenant has as many connections as the server allows; one frees when
+    // another closes. Backed off on its own count of refusals in a row, never at once.
     const tooMany = !connection.opened && connection.status === 429;
     if (connection.purpose === 'handover' && this.primary) {
-      const delay = this.retryDelay(this.handoverAttempt++, tooMany);
+      const attempt = this.handoverAttempt++;
+      const delay = tooMany ? this.limited(this.limitedHandovers++, true) : backoffDelay(attempt, this.backoff(), this.settings.random);
       this.retryTimer = setTimeout(() => this.startHandover(), delay);
       return;
     }
-    this.retryLater(tooMany);
+    this.retryLater(tooMany ? this.limited(this.limitedRefusals++, false) : undefined);
     this.setState(this.everConnected ? 'reconnecting' : 'connecting', { cause });
   }
 
-  /** Full jitter; refused for too many connections, between half the ceiling and the ceiling. */
-  private retryDelay(attempt: number, tooMany: boolean): number {
-    if (!tooMany) return backoffDelay(attempt, this.backoff(), this.settings.random);
-    const cap = this.settings.backoffCapMs;
-    return Math.floor(cap / 2 + this.settings.random() * (cap / 2));
+  /** The wait after the `attempt`-th refusal in a row (from 0) with 429, reported to the 'limited' listeners. */
+  private limited(attempt: number, handover: boolean): number {
+    const { limitedBackoffBaseMs: baseMs, backoffCapMs } = this.settings;
+    const retryInMs = limitedDelay(attempt, { baseMs, capMs: Math.max(baseMs, backoffCapMs) }, this.settings.random);
+    const info: LimitedInfo = { status: 429, reason: 'too-many-connections', refusals: attempt + 1, retryInMs, handover };
+    for (const listener of [...this.limitedListeners]) invoke(listener, info);
+    return retryInMs;
   }
 
-  private retryLater(tooMany = false): void {
+  /** Retries after `delay`, or else after the next full-jitter backoff. */
+  private retryLater(delay?: number): void {
     clearTimeout(this.retryTimer);
-    const delay = this.retryDelay(this.attempt++, tooMany);
+    const wait = delay ?? backoffDelay(this.attempt++, this.backoff(), this.settings.random);
     this.retryTimer = setTimeout(() => {
       if (!this.stopped && !this.primary && !this.candidate) this.open('connect');
-    }, delay);
+    }, wait);
   }
 
   private backoff() {

@@ -15,5 +15,8 @@ export const realtimeService = provider<RealtimeService>('realtime', async () =>
   const [connections, repo] = await Promise.all([connectionStore(), shopRepository()]);
   const app = appConfig();
   const catalog = new CatalogService(repo, buildCache(undefined), app);
-  return new RealtimeService(connections, catalog, repo, { maxConnectionsPerUser: app.wsMaxConnectionsPerUser });
+  return new RealtimeService(connections, catalog, repo, {
+    maxConnectionsPerUser: app.wsMaxConnectionsPerUser,
+    maxConnectionsPerTenant: app.wsMaxConnectionsPerTenant,
+  });
 });

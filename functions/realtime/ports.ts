@@ -43,12 +43,12 @@ export type SubscribeOutcome =
 
 export type UnsubscribeOutcome = 'unsubscribed' | 'superseded' | 'no-connection';
 
-/** Connections, their users' connection slots, message counts and subscriptions. */
+/** Connections, their users' connection slots, their tenants' counts, message counts and subscriptions. */
 export interface ConnectionStore {
   put(connection: ConnectionRecord): Promise<void>;
   /** The open connection; undefined when it is unknown, expired or closed. */
   get(connectionId: string): Promise<ConnectionRecord | undefined>;
-  /** Removes the connection, its subscriptions and its user's slot; no subscribe commits after it. Idempotent. */
+  /** Removes the connection, its subscriptions, its user's slot and its place in its tenant's count; no subscribe commits after it. Idempotent. */
   remove(connectionId: string): Promise<void>;
   /** Subscribes as of the message `order`: applied only if no later message of the channel was. */
   subscribe(connection: ConnectionRecord, channel: string, order: MessageOrder): Promise<SubscribeOutcome>;
@@ -60,6 +60,11 @@ export interface ConnectionStore {
   countMessage(connectionId: string, windowStart: number): Promise<number>;
   /** Takes one of the user's `max` connection slots (put the record first); false when all are taken. */
   acquireSlot(connection: ConnectionRecord, max: number): Promise<boolean>;
+  /**
+   * Counts the connection in its tenant's `max` (put the record first; closing the record releases
+   * it, once); false when the tenant has `max` connections that may still be open.
+   */
+  countConnection(connection: ConnectionRecord, max: number): Promise<boolean>;
 }
 
 /** A gone connection (410) is an answer, not a failure. */

@@ -1,6 +1,6 @@
 /**
- * WebSocket sessions: connections (at most so many per user), subscriptions with permission and
- * tenant checks, snapshots on subscribe (so a client that reconnects is whole again at once), the
+ * WebSocket sessions: connections (at most so many per user and per tenant), subscriptions with
+ * permission and tenant checks, snapshots on subscribe (so a client that reconnects is whole again at once), the
  * per-connection message rate, and the session's end with its token. Knows nothing of API
  * Gateway: handlers hand it ids, parsed messages and when each was received.
  */
@@ -23,15 +23,20 @@ export interface Identity {
 export const MESSAGES_PER_MINUTE = 100;
 /** Open connections per user (tenantId and sub), WS_MAX_CONNECTIONS_PER_USER. */
 export const MAX_CONNECTIONS_PER_USER = 10;
+/** Open connections per tenant, WS_MAX_CONNECTIONS_PER_TENANT (the Realtime stack's maxConnectionsPerTenant). */
+export const MAX_CONNECTIONS_PER_TENANT = 10_000;
 
 export interface RealtimeLimits {
   /** @default MESSAGES_PER_MINUTE */
   readonly messagesPerMinute?: number;
   /** @default MAX_CONNECTIONS_PER_USER */
   readonly maxConnectionsPerUser?: number;
+  /** @default MAX_CONNECTIONS_PER_TENANT */
+  readonly maxConnectionsPerTenant?: number;
 }
 
-export type ConnectOutcome = 'connected' | 'token-expired' | 'too-many-connections';
+/** too-many-connections: the user has its cap of connections open; tenant-at-limit: the tenant has. */
+export type ConnectOutcome = 'connected' | 'token-expired' | 'too-many-connections' | 'tenant-at-limit';
 
 /** Errors of a subscribe or unsubscribe name the channel, so a client can tell which one failed. */
 const error = (code: string, message: string, channel?: string): ServerMessage => ({
@@ -46,6 +51,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 export class RealtimeService {
   private readonly messagesPerMinute: number;
   private readonly maxConnectionsPerUser: number;
+  private readonly maxConnectionsPerTenant: number;
 
   constructor(
     private readonly connections: ConnectionStore,
@@ -55,9 +61,15 @@ export class RealtimeService {
   ) {
     this.messagesPerMinute = limits.messagesPerMinute ?? MESSAGES_PER_MINUTE;
     this.maxConnectionsPerUser = limits.maxConnectionsPerUser ?? MAX_CONNECTIONS_PER_USER;
+    this.maxConnectionsPerTenant = limits.maxConnectionsPerTenant ?? MAX_CONNECTIONS_PER_TENANT;
   }
 
-  /** Records the connection, within its user's cap; a token already expired is not connected. */
+  /**
+   * Records the connection, within its user's cap and its tenant's; a token already expired is not
+   * connected. The user's cap is checked first: a user at its cap, reconnecting in a loop, never
+   * writes the tenant's counter (one item every connect of the tenant shares). A refusal by either
+   * releases what was taken: remove() frees the user's slot, and the tenant's count when it was taken.
+   */
   async connect(connectionId: string, identity: Identity, connectedAt: number): Promise<ConnectOutcome> {
     if (identity.tokenExpiresAt <= nowSeconds()) return 'token-expired';
     const connection: ConnectionRecord = {
@@ -68,9 +80,23 @@ export class RealtimeService {
     };
     // The record first: a connect at the cap judges the user's other slots by their records.
     await this.connections.put(connection);
-    if (await this.connections.acquireSlot(connection, this.maxConnectionsPerUser)) return 'connected';
-    await this.connections.remove(connectionId);
-    return 'too-many-connections';
+    if (!(await this.connections.acquireSlot(connection, this.maxConnectionsPerUser))) {
+      await this.connections.remove(connectionId);
+      return 'too-many-connections';
+    }
+    let counted: boolean;
+    try {
+      counted = await this.connections.countConnection(connection, this.maxConnectionsPerTenant);
+    } catch (error) {
+      // The handshake fails (no $disconnect follows it): give the user's slot back now.
+      await this.connections.remove(connectionId).catch(() => undefined);
+      throw error;
+    }
+    if (!counted) {
+      await this.connections.remove(connectionId);
+      return 'tenant-at-limit';
+    }
+    return 'connected';
   }
 
   disconnect(connectionId: string): Promise<void> {

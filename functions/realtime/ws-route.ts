@@ -48,6 +48,11 @@ export type WsAction = (context: WsMessageContext) => Promise<ServerMessage | un
 const OK = { statusCode: 200 } as const;
 /** API Gateway refuses the upgrade with the status $connect answers. */
 const UNAUTHORIZED = { statusCode: 401 } as const;
+/**
+ * The user's or the tenant's connections are at their cap. API Gateway answers the handshake with
+ * the status alone (a $connect's body reaches no client), so 429 is the whole reason a client sees;
+ * the log says which cap it was.
+ */
 const TOO_MANY_CONNECTIONS = { statusCode: 429 } as const;
 
 function managementEndpoint(event: WsEvent): string {
@@ -93,7 +98,13 @@ async function handle(routeKey: string, event: WsEvent, wiring: WsWiring, action
     const identity = identityOf(event);
     if (!identity) return UNAUTHORIZED;
     const outcome = await realtime.connect(connectionId, identity, event.requestContext.connectedAt ?? Date.now());
-    if (outcome === 'too-many-connections') return TOO_MANY_CONNECTIONS;
+    if (outcome === 'too-many-connections' || outcome === 'tenant-at-limit') {
+      logger.info('connection refused: too many connections', {
+        tenantId: identity.tenantId,
+        limit: outcome === 'tenant-at-limit' ? 'tenant' : 'user',
+      });
+      return TOO_MANY_CONNECTIONS;
+    }
     return outcome === 'connected' ? OK : UNAUTHORIZED;
   }
   if (routeKey === '$disconnect') {

@@ -165,6 +165,8 @@ export const appConfig = section(
     wsManagementEndpoint: z.optional(z.url()),
     /** Open WebSocket connections per user (tenantId and sub); the next handshake is refused with 429. */
     wsMaxConnectionsPerUser: int(10, 1, 100),
+    /** Open WebSocket connections per tenant; the next handshake is refused with 429. */
+    wsMaxConnectionsPerTenant: int(10_000, 1, 1_000_000),
     cdnDistributionId: z.optional(z.string()),
   }),
   {
@@ -173,6 +175,7 @@ export const appConfig = section(
     currency: 'DEFAULT_CURRENCY',
     wsManagementEndpoint: 'WS_MANAGEMENT_ENDPOINT',
     wsMaxConnectionsPerUser: 'WS_MAX_CONNECTIONS_PER_USER',
+    wsMaxConnectionsPerTenant: 'WS_MAX_CONNECTIONS_PER_TENANT',
     cdnDistributionId: 'CDN_DISTRIBUTION_ID',
   },
 );

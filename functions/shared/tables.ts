@@ -13,11 +13,18 @@
  *
  * Connections table (WebSocket):
  *   pk = C#<connectionId>, sk = META                  connection: tenantId, userId, permissions, tokenExpiresAt,
- *                                                      expiresAt; closedAt once $disconnect ran (a tombstone)
+ *                                                      expiresAt; closedAt once $disconnect ran (a tombstone);
+ *                                                      counted = <bucket name> once its tenant counts it, and
+ *                                                      then (until closedAt) gsi1pk = <tenantId>#$connections,
+ *                                                      gsi1sk = <connectionId> (a channel name has no `$`)
  *   pk = C#<connectionId>, sk = SUB#<channel>          subscription: state on|off, seq (the order of the message
  *                                                      that set it); when on, gsi1pk = <tenantId>#<channel>,
  *                                                      gsi1sk = <connectionId>
  *   pk = U#<tenantId>#<user hash>, sk = SLOTS          a user's open connections: slots = {connectionId: end}
+ *   pk = T#<tenantId>, sk = CONNECTIONS                 a tenant's counted connections: open (their number),
+ *                                                      b<minute> (how many of them end in that minute: their
+ *                                                      connectedAt + 2 hours), reclaimAt (the lease of the
+ *                                                      last reclaim, epoch ms), reclaimFrom (where it stopped)
  *   expiresAt: epoch SECONDS (DynamoDB TTL)
  */
 
@@ -107,4 +114,9 @@ export const connectionKeys = {
   user: (tenantId: string, userKey: string) => `U#${tenantId}#${userKey}`,
   slots: 'SLOTS',
   channel: (tenantId: string, channel: string) => `${tenantId}#${channel}`,
+  /** The counter of a tenant's open connections (one item: every connect of the tenant writes it). */
+  tenant: (tenantId: string) => `T#${tenantId}`,
+  tenantConnections: 'CONNECTIONS',
+  /** gsi1pk of a tenant's counted connections: `$` is in no channel name (channels.ts), so no channel's subscribers query meets it. */
+  tenantConnectionIndex: (tenantId: string) => `${tenantId}#$connections`,
 } as const;

@@ -13,7 +13,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AUTHORIZER, WEBSOCKET_ROUTES } from '../../functions/routes';
-import type { JwtSettings, ThrottleSettings } from '../config';
+import { DEFAULT_WS_MAX_CONNECTIONS_PER_TENANT, type JwtSettings, type ThrottleSettings } from '../config';
 import { FUNCTION_SIZES, createRouteFunction, type FunctionResources } from '../constructs/function-needs';
 import type { ShopFunction } from '../constructs/shop-function';
 import { acknowledge, wildcardResourceFinding } from '../nag';
@@ -24,6 +24,8 @@ export interface RealtimeStackProps extends StackProps {
   readonly stageName: string;
   readonly throttle: ThrottleSettings;
   readonly jwt: JwtSettings;
+  /** Open connections per tenant: the $connect function's WS_MAX_CONNECTIONS_PER_TENANT. @default 10,000 */
+  readonly maxConnectionsPerTenant?: number;
 }
 
 export class RealtimeStack extends Stack {
@@ -109,6 +111,7 @@ export class RealtimeStack extends Stack {
       identitySource: [AUTHORIZER.webSocketIdentitySource],
     });
 
+    const maxConnectionsPerTenant = props.maxConnectionsPerTenant ?? DEFAULT_WS_MAX_CONNECTIONS_PER_TENANT;
     const functions = new Map<string, ShopFunction>();
     for (const route of WEBSOCKET_ROUTES) {
       const fn = createRouteFunction(
@@ -118,6 +121,8 @@ export class RealtimeStack extends Stack {
           entry: route.entry,
           needs: route.needs,
           description: `WebSocket ${route.routeKey}`,
+          // The connect function alone counts a tenant's connections.
+          ...(route.routeKey === '$connect' ? { environment: { WS_MAX_CONNECTIONS_PER_TENANT: String(maxConnectionsPerTenant) } } : {}),
           ...FUNCTION_SIZES.webSocket,
         },
         resources,

@@ -37,7 +37,8 @@ export interface Handshake {
   close(): void;
 }
 
-type Refusal = GatewayError | { status: number; code: 'FORBIDDEN' | 'INTERNAL' | 'UNAUTHORIZED'; message: string; type?: string };
+type Refusal =
+  GatewayError | { status: number; code: 'FORBIDDEN' | 'INTERNAL' | 'UNAUTHORIZED' | 'RATE_LIMITED'; message: string; type?: string };
 
 export function createHandshake(options: HandshakeOptions): Handshake {
   const { api, invoker, connections, host } = options;
@@ -117,21 +118,31 @@ export function createHandshake(options: HandshakeOptions): Handshake {
       }
       if (status < 200 || status > 299) {
         log(`CONNECT ${connectionId} refused by ${connectRoute.name} (${status})`);
-        const code = status === 401 ? 'UNAUTHORIZED' : status >= 500 ? 'INTERNAL' : 'FORBIDDEN';
-        const message = status >= 500 ? 'Internal server error' : status === 401 ? 'Unauthorized' : 'Forbidden';
+        const code = status === 401 ? 'UNAUTHORIZED' : status === 429 ? 'RATE_LIMITED' : status >= 500 ? 'INTERNAL' : 'FORBIDDEN';
+        const message =
+          status >= 500 ? 'Internal server error' : status === 401 ? 'Unauthorized' : status === 429 ? 'Too Many Requests' : 'Forbidden';
         refuse(socket, { status: status >= 400 ? status : 403, code, message });
         return;
       }
     }
-    // Asked again after the awaits: the client may have left, or close() begun, while $connect
-    // ran. API Gateway still sends $disconnect.
-    if (socket.destroyed || options.closing()) {
-      void track(connections.disconnect(peer, authorizerContext, 1006, 'Client left during $connect'));
-      return;
+    // Asked again after the awaits: the client may have left (closed its socket, or half-closed
+    // it: ws then drops the socket without opening a connection), or close() begun, while
+    // $connect ran. $connect succeeded, so API Gateway sends $disconnect: what $connect recorded
+    // (the connection, its place in its user's and tenant's counts) is released.
+    const upgrade = { opened: false };
+    if (!socket.destroyed && !options.closing()) {
+      // handleUpgrade calls back at once, or not at all.
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        upgrade.opened = true;
+        connections.open(ws, peer, authorizerContext);
+      });
     }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      connections.open(ws, peer, authorizerContext);
-    });
+    if (!upgrade.opened) {
+      // Never left half-open: the server's close() waits for every socket it accepted.
+      socket.destroy();
+      const reason = options.closing() ? 'Going away' : 'Client left during $connect';
+      void track(connections.disconnect(peer, authorizerContext, 1006, reason));
+    }
   };
 
   return {
@@ -190,6 +201,7 @@ function statusText(status: number): string {
     401: 'Unauthorized',
     403: 'Forbidden',
     404: 'Not Found',
+    429: 'Too Many Requests',
     500: 'Internal Server Error',
     502: 'Bad Gateway',
   };

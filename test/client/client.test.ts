@@ -6,7 +6,9 @@
 import { WebSocket } from 'ws';
 import {
   connect,
+  limitedDelay,
   type ClientOptions,
+  type LimitedInfo,
   type ConnectionState,
   type ProductSnapshot,
   type ServerMessage,
@@ -799,21 +801,56 @@ describe('the end of a session', () => {
 });
 
 describe('too many connections', () => {
-  test('a handshake refused with 429 is retried no sooner than half the backoff ceiling', async () => {
-    // Prepare: draws of 0 would retry at once with full jitter.
+  test('a handshake refused with 429 backs off exponentially with jitter, from its own base to the cap, and tells the app', async () => {
+    // Prepare: draws of 0 take the shortest wait, half the ceiling (full jitter would retry at once).
     server.refuse = { status: 429 };
-    const client = open({ backoffBaseMs: 5, backoffCapMs: 200, random: () => 0 });
-    const states = recordStates(client);
+    const client = open({ backoffBaseMs: 5, limitedBackoffBaseMs: 20, backoffCapMs: 80, random: () => 0 });
+    const limited: LimitedInfo[] = [];
+    client.on('limited', (info) => limited.push(info));
 
     // Act
-    await waitFor('four refusals', () => server.refusals.length >= 4);
+    await waitFor('five refusals', () => limited.length >= 5, 5_000);
     server.refuse = undefined;
+    await waitFor('connected once a slot is free', () => client.state === 'connected', 5_000);
 
-    // Assess: the server's clock of each refused handshake.
-    const at = server.refusals.slice(0, 4).map((r) => r.at);
-    const gaps = at.slice(1).map((t, i) => t - (at[i] as number));
-    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(95); // 100 ms, give or take a timer tick
-    await waitFor('connected once a slot is free', () => client.state === 'connected', 2_000);
-    expect(states.map(([s]) => s)).toEqual(['connected']);
+    // Assess: ceilings 20, 40, 80, then the cap; each refusal answered by exactly one wait, then one attempt.
+    expect(limited.slice(0, 5)).toEqual(
+      [10, 20, 40, 40, 40].map((retryInMs, i) => ({
+        status: 429,
+        reason: 'too-many-connections',
+        refusals: i + 1,
+        retryInMs,
+        handover: false,
+      })),
+    );
+    expect(server.refusals).toHaveLength(limited.length);
+    expect(server.connections).toHaveLength(1);
+  });
+
+  test('the wait is drawn within [ceiling / 2, ceiling), never at once, and starts over once a connection opened', async () => {
+    server.refuse = { status: 429 };
+    const client = open({ limitedBackoffBaseMs: 20, backoffCapMs: 80, random: () => 0.999 });
+    const limited: LimitedInfo[] = [];
+    client.on('limited', (info) => limited.push(info));
+    await waitFor('two refusals', () => limited.length >= 2, 5_000);
+    server.refuse = undefined;
+    await waitFor('connected', () => client.state === 'connected', 5_000);
+    const before = limited.length;
+
+    server.refuse = { status: 429 };
+    server.dropAll();
+    await waitFor('refused again', () => limited.length > before, 5_000);
+
+    expect(limited.map((l) => l.retryInMs).slice(0, 2)).toEqual([19, 39]);
+    expect(limited[before]).toMatchObject({ refusals: 1, retryInMs: 19 });
+    for (const info of limited) expect(info.retryInMs).toBeGreaterThanOrEqual(10);
+  });
+
+  test('limitedDelay: equal jitter between half the ceiling and the ceiling, doubling to the cap', () => {
+    const options = { baseMs: 1_000, capMs: 30_000 };
+    expect([0, 1, 2, 3, 4, 5, 6].map((attempt) => limitedDelay(attempt, options, () => 0))).toEqual([
+      500, 1_000, 2_000, 4_000, 8_000, 15_000, 15_000,
+    ]);
+    expect(limitedDelay(10, options, () => 0.999_999)).toBe(29_999);
   });
 });

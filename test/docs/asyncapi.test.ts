@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import * as protocol from '../../client/src/messages';
-import { MAX_CONNECTIONS_PER_USER } from '../../functions/realtime/realtime-service';
+import { MAX_CONNECTIONS_PER_TENANT, MAX_CONNECTIONS_PER_USER } from '../../functions/realtime/realtime-service';
 import { WEBSOCKET_ROUTES } from '../../functions/routes';
 import { mintDevToken } from '../../local/tokens';
 import type { LocalStack } from '../../local/stack';
@@ -248,6 +248,7 @@ describe('the document and what the server sends', () => {
     expect(description).toContain('UNAUTHORIZED and the server closes the connection');
     expect(description).toContain('closes it with 1000');
     expect(description).toContain(`${MAX_CONNECTIONS_PER_USER} connections per user (then 429`);
+    expect(description).toContain(`${MAX_CONNECTIONS_PER_TENANT.toLocaleString('en-US')} per tenant (then 429`);
   });
 
   it('the check finds a message with a field the document does not describe', () => {

@@ -41,6 +41,12 @@ describe('deployment configuration (cdk.json context, -c env=...)', () => {
     expect(config.alarmEmail).toBe('ops@example.com');
   });
 
+  it("limits a tenant's WebSocket connections to 10,000 unless the profile or -c wsMaxConnectionsPerTenant says otherwise", () => {
+    expect(configOf().wsMaxConnectionsPerTenant).toBe(10_000);
+    expect(configOf({ wsMaxConnectionsPerTenant: '20' }).wsMaxConnectionsPerTenant).toBe(20);
+    expect(() => configOf({ wsMaxConnectionsPerTenant: '0' })).toThrow(/wsMaxConnectionsPerTenant/);
+  });
+
   it('refuses prod without the JWT issuer settings (no placeholder reaches production)', () => {
     expect(() => configOf({ env: 'prod' })).toThrow(/JWT settings missing/);
   });

@@ -822,6 +822,16 @@ describe('WebSocket API', () => {
     t.resourceCountIs('AWS::ApiGatewayV2::Route', WEBSOCKET_ROUTES.length);
   });
 
+  it("gives the connect function alone the tenant's connection limit (10,000 by default)", () => {
+    const functions = Object.entries(resourcesOf(dev.templates.realtime, 'AWS::Lambda::Function'));
+    const limits = functions.flatMap(([id, f]) => {
+      const value = (f.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables
+        ?.WS_MAX_CONNECTIONS_PER_TENANT;
+      return value === undefined ? [] : [[id.replace(/[0-9A-F]{8}$/, ''), value]];
+    });
+    expect(limits).toEqual([['WsConnect', '10000']]);
+  });
+
   it('throttles the stage and logs access and errors', () => {
     dev.templates.realtime.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       AutoDeploy: true,

@@ -14,7 +14,8 @@ import {
 import type { WebSocketRoute } from '../../functions/routes';
 import { mintDevToken } from '../../local/tokens';
 import { startWebSocketFront, type WebSocketFront, type WebSocketFrontOptions } from '../../local/ws-front';
-import { events } from './fixtures/ws';
+import net from 'node:net';
+import { events, release } from './fixtures/ws';
 import { connect, refusal, type TestClient } from './ws-client';
 
 const FIXTURE = 'test/local/fixtures/ws.ts';
@@ -92,6 +93,7 @@ describe('$connect', () => {
 
   it('refuses the upgrade with the status of a $connect handler that answers non-2xx', async () => {
     expect(await refusal(`${front.url}/?token=${token}&refuse=1`)).toBe(403);
+    expect(await refusal(`${front.url}/?token=${token}&refuse=429`)).toBe(429);
   });
 
   it('gives $connect a CONNECT event with the query, headers and authorizer context', async () => {
@@ -216,6 +218,55 @@ describe('$disconnect', () => {
       disconnectStatusCode: 1000,
       authorizer: expect.objectContaining({ tenantId: 'tenant-a' }),
     });
+  });
+});
+
+/**
+ * An upgrade request on a raw socket whose $connect the fixture holds until release(hold): the
+ * test decides how the client leaves while it runs. Resolves with the connection id once $connect runs.
+ */
+async function heldUpgrade(port: number, hold: string): Promise<{ socket: net.Socket; connectionId: string }> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.write(
+    `GET /?token=${token}&hold=${hold} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const connectOf = () => events.find((e) => e.requestContext.eventType === 'CONNECT' && e.queryStringParameters?.hold === hold);
+  await waitFor(() => connectOf() !== undefined, 10_000);
+  return { socket, connectionId: (connectOf() as (typeof events)[number]).requestContext.connectionId };
+}
+
+const disconnected = (id: string) =>
+  events.some((e) => e.requestContext.eventType === 'DISCONNECT' && e.requestContext.connectionId === id);
+
+describe('a client that leaves while $connect runs', () => {
+  it.each([
+    ['closes its socket', (socket: net.Socket) => new Promise<unknown>((resolve) => socket.once('close', resolve).destroy())],
+    ['half-closes it (FIN)', (socket: net.Socket) => new Promise<unknown>((resolve) => socket.end(() => resolve(undefined)))],
+  ])('gets its $disconnect once $connect succeeded, as API Gateway sends it (%s)', async (_how, leave) => {
+    const hold = `left-${events.length}`;
+    const { socket, connectionId } = await heldUpgrade(front.port, hold);
+    await leave(socket);
+
+    release(hold);
+
+    await waitFor(() => disconnected(connectionId), 5000);
+    expect(front.connectionIds()).not.toContain(connectionId);
+    socket.destroy();
+  });
+
+  it('does not hold up close(): it resolves once the $connect in flight has ended, and $disconnect follows it', async () => {
+    const other = await start();
+    const hold = `closing-${events.length}`;
+    const { socket, connectionId } = await heldUpgrade(other.port, hold);
+
+    const closed = other.close();
+    release(hold);
+    await closed;
+
+    expect(disconnected(connectionId)).toBe(true);
+    socket.destroy();
   });
 });
 

@@ -3,7 +3,7 @@
  * variable to set or fix (what the template, the README and the console show), not the key of the
  * schema it was parsed into. Was a defect: "Invalid tables configuration: shopTableName: ...".
  */
-import { authConfig, cacheConfig, cursorConfig, redisConfig, resetConfig, tablesConfig } from '../../functions/shared/config';
+import { appConfig, authConfig, cacheConfig, cursorConfig, redisConfig, resetConfig, tablesConfig } from '../../functions/shared/config';
 
 const saved = { ...process.env };
 const VARIABLES = [
@@ -71,5 +71,18 @@ describe('a configuration error names the environment variable', () => {
   it('a valid environment parses as before', () => {
     withEnvironment({ SHOP_TABLE_NAME: 'shop', CONNECTIONS_TABLE_NAME: 'connections' });
     expect(tablesConfig()).toMatchObject({ shopTableName: 'shop', connectionsTableName: 'connections', timeoutMs: 1000 });
+  });
+});
+
+describe("a tenant's WebSocket connection limit", () => {
+  it('is 10,000 unless WS_MAX_CONNECTIONS_PER_TENANT says otherwise, and a bad value names the variable', () => {
+    withEnvironment({});
+    delete process.env.WS_MAX_CONNECTIONS_PER_TENANT;
+    resetConfig();
+    expect(appConfig().wsMaxConnectionsPerTenant).toBe(10_000);
+    withEnvironment({ WS_MAX_CONNECTIONS_PER_TENANT: '20' });
+    expect(appConfig().wsMaxConnectionsPerTenant).toBe(20);
+    withEnvironment({ WS_MAX_CONNECTIONS_PER_TENANT: '0' });
+    expect(failure(() => appConfig())).toMatch(/WS_MAX_CONNECTIONS_PER_TENANT/);
   });
 });
