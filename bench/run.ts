@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { coldStart } from './cases/cold-start';
 import { conflation } from './cases/conflation';
+import { connectionLimit } from './cases/connection-limit';
 import { fairness } from './cases/fairness';
 import { fanOut } from './cases/fan-out';
 import { httpHitPath } from './cases/http-hit-path';
@@ -40,7 +41,7 @@ import {
 } from './lib/report';
 import { setLocalAwsEnvironment, startDynamo } from './lib/services';
 
-const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, throttledFanOut, conflation, fairness, coldStart, memory, keyHeat];
+const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, throttledFanOut, conflation, fairness, connectionLimit, coldStart, memory, keyHeat];
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean> {
   const flags: Record<string, string | boolean> = {};
