@@ -41,7 +41,20 @@ import {
 } from './lib/report';
 import { setLocalAwsEnvironment, startDynamo } from './lib/services';
 
-const CASES: readonly BenchCase[] = [readPath, invalidation, stampede, httpHitPath, fanOut, throttledFanOut, conflation, fairness, connectionLimit, coldStart, memory, keyHeat];
+const CASES: readonly BenchCase[] = [
+  readPath,
+  invalidation,
+  stampede,
+  httpHitPath,
+  fanOut,
+  throttledFanOut,
+  conflation,
+  fairness,
+  connectionLimit,
+  coldStart,
+  memory,
+  keyHeat,
+];
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean> {
   const flags: Record<string, string | boolean> = {};
