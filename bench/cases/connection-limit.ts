@@ -47,7 +47,9 @@ export const connectionLimit: BenchCase = {
     'At the same moment, another tenant opens a tenth as many. Once everything is closed, the tenant’s count must be back at 0. Baseline: the same burst for a tenant far under its limit.',
   async run(ctx): Promise<CaseResult> {
     const limit = ctx.quick ? 100 : 250;
-    const previous = process.env.WS_MAX_CONNECTIONS_PER_TENANT;
+    // The stack runs in this process and sets what its functions read (AWS_LAMBDA_MAX_CONCURRENCY
+    // among them): all of it is put back afterwards, or the later cases' child processes inherit it.
+    const environment = { ...process.env };
     process.env.WS_MAX_CONNECTIONS_PER_TENANT = String(limit);
     const { startLocalStack } = await import('../../local/stack');
     const tableNames = await ctx.dynamo.tables('connection-limit');
@@ -168,8 +170,8 @@ export const connectionLimit: BenchCase = {
     } finally {
       db.destroy();
       await stack.stop();
-      if (previous === undefined) delete process.env.WS_MAX_CONNECTIONS_PER_TENANT;
-      else process.env.WS_MAX_CONNECTIONS_PER_TENANT = previous;
+      for (const name of Object.keys(process.env)) if (!(name in environment)) Reflect.deleteProperty(process.env, name);
+      Object.assign(process.env, environment);
     }
     const crowded = rounds.filter((r) => r.tenant.startsWith('crowded'));
     const neighbours = rounds.filter((r) => r.tenant.startsWith('neighbour'));

@@ -6,7 +6,7 @@
  *   the latest stock matters; the ones it supersedes are counted, never sent). Its low-stock
  *   state is still judged change by change.
  * - Superseded across batches: a fan-out that goes on past its first SUPERSEDED_CHECK_EVERY
- *   subscribers reads the entity's version in the table before each further such chunk. Once the
+ *   posts reads the entity's version in the table before each further such number of posts. Once the
  *   table holds a newer one, the subscribers not reached yet are not sent this version (counted): the newer version's record,
  *   in a later batch of the shard, goes to all of them. A failed read changes nothing.
  * - A gone connection (410) is removed with its subscriptions; it is not a failure.
@@ -57,7 +57,7 @@ export interface FanOutReport extends DynamoDBBatchResponse {
   /** Changes not sent because a later change of the same entity in the batch superseded them. */
   readonly conflated: number;
   /**
-   * Posts not made because, when the fan-out reached their chunk of subscribers, the table already
+   * Posts not made because, when the fan-out came to them, the table already
    * held a newer version of the entity (its own record sends that one).
    */
   readonly superseded: number;
@@ -81,7 +81,8 @@ export const MAX_THROTTLED_ATTEMPTS = 10;
 /**
  * Posts between two reads of the entity's current version, in a fan-out that goes on past them:
  * at the account's 10,000/s, 250 posts take 25 ms, and a version superseded meanwhile stops within
- * that many posts, rather than at the end of a page of subscribers (thousands).
+ * that many posts (plus those in flight), rather than at the end of a page of subscribers
+ * (thousands).
  */
 const SUPERSEDED_CHECK_EVERY = 250;
 
@@ -212,7 +213,7 @@ export class FanOut {
 
   /**
    * Whether the table holds a newer version of the change's entity than the change's: read once
-   * per chunk of subscribers after the first. Cannot tell (no item, a failed read): not superseded,
+   * every SUPERSEDED_CHECK_EVERY posts. Cannot tell (no item, a failed read): not superseded,
    * so the latest version is never the one left out.
    */
   private async isSuperseded(change: Change): Promise<boolean> {
@@ -234,8 +235,8 @@ export class FanOut {
 
   /**
    * Posts to every subscriber of the channel (`only`: to those of them only). `superseded`, asked
-   * before each chunk after the first: once it answers true, the rest are not sent to, and neither
-   * are the throttled of the earlier pages (the newer version is sent to all of them).
+   * every SUPERSEDED_CHECK_EVERY posts: once it answers true, the rest are not sent to, and neither
+   * are the throttled of the earlier posts (the newer version is sent to all of them).
    */
   private async broadcast(
     tenantId: string,
@@ -250,8 +251,35 @@ export class FanOut {
       Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
     const unreached: string[] = [];
     let page: Record<string, unknown> | undefined;
-    let first = true;
     let stale = false;
+    let sinceCheck = 0;
+    let check: Promise<void> | undefined;
+    /**
+     * Whether the next post may go: every SUPERSEDED_CHECK_EVERY posts the table is read (none
+     * before the first), and posts not begun wait for that read; those in flight go on, so the
+     * posts keep their concurrency. Once superseded, no post goes.
+     */
+    const mayPost = async (): Promise<boolean> => {
+      if (check) await check;
+      if (stale) return false;
+      if (superseded !== undefined && sinceCheck >= SUPERSEDED_CHECK_EVERY) {
+        sinceCheck = 0;
+        check = superseded()
+          .then((newer) => {
+            if (!newer) return;
+            stale = true;
+            // The throttled of the earlier posts are left out too: the newer version goes to them.
+            counters.superseded += unreached.length;
+            unreached.length = 0;
+          })
+          .finally(() => (check = undefined));
+        await check;
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the read just awaited
+        if (stale) return false;
+      }
+      sinceCheck++;
+      return true;
+    };
     do {
       const subscribers = await this.deps.connections.subscribers(tenantId, channel, page);
       const { next } = subscribers;
@@ -267,22 +295,15 @@ export class FanOut {
           await this.deps.connections.remove(connectionId);
         },
       );
-      const toSend = connectionIds.filter((id) => !gone.has(id));
-      for (let from = 0; from < toSend.length; from += SUPERSEDED_CHECK_EVERY) {
-        const chunk = toSend.slice(from, from + SUPERSEDED_CHECK_EVERY);
-        // Not before the first chunk: a fan-out of one chunk (the common case) reads nothing more.
-        if (!first && !stale && superseded !== undefined && (await superseded())) {
-          stale = true;
-          counters.superseded += unreached.length;
-          unreached.length = 0;
-        }
-        first = false;
-        // Superseded: the remaining pages are still read, for their expired sessions and the count.
-        if (stale) {
-          counters.superseded += chunk.length;
-          continue;
-        }
-        await forEachLimited(chunk, this.concurrency, async (connectionId) => {
+      // Superseded: the remaining pages are still read, for their expired sessions and the count.
+      await forEachLimited(
+        connectionIds.filter((id) => !gone.has(id)),
+        this.concurrency,
+        async (connectionId) => {
+          if (!(await mayPost())) {
+            counters.superseded++;
+            return;
+          }
           const result = await this.paced(connectionId, body, counters);
           if (result === 'sent') {
             counters.delivered++;
@@ -295,8 +316,8 @@ export class FanOut {
           gone.add(connectionId);
           counters.gone++;
           await this.deps.connections.remove(connectionId);
-        });
-      }
+        },
+      );
       page = next;
     } while (page);
     if (unreached.length > 0) throw new FanOutUnreachedError(unreached);
