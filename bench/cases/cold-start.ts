@@ -187,10 +187,15 @@ async function bundle(
 /** Module init of one bundle in a fresh node process, ms. */
 function initTime(file: string, deployed: boolean): number {
   const script = `const { performance } = require('node:perf_hooks');const t = performance.now();require(${JSON.stringify(file)});process.stdout.write(String(performance.now() - t));process.exit(0);`;
+  // A fresh Lambda process runs one invocation at a time: not what the cases that ran the local
+  // stack's invoke() in this process set (AWS_LAMBDA_MAX_CONCURRENCY, and Powertools then asks for
+  // the runtime's InvokeStore, which a bare process does not have).
+  const inherited: NodeJS.ProcessEnv = { ...process.env };
+  delete inherited.AWS_LAMBDA_MAX_CONCURRENCY;
   const out = spawnSync(process.execPath, ['-e', script], {
     encoding: 'utf8',
     env: {
-      ...process.env,
+      ...inherited,
       // What Lambda and the stack set; the handlers read their config lazily, Powertools at import.
       AWS_REGION: 'us-east-1',
       AWS_LAMBDA_FUNCTION_NAME: 'bench-cold-start',
