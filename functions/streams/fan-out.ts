@@ -6,9 +6,12 @@
  *   the latest stock matters; the ones it supersedes are counted, never sent). Its low-stock
  *   state is still judged change by change.
  * - Superseded across batches: a fan-out that goes on past its first SUPERSEDED_CHECK_EVERY
- *   posts reads the entity's version in the table before each further such number of posts. Once the
- *   table holds a newer one, the subscribers not reached yet are not sent this version (counted): the newer version's record,
- *   in a later batch of the shard, goes to all of them. A failed read changes nothing.
+ *   posts reads the entity's version in the table before each further such number of posts. Once
+ *   the table holds a newer one, the subscribers not reached yet are not sent this version
+ *   (counted): the newer version's record, in a later batch of the shard, goes to all of them,
+ *   starting with those (the fan-out after a superseded one starts where it stopped and comes
+ *   round to the rest last), so under a stream of versions every subscriber is sent one in turn.
+ *   A failed read changes nothing.
  * - A gone connection (410) is removed with its subscriptions; it is not a failure.
  * - A subscriber whose token has expired gets no more updates: its session is ended (the error
  *   TOKEN_EXPIRED, then the connection is closed), as its next message would end it.
@@ -73,6 +76,12 @@ type Counters = {
   superseded: number;
 };
 
+/** A subscriber a superseded fan-out did not reach: the first of them, and the page it is in. */
+interface Rotation {
+  readonly page: Record<string, unknown> | undefined;
+  readonly connectionId: string;
+}
+
 /** Answers whether the table already holds a version newer than the one being sent. */
 type SupersededCheck = () => Promise<boolean>;
 
@@ -120,6 +129,8 @@ export class FanOut {
    * another container posts to all; the clients drop a version they have).
    */
   private readonly progress = new Map<string, ReadonlySet<string>>();
+  /** Tenant and channel → where its last fan-out was superseded (the next one starts there). */
+  private readonly rotations = new Map<string, Rotation>();
 
   constructor(private readonly deps: FanOutDependencies) {
     this.concurrency = deps.concurrency ?? 64;
@@ -250,7 +261,6 @@ export class FanOut {
     const body: ServerMessage =
       Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES ? { type: 'refetch', channel, reason: 'too-large' } : message;
     const unreached: string[] = [];
-    let page: Record<string, unknown> | undefined;
     let stale = false;
     let sinceCheck = 0;
     let check: Promise<void> | undefined;
@@ -280,46 +290,89 @@ export class FanOut {
       sinceCheck++;
       return true;
     };
-    do {
-      const subscribers = await this.deps.connections.subscribers(tenantId, channel, page);
-      const { next } = subscribers;
-      const connectionIds = only ? subscribers.connectionIds.filter((id) => only.has(id)) : subscribers.connectionIds;
-      const expired = only ? subscribers.expired.filter((id) => only.has(id)) : subscribers.expired;
-      await forEachLimited(
-        expired.filter((id) => !gone.has(id)),
-        this.concurrency,
-        async (connectionId) => {
-          gone.add(connectionId);
-          counters.ended++;
-          if ((await this.deps.notifier.post(connectionId, TOKEN_EXPIRED)) === 'sent') await this.deps.notifier.disconnect(connectionId);
-          await this.deps.connections.remove(connectionId);
-        },
+    // Where the last fan-out of the channel was superseded: this one starts there and comes round
+    // to the subscribers before it last, so a hot entity's versions do not go to the first
+    // subscribers only while the rest wait for the last version.
+    const rotationKey = `${tenantId}/${channel}`;
+    const from = only === undefined ? this.rotations.get(rotationKey) : undefined;
+    let stoppedAt: Rotation | undefined;
+    /** One pass over the pages from `start`, posting to the subscribers `include` keeps (pages come in connection id order). */
+    const pass = async (
+      start: Record<string, unknown> | undefined,
+      include: (connectionId: string) => boolean,
+      lastPage: (connectionIds: readonly string[]) => boolean,
+    ): Promise<void> => {
+      let page = start;
+      do {
+        const subscribers = await this.deps.connections.subscribers(tenantId, channel, page);
+        const { next } = subscribers;
+        const kept = (id: string) => include(id) && (only === undefined || only.has(id));
+        await forEachLimited(
+          subscribers.expired.filter((id) => kept(id) && !gone.has(id)),
+          this.concurrency,
+          async (connectionId) => {
+            gone.add(connectionId);
+            counters.ended++;
+            if ((await this.deps.notifier.post(connectionId, TOKEN_EXPIRED)) === 'sent') await this.deps.notifier.disconnect(connectionId);
+            await this.deps.connections.remove(connectionId);
+          },
+        );
+        // Superseded: the remaining pages are still read, for their expired sessions and the count.
+        const pageStart = page;
+        await forEachLimited(
+          subscribers.connectionIds.filter((id) => kept(id) && !gone.has(id)),
+          this.concurrency,
+          async (connectionId) => {
+            if (!(await mayPost())) {
+              // The first left out, in the order posts are taken: where the next version starts.
+              stoppedAt ??= { page: pageStart, connectionId };
+              counters.superseded++;
+              return;
+            }
+            const result = await this.paced(connectionId, body, counters);
+            if (result === 'sent') {
+              counters.delivered++;
+              return;
+            }
+            if (result === 'throttled' || result === 'failed') {
+              unreached.push(connectionId);
+              return;
+            }
+            gone.add(connectionId);
+            counters.gone++;
+            await this.deps.connections.remove(connectionId);
+          },
+        );
+        if (lastPage([...subscribers.connectionIds, ...subscribers.expired])) return;
+        page = next;
+      } while (page);
+    };
+    if (from === undefined)
+      await pass(
+        undefined,
+        () => true,
+        () => false,
       );
-      // Superseded: the remaining pages are still read, for their expired sessions and the count.
-      await forEachLimited(
-        connectionIds.filter((id) => !gone.has(id)),
-        this.concurrency,
-        async (connectionId) => {
-          if (!(await mayPost())) {
-            counters.superseded++;
-            return;
-          }
-          const result = await this.paced(connectionId, body, counters);
-          if (result === 'sent') {
-            counters.delivered++;
-            return;
-          }
-          if (result === 'throttled' || result === 'failed') {
-            unreached.push(connectionId);
-            return;
-          }
-          gone.add(connectionId);
-          counters.gone++;
-          await this.deps.connections.remove(connectionId);
-        },
+    else {
+      await pass(
+        from.page,
+        (id) => id >= from.connectionId,
+        () => false,
       );
-      page = next;
-    } while (page);
+      await pass(
+        undefined,
+        (id) => id < from.connectionId,
+        (ids) => ids.some((id) => id >= from.connectionId),
+      );
+    }
+    if (only === undefined) {
+      this.rotations.delete(rotationKey);
+      if (stoppedAt !== undefined) this.rotations.set(rotationKey, stoppedAt);
+      for (const [key] of this.rotations) {
+        if (this.rotations.size <= PROGRESS_KEPT) break;
+        this.rotations.delete(key);
+      }
+    }
     if (unreached.length > 0) throw new FanOutUnreachedError(unreached);
   }
 

@@ -180,6 +180,26 @@ describe('across batches, while a fan-out is behind', () => {
     expect([first.delivered, first.superseded, reads.length]).toEqual([500, 500, 2]);
   });
 
+  it('starts the next version where a superseded one stopped, so every subscriber is sent one in turn', async () => {
+    let committed = 2;
+    const { repo } = table(() => Promise.resolve(committed));
+    const notifier = new RecordingNotifier(() => notifier.posts.length === 300 && (committed = 3));
+    const fanOut = new FanOut({ connections: pagedStore(), repo, notifier });
+    // Version 2 reaches the first 500 (two pages), then version 3 is found in the table.
+    expect((await fanOut.handle([stockRecord('hot', 2, 10, 1)])).delivered).toBe(500);
+    notifier.posts.length = 0;
+    const second = await fanOut.handle([stockRecord('hot', 3, 9, 2)]);
+    expect([second.delivered, second.superseded]).toEqual([MANY.length, 0]);
+    // Those version 2 left out first, then round to the others.
+    const order = notifier.posts.map((p) => p.connectionId);
+    expect(order.slice(0, 500)).toEqual(MANY.slice(500));
+    expect(order.slice(500)).toEqual(MANY.slice(0, 500));
+    // Done in full: the next version starts at the first subscriber again.
+    notifier.posts.length = 0;
+    await fanOut.handle([stockRecord('hot', 4, 8, 3)]);
+    expect(notifier.posts[0]?.connectionId).toBe(MANY[0]);
+  });
+
   it('sends to every subscriber when the table holds the version being sent, reading it between pages only', async () => {
     const { repo, reads } = table(() => Promise.resolve(2));
     const notifier = new RecordingNotifier();
