@@ -80,11 +80,15 @@ it('a stream batch processed twice gives each client one visible update', async 
   await until(() => subscribed);
 
   const db = testDocumentClient();
-  const fanOut = new FanOut({
-    connections: new DynamoConnectionStore(db, stack.tableNames.connections),
-    repo: new DynamoShopRepository(db, stack.tableNames.shop),
-    notifier: new ManagementApiNotifier({ endpoint: stack.managementEndpoint }),
-  });
+  // Two containers: the one that handled the batch remembers it sent it in full and posts nothing
+  // again; Lambda's retry may run in another, which posts it again.
+  const container = () =>
+    new FanOut({
+      connections: new DynamoConnectionStore(db, stack.tableNames.connections),
+      repo: new DynamoShopRepository(db, stack.tableNames.shop),
+      notifier: new ManagementApiNotifier({ endpoint: stack.managementEndpoint }),
+    });
+  const fanOut = container();
   const record: DynamoDBRecord = {
     eventName: 'MODIFY',
     dynamodb: {
@@ -96,8 +100,9 @@ it('a stream batch processed twice gives each client one visible update', async 
     },
   };
   const first = await fanOut.handle([record]);
-  const replay = await fanOut.handle([record]);
-  expect(first.delivered).toBe(1);
+  const sameContainer = await fanOut.handle([record]);
+  const replay = await container().handle([record]);
+  expect([first.delivered, sameContainer.delivered]).toEqual([1, 0]);
   expect(replay.delivered).toBe(1); // delivered again by the server...
   await new Promise((r) => setTimeout(r, 300));
   expect(seen).toEqual([3]); // ...but shown once
