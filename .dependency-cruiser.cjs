@@ -10,8 +10,9 @@
  *   domain       catalog/{catalog-service,model,orders,stock,ports}.ts,
  *                realtime/{realtime-service,channels,messages,message-order,ports}.ts: the rules,
  *                behind ports.
- *   adapters     catalog/dynamodb/, realtime/{connection-store,notifier}.ts, cdn/cdn-purger.ts,
- *                shared/clients/: DynamoDB, Redis, API Gateway, CloudFront.
+ *   adapters     catalog/dynamodb/, realtime/{connection-store,connection-table,tenant-connections,
+ *                user-slots,notifier}.ts, cdn/cdn-purger.ts, shared/clients/: DynamoDB, Redis, API
+ *                Gateway, CloudFront.
  *   streams      streams/: what the table's stream brings (changes, invalidation, CDN purge,
  *                fan-out), over the domain, the cache and the adapters.
  *   gateway      http/, realtime/ws-route.ts, auth/: events in, responses out.
@@ -38,7 +39,8 @@ const COMPOSITION = '^functions/composition/';
 const GATEWAY = '^functions/(http/|realtime/ws-route[.]ts$|auth/)';
 const DOMAIN =
   '^functions/(catalog/(catalog-service|model|orders|stock|ports)|realtime/(realtime-service|channels|messages|message-order|ports))[.]ts$';
-const ADAPTERS = '^functions/(catalog/dynamodb/|realtime/(connection-store|notifier)[.]ts$|cdn/cdn-purger[.]ts$|shared/clients/)';
+const ADAPTERS =
+  '^functions/(catalog/dynamodb/|realtime/(connection-store|connection-table|tenant-connections|user-slots|notifier)[.]ts$|cdn/cdn-purger[.]ts$|shared/clients/)';
 const STREAMS = '^functions/streams/';
 const CACHE = '^functions/cache/';
 const FEATURES = '^functions/(realtime|streams|catalog)/';
