@@ -104,9 +104,9 @@ export class DynamoConnectionStore implements ConnectionStore {
   }
 
   /**
-   * Removes the connection: marks it closed first (so no subscribe commits after this), releasing
-   * its place in its tenant's count in the same transaction (closing is the release: it happens
-   * once), then deletes every subscription of it, and frees its user's slot. Idempotent.
+   * Removes the connection: marks it closed first (so no subscribe commits after this), and the
+   * call that closes it releases its place in its tenant's count (closing decides the release: it
+   * happens once), then deletes every subscription of it, and frees its user's slot. Idempotent.
    */
   async remove(connectionId: string): Promise<void> {
     const pk = connectionKeys.connection(connectionId);

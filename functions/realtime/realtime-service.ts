@@ -1,8 +1,8 @@
 /**
  * WebSocket sessions: connections (at most so many per user and per tenant), subscriptions with
- * permission and tenant checks, snapshots on subscribe (so a client that reconnects is whole again at once), the
- * per-connection message rate, and the session's end with its token. Knows nothing of API
- * Gateway: handlers hand it ids, parsed messages and when each was received.
+ * permission and tenant checks, snapshots on subscribe (so a client that reconnects is whole again
+ * at once), the per-connection message rate, and the session's end with its token. Knows nothing
+ * of API Gateway: handlers hand it ids, parsed messages and when each was received.
  */
 import type { CatalogService } from '../catalog/catalog-service';
 import type { DashboardRepository } from '../catalog/ports';

@@ -2,7 +2,7 @@
  * A tenant's open connections in the Connections table (part of the ConnectionStore adapter,
  * connection-store.ts, which delegates to this): its counter item, the buckets, their pruning, the
  * reclaim of connections API Gateway closed as idle, and the release, once, of each counted
- * connection in the same transaction as its record's close.
+ * connection by whoever closes its record (the close's condition decides who).
  *
  * One counter item per tenant (pk T#<tenantId>, sk CONNECTIONS): `open`, the number of its
  * counted connections, and buckets `b<minute>`, how many of them end in that minute (connectedAt
@@ -18,13 +18,11 @@
  * silent ones. A connect refused at the cap prunes, reclaims (at most once a minute per tenant,
  * a lease on the counter item), and tries once more.
  */
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { fullJitter, sleep } from '../shared/retry';
 import { connectionKeys } from '../shared/tables';
 import {
   ATTEMPTS,
-  failedConditions,
   isConditionFailure,
   isConflict,
   nowSeconds,
@@ -51,7 +49,7 @@ const RECLAIM_PAGES = 5;
 const RECLAIM_PAGE_SIZE = 200;
 /** Releases of one reclaim under way at once. */
 const RECLAIM_CONCURRENCY = 8;
-/** Attempts of a write to the tenant's counter that lost only to a transaction on it (TransactionConflict). */
+/** Attempts of a write that lost only to a transaction on its item (TransactionConflict). */
 const CONFLICT_ATTEMPTS = 5;
 
 /** The counter bucket of a connection: `b` and the minute its 2 hours end in (epoch minutes, rounded up). */
@@ -73,12 +71,12 @@ export interface CountedRecord {
 }
 
 /** The record's half of a release: the close of its META item, with the release's condition. */
-type CloseUpdate = NonNullable<NonNullable<TransactWriteCommandInput['TransactItems']>[number]['Update']>;
+type CloseUpdate = UpdateCommandInput;
 
-/** What one try of a release transaction came to (tryRelease()). */
+/** What one try of a release came to (tryRelease()). */
 type ReleaseTry =
   | { readonly outcome: 'released' }
-  /** Lost only to another transaction on the record or the counter (waited already). */
+  /** Lost only to another transaction on the record (waited already). */
   | { readonly outcome: 'conflict' }
   /** The record's condition failed: closed (or, for a reclaim, heard of) meanwhile. */
   | { readonly outcome: 'record-failed' }
@@ -94,9 +92,8 @@ export class TenantConnections {
   ) {}
 
   /**
-   * Marks the connection closed (the tombstone), and when its tenant counts it, releases it in the
-   * same transaction: the record's condition (counted, not closed yet) makes the release happen
-   * once, whoever closes it ($disconnect, the fan-out, a refused connect, a reclaim) and however
+   * Marks the connection closed (the tombstone), and when its tenant counts it, releases it: the
+   * record's condition (counted, not closed yet) makes the release happen once, whoever closes it ($disconnect, the fan-out, a refused connect, a reclaim) and however
    * often. The record as it was.
    */
   async close(connectionId: string): Promise<CountedRecord | undefined> {
@@ -261,28 +258,28 @@ export class TenantConnections {
   }
 
   /**
-   * One try of a release: the record's close (`close`, whose condition makes the release happen
-   * once) and the counter's subtraction, in one transaction. Lost only to another transaction on
-   * either item: waits (the attempt's jitter) and answers 'conflict', for the caller to try again.
-   * Any failure but a condition's or a conflict is thrown. What comes after a failed condition is
-   * the caller's: close() reads the record again (or throws), releaseSilent() gives up, and each
-   * writes its own tombstone when only the bucket's condition failed.
+   * One try of a release: the record's close (`close`, whose condition lets one caller alone close
+   * it), then the counter's subtraction, that caller's to make. Two writes, not one transaction:
+   * every connect and close of a tenant writes its one counter item, and transactions on an item
+   * fail each other (TransactionConflict) where plain updates of it simply queue; a storm of
+   * closes would spend its retries. Should the subtraction never come (the function dies between
+   * the two), the count stays until its bucket's 2 hours are over, when pruning takes it.
+   * A close lost to a concurrent write waits (the attempt's jitter) and answers 'conflict'.
    */
   private async tryRelease(close: CloseUpdate, tenantId: string, bucket: string, attempt: number): Promise<ReleaseTry> {
     try {
-      await this.db.send(new TransactWriteCommand({ TransactItems: [{ Update: close }, this.subtraction(tenantId, bucket)] }));
-      return { outcome: 'released' };
+      await this.db.send(new UpdateCommand(close));
     } catch (error) {
       if (isConflict(error)) {
         await sleep(fullJitter(attempt, 20));
         return { outcome: 'conflict' };
       }
-      if (!isConditionFailure(error)) throw error;
-      const [recordFailed, counterFailed] = failedConditions(error);
-      if (recordFailed) return { outcome: 'record-failed' };
-      if (counterFailed === false) return { outcome: 'cancelled', error };
-      return { outcome: 'bucket-gone' };
+      if (isConditionFailure(error)) return { outcome: 'record-failed' };
+      throw error;
     }
+    // A pruned bucket was subtracted already: subtract() then changes nothing.
+    await this.subtract(tenantId, bucket);
+    return { outcome: 'released' };
   }
 
   /** The subtraction alone: a count its connect gives back (no record holds it). */
