@@ -21,14 +21,7 @@
 import { GetCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { fullJitter, sleep } from '../shared/retry';
 import { connectionKeys } from '../shared/tables';
-import {
-  ATTEMPTS,
-  isConditionFailure,
-  isConflict,
-  nowSeconds,
-  silenceCondition,
-  silentPastIdleTimeout,
-} from './connection-table';
+import { ATTEMPTS, isConditionFailure, isConflict, nowSeconds, silenceCondition, silentPastIdleTimeout } from './connection-table';
 import { CONNECTION_LIFETIME_SECONDS, type ConnectionRecord } from './ports';
 
 /** A tombstone written for a connection that had no record left. */
