@@ -110,18 +110,22 @@ it('a stream batch processed twice gives each client one visible update', async 
 });
 
 describe('tokens that expire while connected', () => {
-  /** A provider of 6-second tokens (5 to 6 s of life: exp is in whole seconds) that records why it was asked. */
-  function shortTokens(tenant: string): { provider: (request: TokenRequest) => Promise<string>; reasons: string[] } {
+  /** A provider of `seconds`-second tokens (a second less of life: exp is in whole seconds) that records why it was asked. */
+  function shortTokens(tenant: string, seconds = 6): { provider: (request: TokenRequest) => Promise<string>; reasons: string[] } {
     const reasons: string[] = [];
-    return { reasons, provider: (request) => (reasons.push(request.reason), mintDevToken({ tenantId: tenant, expiresInSeconds: 6 })) };
+    return {
+      reasons,
+      provider: (request) => (reasons.push(request.reason), mintDevToken({ tenantId: tenant, expiresInSeconds: seconds })),
+    };
   }
 
   it('replaces the connection with a fresh token before the old one expires, losing nothing', async () => {
     const tenant = tenantId();
     const bearer = await productWithStock(tenant, 'kettle', 20);
-    const { provider, reasons } = shortTokens(tenant);
-    // 3 s for a handover to open its connection and subscribe: 1.5 s was not always enough on a loaded machine.
-    const client = connect(stack.wsUrl, provider, { WebSocket, backoffBaseMs: 50, backoffCapMs: 500, tokenRefreshLeadMs: 3000 });
+    // 10-second tokens, 6 s for a handover to open its connection and subscribe: 1.5 s, then 3 s
+    // (of 6-second tokens) were not always enough on a loaded machine.
+    const { provider, reasons } = shortTokens(tenant, 10);
+    const client = connect(stack.wsUrl, provider, { WebSocket, backoffBaseMs: 50, backoffCapMs: 500, tokenRefreshLeadMs: 6000 });
     clients.push(client);
     const states: string[] = [];
     client.on('state', (s) => states.push(s));
