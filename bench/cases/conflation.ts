@@ -23,7 +23,7 @@ import { StreamPoller } from '../../local/stream-poller';
 import { startChild } from '../lib/child';
 import { productInput, repository, TENANT } from '../lib/fixtures';
 import type { BenchCase, CaseResult, FloorCheck, Table } from '../lib/report';
-import { fmtInt, fmtMs, fmtRatio, median, percentile } from '../lib/stats';
+import { fmtInt, fmtMs, fmtRatio, median, percentile, epochMs } from '../lib/stats';
 import { writeSubscribers } from './fan-out';
 
 type VariantName = 'ours: FanOut (conflation)' | 'every version sent';
@@ -296,8 +296,6 @@ export const conflation: BenchCase = {
     ];
   },
 };
-
-const epochMs = () => performance.timeOrigin + performance.now();
 
 /** Posts through the inner notifier until cut; then answers 'sent' without posting (the run is over). */
 class CuttableNotifier implements ConnectionNotifier {

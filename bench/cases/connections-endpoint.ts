@@ -14,7 +14,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { epochMs } from '../lib/stats';
 import type { WebSocket } from 'ws';
 import {
   createConnectionsEndpoint,
@@ -33,8 +33,6 @@ const ids: string[] = [];
 /** Every post since the last reset: connection index, epoch ms, version in the body (-1: none). */
 let log: number[] = [];
 const VERSION = /"version":(\d+)/;
-
-const epochMs = () => performance.timeOrigin + performance.now();
 
 function countingConnection(id: string): LiveConnection {
   const ws = {

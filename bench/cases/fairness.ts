@@ -25,7 +25,7 @@ import { partitionLane, StreamPoller } from '../../local/stream-poller';
 import { startChild } from '../lib/child';
 import { productInput, repository, TENANT } from '../lib/fixtures';
 import type { BenchCase, CaseResult, FloorCheck, Table } from '../lib/report';
-import { fmtInt, fmtMs, percentile } from '../lib/stats';
+import { fmtInt, fmtMs, percentile, epochMs } from '../lib/stats';
 import { writeSubscribers } from './fan-out';
 
 const FAN_OUT = STREAM_CONSUMERS.find((c) => c.name === 'FanOut');
@@ -242,8 +242,6 @@ export const fairness: BenchCase = {
     };
   },
 };
-
-const epochMs = () => performance.timeOrigin + performance.now();
 
 /** Connection id → the highest version posted to it. */
 function highestHeld(log: { ids: string[]; log: number[] }): Map<string, number> {

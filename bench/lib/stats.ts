@@ -1,4 +1,5 @@
 /** Sample statistics and number formatting for the benchmark tables. */
+import { performance } from 'node:perf_hooks';
 
 export interface Summary {
   readonly n: number;
@@ -85,3 +86,6 @@ export function oursVs(ours: number, baseline: number, higherIsBetter = false): 
   if (!Number.isFinite(speedup)) return 'n/a';
   return speedup >= 1 ? `ours ${fmtRatio(speedup)} faster` : `ours ${fmtRatio(1 / speedup)} slower`;
 }
+
+/** Wall-clock ms with sub-millisecond resolution, comparable across the bench's processes. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();

@@ -200,12 +200,7 @@ export class FanOut {
   }
 
   private remember(sequenceNumber: string, unreached: ReadonlySet<string>): void {
-    this.progress.delete(sequenceNumber);
-    this.progress.set(sequenceNumber, unreached);
-    for (const [key] of this.progress) {
-      if (this.progress.size <= PROGRESS_KEPT) break;
-      this.progress.delete(key);
-    }
+    setNewest(this.progress, sequenceNumber, unreached);
   }
 
   /**
@@ -366,12 +361,8 @@ export class FanOut {
       );
     }
     if (only === undefined) {
-      this.rotations.delete(rotationKey);
-      if (stoppedAt !== undefined) this.rotations.set(rotationKey, stoppedAt);
-      for (const [key] of this.rotations) {
-        if (this.rotations.size <= PROGRESS_KEPT) break;
-        this.rotations.delete(key);
-      }
+      if (stoppedAt === undefined) this.rotations.delete(rotationKey);
+      else setNewest(this.rotations, rotationKey, stoppedAt);
     }
     if (unreached.length > 0) throw new FanOutUnreachedError(unreached);
   }
@@ -409,6 +400,16 @@ export class FanOut {
     if (counters.failed++ === 0)
       logger.warn('a post failed; its change is retried for the subscribers not reached', { error: error as Error });
     return 'failed';
+  }
+}
+
+/** Sets key to value as the map's newest entry, dropping the oldest past PROGRESS_KEPT. */
+function setNewest<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  for (const [oldest] of map) {
+    if (map.size <= PROGRESS_KEPT) break;
+    map.delete(oldest);
   }
 }
 
